@@ -1,0 +1,222 @@
+// Package app wires authd together: it opens the store named by the
+// configuration, builds the domain services and the HTTP server, and owns
+// the listeners and the shutdown. It is the only package that names a
+// storage backend.
+package app
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/authd-dev/authd/clients"
+	"github.com/authd-dev/authd/internal/config"
+	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/server"
+	"github.com/authd-dev/authd/store"
+	"github.com/authd-dev/authd/tokens"
+	"github.com/authd-dev/authd/users"
+)
+
+// App is an assembled authd: its handlers and the parts behind them.
+type App struct {
+	Config  config.Config
+	Store   store.Store
+	Keys    *keys.Manager
+	Clients *clients.Registry
+	Users   *users.Service
+	Tokens  *tokens.Service
+	Server  *server.Server
+	Logger  *slog.Logger
+	// Registry holds every metric of this instance.
+	Registry *prometheus.Registry
+}
+
+// Options are the parts of an App that tests and embedders may replace.
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Argon2 overrides the password-hash parameters (tests use cheap ones).
+	Argon2 *users.Argon2id
+}
+
+// New assembles an App from cfg. Close releases it.
+func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	st, err := openStore(ctx, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Store: st, Logger: log, Registry: prometheus.NewRegistry()}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	longest := max(cfg.AccessTokenTTL, cfg.IDTokenTTL)
+	a.Keys, err = keys.NewManager(ctx, keys.Config{
+		Store:          st,
+		KEK:            cfg.KEK,
+		PreviousKEK:    cfg.KEKPrevious,
+		RSABits:        cfg.RSAKeyBits,
+		RotationPeriod: cfg.KeyRotationPeriod,
+		PublishAhead:   cfg.KeyPublishAhead,
+		RetireAfter:    longest + time.Minute,
+		Now:            opts.Now,
+		Logger:         log.With("component", "keys"),
+		Registerer:     a.Registry,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+
+	a.Clients, err = clients.NewRegistry(clients.Config{
+		Store:     st,
+		SecretKey: clientSecretDigestKey,
+		Now:       opts.Now,
+		Logger:    log.With("component", "clients"),
+		Audiences: []string{cfg.Issuer, cfg.Issuer + server.PathToken},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	hasher := opts.Argon2
+	if hasher == nil {
+		hasher = &users.Argon2id{Time: cfg.Argon2Time, MemoryKiB: cfg.Argon2MemoryKiB, Threads: cfg.Argon2Threads, KeyLen: 32, SaltLen: 16}
+	}
+	a.Users, err = users.New(users.Config{Store: st, Hasher: hasher, Now: opts.Now, Logger: log.With("component", "users")})
+	if err != nil {
+		return nil, err
+	}
+
+	macKeys, err := refreshMACKeys(cfg.KEK, cfg.KEKPrevious)
+	if err != nil {
+		return nil, err
+	}
+	defaultAud := []string{cfg.DefaultAudience}
+	if cfg.DefaultAudience == "" {
+		defaultAud = []string{cfg.Issuer}
+	}
+	a.Tokens, err = tokens.New(tokens.Config{
+		Issuer:                  cfg.Issuer,
+		DefaultAudience:         defaultAud,
+		DefaultAlg:              cfg.SigningAlg,
+		AccessTokenTTL:          cfg.AccessTokenTTL,
+		RefreshTokenTTL:         cfg.RefreshTokenTTL,
+		RefreshTokenMaxLifetime: cfg.RefreshTokenMaxLifetime,
+		RefreshReuseLeeway:      cfg.RefreshReuseLeeway,
+		RefreshReuseMaxRetries:  cfg.RefreshReuseMaxRetries,
+		RefreshMACKeys:          macKeys,
+		Signer:                  a.Keys,
+		Families:                st,
+		Deny:                    st,
+		Users:                   userAuth{a.Users},
+		Throttle:                users.NewThrottle(users.ThrottleConfig{Now: opts.Now}),
+		OnSecurityEvent:         newWebhook(cfg.SecurityWebhookURL, log),
+		Registerer:              a.Registry,
+		Now:                     opts.Now,
+		Logger:                  log.With("component", "tokens"),
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	a.Server, err = server.New(server.Config{
+		Issuer:     cfg.Issuer,
+		Tokens:     a.Tokens,
+		ClientAuth: a.Clients,
+		Clients:    a.Clients,
+		Users:      a.Users,
+		Keys:       a.Keys,
+		Revoker:    a.Tokens,
+		Ready:      st.Ping,
+		AdminToken: cfg.AdminToken,
+		Registry:   a.Registry,
+		Now:        opts.Now,
+		Logger:     log.With("component", "http"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return a, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// clientSecretDigestKey keys the digests of client secrets. It is a fixed
+// domain-separation constant, not a secret: client secrets carry 256 bits
+// of entropy, so their SHA-256 digest cannot be inverted, and a constant
+// key lets the KEK change without invalidating every client secret.
+var clientSecretDigestKey = func() []byte {
+	k := sha256.Sum256([]byte("authd client secret digest v1"))
+	return k[:]
+}()
+
+// refreshMACKeys derives the refresh-token MAC keys from the KEK (and the
+// previous KEK, so tokens survive a KEK change).
+func refreshMACKeys(kek, previous []byte) ([][]byte, error) {
+	var out [][]byte
+	for _, k := range [][]byte{kek, previous} {
+		if len(k) == 0 {
+			continue
+		}
+		mk, err := hkdf.Key(sha256.New, k, nil, "authd refresh-token mac v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, mk)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("a KEK is required")
+	}
+	return out, nil
+}
+
+// userAuth adapts the users service to the tokens package's view of it.
+type userAuth struct{ s *users.Service }
+
+func (u userAuth) Authenticate(ctx context.Context, username, password string) (store.User, error) {
+	usr, err := u.s.Authenticate(ctx, username, password)
+	if errors.Is(err, users.ErrInvalidCredentials) {
+		return store.User{}, fmt.Errorf("%w: %w", tokens.ErrInvalidCredentials, err)
+	}
+	return usr, err
+}
+
+func (u userAuth) Lookup(ctx context.Context, id string) (store.User, error) {
+	return u.s.Lookup(ctx, id)
+}
+
+// NewLogger builds the process logger from the log settings.
+func NewLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	if strings.EqualFold(format, "json") {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}

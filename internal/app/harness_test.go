@@ -1,0 +1,267 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/authd-dev/authd/internal/app"
+	"github.com/authd-dev/authd/internal/config"
+	"github.com/authd-dev/authd/internal/redistest"
+	"github.com/authd-dev/authd/users"
+)
+
+// testArgon2 keeps password hashing cheap in tests.
+var testArgon2 = &users.Argon2id{Time: 1, MemoryKiB: 64, Threads: 1, KeyLen: 32, SaltLen: 16}
+
+// instance is one running authd: real app, real store, real HTTP servers.
+type instance struct {
+	t      *testing.T
+	App    *app.App
+	Public *httptest.Server
+	Admin  *httptest.Server
+	Issuer string
+	cancel context.CancelFunc
+}
+
+// backends lists the stores every end-to-end test runs against.
+func backends(t *testing.T) map[string]func(t *testing.T) []string {
+	return map[string]func(t *testing.T) []string{
+		"bolt": func(t *testing.T) []string { return []string{"--store", "bolt"} },
+		"redis": func(t *testing.T) []string {
+			rdb := redistest.Client(t)
+			return []string{"--store", "redis", "--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t, rdb)}
+		},
+	}
+}
+
+// forEachStore runs f once per backend.
+func forEachStore(t *testing.T, f func(t *testing.T, storeArgs []string)) {
+	for name, args := range backends(t) {
+		t.Run(name, func(t *testing.T) { f(t, args(t)) })
+	}
+}
+
+// loadConfig parses args exactly as `authd serve` would.
+func loadConfig(t *testing.T, args ...string) config.Config {
+	t.Helper()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	config.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse flags: %v", err)
+	}
+	cfg, err := config.Load(fs, func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("load config: %v", err)
+	}
+	return cfg
+}
+
+// start runs an authd on loopback listeners. dataDir "" → a fresh temp dir.
+func start(t *testing.T, dataDir string, args ...string) *instance {
+	t.Helper()
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	pubLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + pubLn.Addr().String()
+	base := []string{"--dev", "--data-dir", dataDir, "--issuer", issuer, "--log-level", "warn"}
+	cfg := loadConfig(t, append(base, args...)...)
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Argon2: testArgon2})
+	if err != nil {
+		cancel()
+		t.Fatalf("app.New: %v", err)
+	}
+	go a.Keys.Run(ctx)
+	pub := &httptest.Server{Listener: pubLn, Config: &http.Server{Handler: a.Server.Public()}}
+	adm := &httptest.Server{Listener: admLn, Config: &http.Server{Handler: a.Server.Admin()}}
+	pub.Start()
+	adm.Start()
+	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: issuer, cancel: cancel}
+	t.Cleanup(in.stop)
+	return in
+}
+
+func (in *instance) stop() {
+	if in.cancel == nil {
+		return
+	}
+	in.cancel()
+	in.Public.Close()
+	in.Admin.Close()
+	in.App.Close()
+	in.cancel = nil
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
+	return len(p), nil
+}
+
+// admin calls the admin API with the dev admin token and decodes the JSON
+// answer into out (if non-nil). It returns the status.
+func (in *instance) admin(method, path string, body any, out any) int {
+	in.t.Helper()
+	return in.adminWithToken(in.App.Config.AdminToken, method, path, body, out)
+}
+
+func (in *instance) adminWithToken(token, method, path string, body any, out any) int {
+	in.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case string:
+			rd = strings.NewReader(b)
+		default:
+			raw, err := json.Marshal(b)
+			if err != nil {
+				in.t.Fatal(err)
+			}
+			rd = bytes.NewReader(raw)
+		}
+	}
+	req, err := http.NewRequest(method, in.Admin.URL+path, rd)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		in.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 500 {
+		in.t.Errorf("%s %s: server error %d: %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			in.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// registeredClient is the admin API's answer to a client registration.
+type registeredClient struct {
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret"`
+	GrantTypes   []string `json:"grant_types"`
+	Scope        string   `json:"scope"`
+}
+
+// createClient registers a client and fails the test unless it got 201.
+func (in *instance) createClient(meta map[string]any) registeredClient {
+	in.t.Helper()
+	var c registeredClient
+	if st := in.admin(http.MethodPost, "/admin/clients", meta, &c); st != http.StatusCreated {
+		in.t.Fatalf("create client: status %d", st)
+	}
+	return c
+}
+
+// tokenResponse is a token endpoint answer, success or error.
+type tokenResponse struct {
+	Status       int
+	Header       http.Header
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+	IDToken      string `json:"id_token"`
+	Error        string `json:"error"`
+	Description  string `json:"error_description"`
+}
+
+// token posts form to the token endpoint with Basic client credentials
+// (id/secret empty: none).
+func (in *instance) token(id, secret string, form url.Values) tokenResponse {
+	in.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	return in.do(req)
+}
+
+func (in *instance) do(req *http.Request) tokenResponse {
+	in.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	tr := tokenResponse{Status: resp.StatusCode, Header: resp.Header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &tr); err != nil {
+			in.t.Fatalf("token endpoint answered non-JSON (%d): %q", resp.StatusCode, raw)
+		}
+	}
+	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
+		in.t.Errorf("token endpoint server error %d: %s", resp.StatusCode, raw)
+	}
+	return tr
+}
+
+// decodeClaims returns the (unverified) claims of a JWT for inspection;
+// signature checks are done separately with a second JOSE library.
+func decodeClaims(t *testing.T, jwt string) map[string]any {
+	t.Helper()
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a compact JWS: %q", jwt)
+	}
+	var claims map[string]any
+	raw, err := base64URLDecode(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, cond func() bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}

@@ -1,0 +1,181 @@
+// Package server is authd's HTTP layer: routes, request decoding, the one
+// error writer, and middleware. Protocol and domain rules live in the
+// tokens, clients, users and keys packages; this package only speaks HTTP.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
+	"github.com/authd-dev/authd/tokens"
+)
+
+// TokenIssuer runs token requests of authenticated clients.
+type TokenIssuer interface {
+	Token(ctx context.Context, req *tokens.Request) (*tokens.Response, error)
+	GrantTypes() []string
+}
+
+// ClientAuthenticator authenticates the client of a token-endpoint request.
+type ClientAuthenticator interface {
+	Authenticate(ctx context.Context, r *http.Request) (store.Client, error)
+}
+
+// KeySource serves the JWKS and the admin key operations.
+type KeySource interface {
+	JWKS() keys.JWKS
+	List() []keys.Info
+	Rotate(ctx context.Context, alg string) (keys.Info, error)
+	Delete(ctx context.Context, kid string) error
+}
+
+// Revoker ends access tokens by subject or client (denylist watermarks).
+type Revoker interface {
+	RevokeSubject(ctx context.Context, sub string, at time.Time) error
+	RevokeClient(ctx context.Context, clientID string, at time.Time) error
+}
+
+// Paths of the public endpoints (clients find them through discovery).
+const (
+	PathToken = "/oauth2/token"
+	PathJWKS  = "/oauth2/jwks"
+)
+
+// Config configures a Server.
+type Config struct {
+	Issuer          string
+	Tokens          TokenIssuer
+	ClientAuth      ClientAuthenticator
+	Clients         ClientAdmin
+	Users           UserAdmin
+	Keys            KeySource
+	Revoker         Revoker
+	SigningAlgs     []string // id_token / access token algs offered
+	ScopesSupported []string
+	// Ready reports whether the store is reachable (/readyz).
+	Ready func(ctx context.Context) error
+	// AdminToken is the bearer token of the admin API.
+	AdminToken string
+	// Registry receives the HTTP metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	// MaxBodyBytes bounds request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// JWKSStaleIfError is the stale-if-error window of the JWKS response.
+	JWKSStaleIfError time.Duration
+	Now              func() time.Time
+	Logger           *slog.Logger
+}
+
+// Server holds the two HTTP handlers of authd.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	metrics   *httpMetrics
+	ids       *requestIDs
+	discovery []byte
+	adminHash [32]byte
+}
+
+// New validates cfg and builds the Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Issuer == "" || cfg.Tokens == nil || cfg.ClientAuth == nil || cfg.Keys == nil {
+		return nil, errors.New("server: Issuer, Tokens, ClientAuth and Keys are required")
+	}
+	if len(cfg.AdminToken) < 16 {
+		return nil, errors.New("server: an admin token of at least 16 characters is required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.JWKSStaleIfError <= 0 {
+		cfg.JWKSStaleIfError = 24 * time.Hour
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func(context.Context) error { return nil }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if len(cfg.SigningAlgs) == 0 {
+		cfg.SigningAlgs = []string{"RS256", "ES256"}
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry), ids: newRequestIDs()}
+	s.adminHash = hashToken(cfg.AdminToken)
+	var err error
+	if s.discovery, err = s.discoveryDocument(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Public returns the handler of the public listener.
+func (s *Server) Public() http.Handler {
+	r := s.router()
+	s.route(r, "public", "discovery", "/.well-known/openid-configuration", http.HandlerFunc(s.handleDiscovery), http.MethodGet, http.MethodHead)
+	s.route(r, "public", "discovery_oauth", "/.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery), http.MethodGet, http.MethodHead)
+	s.route(r, "public", "jwks", PathJWKS, http.HandlerFunc(s.handleJWKS), http.MethodGet, http.MethodHead)
+	s.route(r, "public", "token", PathToken, http.HandlerFunc(s.handleToken), http.MethodPost)
+	s.health(r, "public")
+	return r
+}
+
+// Admin returns the handler of the admin listener.
+func (s *Server) Admin() http.Handler {
+	r := s.router()
+	s.health(r, "admin")
+	s.route(r, "admin", "metrics", "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}), http.MethodGet)
+	s.adminRoutes(r)
+	return r
+}
+
+func (s *Server) router() *mux.Router {
+	r := mux.NewRouter()
+	r.NotFoundHandler = s.instrument("any", "not_found", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: oauth.NotFound, Description: "no such endpoint"})
+	}))
+	r.MethodNotAllowedHandler = s.instrument("any", "method_not_allowed", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: oauth.InvalidRequest, Description: "method " + r.Method + " is not allowed here"})
+	}))
+	return r
+}
+
+// route registers h for path and methods, instrumented under name.
+func (s *Server) route(r *mux.Router, listener, name, path string, h http.Handler, methods ...string) {
+	r.Handle(path, s.instrument(listener, name, h)).Methods(methods...)
+}
+
+func (s *Server) health(r *mux.Router, listener string) {
+	s.route(r, listener, "healthz", "/healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}), http.MethodGet, http.MethodHead)
+	s.route(r, listener, "readyz", "/readyz", http.HandlerFunc(s.handleReady), http.MethodGet, http.MethodHead)
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": "unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": "ok"})
+}

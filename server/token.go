@@ -1,0 +1,65 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/tokens"
+)
+
+// handleToken is the token endpoint (RFC 6749 §3.2): a form-encoded POST,
+// client authentication first, then the grant; every answer is no-store.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	if err := s.parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	client, err := s.cfg.ClientAuth.Authenticate(r.Context(), r)
+	if err != nil {
+		if e := oauth.As(err); e != nil && e.Status == http.StatusUnauthorized {
+			// RFC 6749 §5.2: a 401 carries the scheme the client used.
+			w.Header().Set("WWW-Authenticate", `Basic realm="authd", charset="UTF-8"`)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	resp, err := s.cfg.Tokens.Token(r.Context(), &tokens.Request{Client: client, Form: r.PostForm, RemoteIP: remoteIP(r)})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+// parseForm reads a bounded application/x-www-form-urlencoded body into
+// r.PostForm. Query parameters are never read: RFC 6749 §3.2 sends them in
+// the body.
+func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) error {
+	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "application/x-www-form-urlencoded" {
+		return oauth.New(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return oauth.Errorf(http.StatusRequestEntityTooLarge, oauth.InvalidRequest, "the request body exceeds %d bytes", s.cfg.MaxBodyBytes)
+		}
+		return oauth.New(oauth.InvalidRequest, "malformed form body")
+	}
+	return nil
+}

@@ -1,0 +1,55 @@
+package tokens
+
+import (
+	"context"
+	"time"
+
+	"github.com/authd-dev/authd/store"
+)
+
+// familyReader is implemented by stores that can read a family; the reuse
+// path uses it only to name the subject in the security event.
+type familyReader interface {
+	GetFamily(ctx context.Context, id string) (store.Family, error)
+}
+
+// reuseDetected handles a replayed refresh token: the store has already
+// revoked the family; here its access tokens are denylisted (their "sid"
+// is the family id, so one entry covers them all until the last expires)
+// and the event is reported.
+func (s *Service) reuseDetected(ctx context.Context, req *Request, fid string) {
+	now := s.cfg.Now()
+	if err := s.cfg.Deny.Deny(ctx, store.Denial{
+		Kind:      store.DenySID,
+		Value:     fid,
+		At:        now,
+		ExpiresAt: now.Add(s.cfg.AccessTokenTTL + time.Minute),
+	}); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "denylist reused refresh family", "sid", fid, "err", err)
+	}
+	ev := SecurityEvent{Type: "refresh_token_reuse", ClientID: req.Client.ID, FamilyID: fid, SourceIP: req.RemoteIP, Time: now}
+	if fr, ok := s.cfg.Families.(familyReader); ok {
+		if f, err := fr.GetFamily(ctx, fid); err == nil {
+			ev.Subject = f.Subject
+		}
+	}
+	s.metrics.reuse.Inc()
+	s.cfg.Logger.WarnContext(ctx, "security: refresh token reuse detected; login revoked",
+		"event", ev.Type, "client_id", ev.ClientID, "sub", ev.Subject, "sid", ev.FamilyID, "source_ip", ev.SourceIP)
+	if s.cfg.OnSecurityEvent != nil {
+		s.cfg.OnSecurityEvent(ev)
+	}
+}
+
+// RevokeSubject makes every access token of sub issued at or before at
+// inactive (introspection reads the watermark). Refresh tokens of the user
+// are ended by the user's NotBefore, which the users package sets.
+func (s *Service) RevokeSubject(ctx context.Context, sub string, at time.Time) error {
+	return s.cfg.Deny.Deny(ctx, store.Denial{Kind: store.DenySubject, Value: sub, At: at, ExpiresAt: at.Add(s.cfg.AccessTokenTTL + time.Minute)})
+}
+
+// RevokeClient makes every access token of a client issued at or before at
+// inactive; its refresh tokens end because they predate the client.
+func (s *Service) RevokeClient(ctx context.Context, clientID string, at time.Time) error {
+	return s.cfg.Deny.Deny(ctx, store.Denial{Kind: store.DenyClient, Value: clientID, At: at, ExpiresAt: at.Add(s.cfg.AccessTokenTTL + time.Minute)})
+}

@@ -1,0 +1,316 @@
+// Package tokens issues tokens: the grant registry behind the token endpoint
+// (RFC 6749 §3.2), access tokens per RFC 9068, and refresh-token families
+// with rotation and reuse detection.
+//
+// The token endpoint's shared steps are owned here, centrally, so that no
+// grant can forget them: the client must be allowed the grant type
+// (unauthorized_client), and the requested scope and audience are checked
+// against the client before a grant runs.
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
+)
+
+// Grant types of RFC 6749.
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+	GrantAuthorizationCode = "authorization_code"
+)
+
+// Signer signs a JSON payload as a compact JWS with the active key of alg.
+type Signer interface {
+	Sign(alg, typ string, payload []byte) (token, kid string, err error)
+}
+
+// Families is the part of the store that keeps refresh-token families.
+type Families interface {
+	CreateFamily(ctx context.Context, f store.Family) error
+	RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error)
+	RevokeFamily(ctx context.Context, id string) error
+}
+
+// DenyWriter records access-token revocations.
+type DenyWriter interface {
+	Deny(ctx context.Context, d store.Denial) error
+}
+
+// Users authenticates resource owners and reads their current record.
+type Users interface {
+	Authenticate(ctx context.Context, username, password string) (store.User, error)
+	Lookup(ctx context.Context, id string) (store.User, error)
+}
+
+// Throttle limits failed logins per username and per client address.
+type Throttle interface {
+	Allow(username, ip string) (ok bool, retryAfter time.Duration)
+	Failure(username, ip string)
+	Success(username string)
+}
+
+// SecurityEvent is reported when a refresh token is reused.
+type SecurityEvent struct {
+	Type     string    `json:"type"` // "refresh_token_reuse"
+	ClientID string    `json:"client_id"`
+	Subject  string    `json:"sub,omitempty"`
+	FamilyID string    `json:"sid"`
+	SourceIP string    `json:"source_ip,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// Config configures a Service. Zero durations take the contract defaults.
+type Config struct {
+	Issuer          string
+	DefaultAudience []string
+	DefaultAlg      string // RS256 or ES256
+
+	AccessTokenTTL          time.Duration
+	RefreshTokenTTL         time.Duration // idle lifetime
+	RefreshTokenMaxLifetime time.Duration // absolute lifetime of a family
+	RefreshReuseLeeway      time.Duration
+	RefreshReuseMaxRetries  int
+
+	// RefreshMACKeys authenticate refresh tokens: the first signs, all
+	// verify (the second is the key derived from the previous KEK).
+	RefreshMACKeys [][]byte
+
+	Signer   Signer
+	Families Families
+	Deny     DenyWriter
+	Users    Users    // required: the password and refresh grants read users
+	Throttle Throttle // nil: no login throttling
+
+	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
+	// every refresh-token reuse, after the family has been revoked.
+	OnSecurityEvent func(SecurityEvent)
+
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Request is one token request from an authenticated client.
+type Request struct {
+	Client   store.Client
+	Form     url.Values
+	RemoteIP string
+}
+
+// Response is the successful token response of RFC 6749 §5.1.
+type Response struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+// grantFunc runs one grant after the shared checks. scope and audience are
+// the checked values of the request (empty when the request named none).
+type grantFunc func(ctx context.Context, req *Request, scope string, audience []string) (*Response, error)
+
+// Service issues tokens.
+type Service struct {
+	cfg     Config
+	grants  map[string]grantFunc
+	metrics *metrics
+}
+
+// New validates cfg, fills defaults and returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("tokens: Issuer is required")
+	}
+	if cfg.Signer == nil || cfg.Families == nil || cfg.Deny == nil || cfg.Users == nil {
+		return nil, errors.New("tokens: Signer, Families, Deny and Users are required")
+	}
+	if len(cfg.RefreshMACKeys) == 0 || len(cfg.RefreshMACKeys[0]) < 32 {
+		return nil, errors.New("tokens: a refresh MAC key of at least 32 bytes is required")
+	}
+	if cfg.DefaultAlg == "" {
+		cfg.DefaultAlg = "RS256"
+	}
+	if len(cfg.DefaultAudience) == 0 {
+		cfg.DefaultAudience = []string{cfg.Issuer}
+	}
+	setDefault(&cfg.AccessTokenTTL, 15*time.Minute)
+	setDefault(&cfg.RefreshTokenTTL, 72*time.Hour)
+	setDefault(&cfg.RefreshTokenMaxLifetime, 720*time.Hour)
+	if cfg.RefreshReuseMaxRetries <= 0 {
+		cfg.RefreshReuseMaxRetries = 3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer)}
+	s.grants = map[string]grantFunc{
+		GrantClientCredentials: s.clientCredentials,
+		GrantRefreshToken:      s.refresh,
+		GrantPassword:          s.password,
+	}
+	return s, nil
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// GrantTypes lists the grant types this service handles.
+func (s *Service) GrantTypes() []string {
+	out := make([]string, 0, len(s.grants))
+	for _, g := range []string{GrantAuthorizationCode, GrantClientCredentials, GrantPassword, GrantRefreshToken} {
+		if _, ok := s.grants[g]; ok {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Token handles a token request (RFC 6749 §3.2) from an authenticated
+// client: it runs the shared checks, then the grant.
+func (s *Service) Token(ctx context.Context, req *Request) (*Response, error) {
+	gt := req.Form.Get("grant_type")
+	if gt == "" {
+		return nil, oauth.New(oauth.InvalidRequest, "grant_type is required")
+	}
+	grant, ok := s.grants[gt]
+	if !ok {
+		return nil, oauth.New(oauth.UnsupportedGrantType, "grant type %q is not supported", gt)
+	}
+	if !contains(req.Client.GrantTypes, gt) {
+		return nil, oauth.New(oauth.UnauthorizedClient, "the client is not allowed the grant type %q", gt)
+	}
+	if err := singleValued(req.Form, "grant_type", "scope", "username", "password", "refresh_token", "code", "redirect_uri", "code_verifier"); err != nil {
+		return nil, err
+	}
+	scope, err := checkScope(req.Form.Get("scope"), req.Client.Scope)
+	if err != nil {
+		return nil, err
+	}
+	audience, err := checkAudience(req.Form, req.Client.Audience)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := grant(ctx, req, scope, audience)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.issued.WithLabelValues(gt).Inc()
+	return resp, nil
+}
+
+// singleValued enforces RFC 6749 §3.2: request parameters must not be
+// included more than once.
+func singleValued(form url.Values, names ...string) error {
+	for _, n := range names {
+		if len(form[n]) > 1 {
+			return oauth.New(oauth.InvalidRequest, "parameter %q is repeated", n)
+		}
+	}
+	return nil
+}
+
+// checkScope validates the requested scope (RFC 6749 §3.3) against the
+// scopes the client may ask for and returns it normalised. An empty
+// request means the client's registered scope.
+func checkScope(requested, allowed string) (string, error) {
+	if requested == "" {
+		return allowed, nil
+	}
+	allowedSet := strings.Fields(allowed)
+	var out []string
+	for _, s := range strings.Split(requested, " ") {
+		if s == "" {
+			continue // tolerate doubled spaces
+		}
+		if !validScopeToken(s) {
+			return "", oauth.New(oauth.InvalidScope, "malformed scope %q", s)
+		}
+		if !contains(allowedSet, s) {
+			return "", oauth.New(oauth.InvalidScope, "scope %q is not allowed for this client", s)
+		}
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, " "), nil
+}
+
+// validScopeToken: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScopeToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// narrowScope checks that requested is within granted (RFC 6749 §6: a
+// refresh may narrow scope, never widen it).
+func narrowScope(requested, granted string) (string, error) {
+	if requested == "" {
+		return granted, nil
+	}
+	return checkScope(requested, granted)
+}
+
+// checkAudience reads the requested audiences ("audience", and RFC 8707
+// "resource") and checks each is allowed for the client (invalid_target).
+func checkAudience(form url.Values, allowed []string) ([]string, error) {
+	var req []string
+	req = append(req, form["audience"]...)
+	req = append(req, form["resource"]...)
+	if len(req) == 0 {
+		return nil, nil
+	}
+	var out []string
+	for _, a := range req {
+		for _, a := range strings.Fields(a) {
+			if !contains(allowed, a) {
+				return nil, oauth.New(oauth.InvalidTarget, "audience %q is not allowed for this client", a)
+			}
+			if !contains(out, a) {
+				out = append(out, a)
+			}
+		}
+	}
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// storeError maps a store failure to the OAuth error the client sees.
+func storeError(err error, what string) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return oauth.New(oauth.TemporarilyUnavailable, "the token store is unavailable, retry later").WithCause(err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
