@@ -24,6 +24,13 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"scopes_supported":                                 s.cfg.ScopesSupported,
 		"claims_supported":                                 []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "sid", "auth_time"},
 	}
+	if s.cfg.Inspector != nil {
+		methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+		doc["revocation_endpoint"] = iss + PathRevoke
+		doc["revocation_endpoint_auth_methods_supported"] = methods
+		doc["introspection_endpoint"] = iss + PathIntrospect
+		doc["introspection_endpoint_auth_methods_supported"] = methods
+	}
 	if len(s.cfg.ScopesSupported) == 0 {
 		delete(doc, "scopes_supported")
 	}

@@ -133,6 +133,10 @@ func (s *Server) Public() http.Handler {
 	s.route(r, "public", "discovery_oauth", "/.well-known/oauth-authorization-server", http.HandlerFunc(s.handleDiscovery), http.MethodGet, http.MethodHead)
 	s.route(r, "public", "jwks", PathJWKS, http.HandlerFunc(s.handleJWKS), http.MethodGet, http.MethodHead)
 	s.route(r, "public", "token", PathToken, http.HandlerFunc(s.handleToken), http.MethodPost)
+	if s.cfg.Inspector != nil {
+		s.route(r, "public", "revoke", PathRevoke, http.HandlerFunc(s.handleRevoke), http.MethodPost)
+		s.route(r, "public", "introspect", PathIntrospect, http.HandlerFunc(s.handleIntrospect), http.MethodPost)
+	}
 	s.health(r, "public")
 	return r
 }

@@ -7,9 +7,8 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// familyReader is implemented by stores that can read a family; the reuse
-// path uses it only to name the subject in the security event.
-type familyReader interface {
+// FamilyReader reads one refresh-token family.
+type FamilyReader interface {
 	GetFamily(ctx context.Context, id string) (store.Family, error)
 }
 
@@ -19,17 +18,12 @@ type familyReader interface {
 // and the event is reported.
 func (s *Service) reuseDetected(ctx context.Context, req *Request, fid string) {
 	now := s.cfg.Now()
-	if err := s.cfg.Deny.Deny(ctx, store.Denial{
-		Kind:      store.DenySID,
-		Value:     fid,
-		At:        now,
-		ExpiresAt: now.Add(s.cfg.AccessTokenTTL + time.Minute),
-	}); err != nil {
+	if err := s.denySID(ctx, fid, now); err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "denylist reused refresh family", "sid", fid, "err", err)
 	}
 	ev := SecurityEvent{Type: "refresh_token_reuse", ClientID: req.Client.ID, FamilyID: fid, SourceIP: req.RemoteIP, Time: now}
-	if fr, ok := s.cfg.Families.(familyReader); ok {
-		if f, err := fr.GetFamily(ctx, fid); err == nil {
+	if s.cfg.FamilyReader != nil {
+		if f, err := s.cfg.FamilyReader.GetFamily(ctx, fid); err == nil {
 			ev.Subject = f.Subject
 		}
 	}
@@ -52,4 +46,10 @@ func (s *Service) RevokeSubject(ctx context.Context, sub string, at time.Time) e
 // inactive; its refresh tokens end because they predate the client.
 func (s *Service) RevokeClient(ctx context.Context, clientID string, at time.Time) error {
 	return s.cfg.Deny.Deny(ctx, store.Denial{Kind: store.DenyClient, Value: clientID, At: at, ExpiresAt: at.Add(s.cfg.AccessTokenTTL + time.Minute)})
+}
+
+// denySID makes every access token of a login inactive until the last of
+// them has expired.
+func (s *Service) denySID(ctx context.Context, fid string, now time.Time) error {
+	return s.cfg.Deny.Deny(ctx, store.Denial{Kind: store.DenySID, Value: fid, At: now, ExpiresAt: now.Add(s.cfg.AccessTokenTTL + time.Minute)})
 }

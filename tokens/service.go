@@ -90,8 +90,13 @@ type Config struct {
 	Signer   Signer
 	Families Families
 	Deny     DenyWriter
-	Users    Users    // required: the password and refresh grants read users
-	Throttle Throttle // nil: no login throttling
+	// Verifier, DenyReader and FamilyReader serve introspection and
+	// revocation; without a Verifier no access token is ever active.
+	Verifier     Verifier
+	DenyReader   DenyReader
+	FamilyReader FamilyReader
+	Users        Users    // required: the password and refresh grants read users
+	Throttle     Throttle // nil: no login throttling
 
 	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
 	// every refresh-token reuse, after the family has been revoked.
@@ -125,9 +130,10 @@ type grantFunc func(ctx context.Context, req *Request, scope string, audience []
 
 // Service issues tokens.
 type Service struct {
-	cfg     Config
-	grants  map[string]grantFunc
-	metrics *metrics
+	cfg      Config
+	grants   map[string]grantFunc
+	metrics  *metrics
+	verified *verifiedCache
 }
 
 // New validates cfg, fills defaults and returns a Service.
@@ -159,7 +165,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer)}
+	if cfg.Verifier != nil && cfg.DenyReader == nil {
+		return nil, errors.New("tokens: a Verifier needs a DenyReader")
+	}
+	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer), verified: newVerifiedCache(100_000)}
 	s.grants = map[string]grantFunc{
 		GrantClientCredentials: s.clientCredentials,
 		GrantRefreshToken:      s.refresh,

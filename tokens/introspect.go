@@ -1,0 +1,203 @@
+package tokens
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/authd-dev/authd/store"
+)
+
+// Verifier checks a compact JWS against the keys authd publishes.
+type Verifier interface {
+	Verify(token string) (payload []byte, kid, typ string, err error)
+	// Published reports whether kid is still in the JWKS.
+	Published(kid string) bool
+}
+
+// DenyReader reads the denylist entries that may cover one token.
+type DenyReader interface {
+	DenyState(ctx context.Context, q store.DenyQuery) (store.DenyState, error)
+}
+
+// Introspection is the RFC 7662 §2.2 response.
+type Introspection struct {
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope,omitempty"`
+	ClientID  string   `json:"client_id,omitempty"`
+	Subject   string   `json:"sub,omitempty"`
+	Audience  Audience `json:"aud,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	ExpiresAt int64    `json:"exp,omitempty"`
+	IssuedAt  int64    `json:"iat,omitempty"`
+	ID        string   `json:"jti,omitempty"`
+	TokenType string   `json:"token_type,omitempty"`
+	SID       string   `json:"sid,omitempty"`
+	Roles     []string `json:"roles,omitempty"`
+}
+
+var inactive = &Introspection{Active: false}
+
+// verifiedCache remembers the claims of access tokens whose signature was
+// verified, keyed by the token's SHA-256, until they expire. Verification
+// of the same bytes with the same key never changes its answer; the key
+// being withdrawn is checked on every hit, and revocation (the denylist)
+// is read on every call, so caching loses nothing.
+type verifiedCache struct {
+	mu      sync.RWMutex
+	entries map[[32]byte]cachedClaims
+	max     int
+}
+
+type cachedClaims struct {
+	kid    string
+	claims AccessClaims
+}
+
+func newVerifiedCache(max int) *verifiedCache {
+	return &verifiedCache{entries: make(map[[32]byte]cachedClaims, max), max: max}
+}
+
+func (c *verifiedCache) get(k [32]byte) (cachedClaims, bool) {
+	c.mu.RLock()
+	v, ok := c.entries[k]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+// put stores v; when full, it first drops expired entries and, if still
+// full, an arbitrary half (map order), which bounds memory without an LRU's
+// per-hit bookkeeping.
+func (c *verifiedCache) put(k [32]byte, v cachedClaims, now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= c.max {
+		for key, e := range c.entries {
+			if e.claims.ExpiresAt <= now {
+				delete(c.entries, key)
+			}
+		}
+		for key := range c.entries {
+			if len(c.entries) < c.max/2 {
+				break
+			}
+			delete(c.entries, key)
+		}
+	}
+	c.entries[k] = v
+}
+
+// Introspect answers RFC 7662 for token: active only for an access token
+// authd signed with a key it still publishes, unexpired and not revoked by
+// any denylist rule, or for the current refresh token of a live login of
+// the asking client. Everything else, garbage included, is inactive.
+func (s *Service) Introspect(ctx context.Context, client store.Client, token, hint string) (*Introspection, error) {
+	if token == "" || len(token) > 8192 {
+		return inactive, nil
+	}
+	if strings.Count(token, ".") == 2 && hint != "refresh_token" || hint == "access_token" {
+		if in, ok, err := s.introspectAccess(ctx, token); ok || err != nil {
+			return in, err
+		}
+	}
+	return s.introspectRefresh(ctx, client, token)
+}
+
+// introspectAccess returns ok=false when token is not an access token of
+// ours, so the caller may try the refresh-token path.
+func (s *Service) introspectAccess(ctx context.Context, token string) (*Introspection, bool, error) {
+	claims, ok := s.verifyAccess(token)
+	if !ok {
+		return nil, false, nil
+	}
+	now := s.cfg.Now().Unix()
+	if claims.ExpiresAt <= now || claims.Issuer != s.cfg.Issuer {
+		return inactive, true, nil
+	}
+	revoked, err := s.revoked(ctx, claims)
+	if err != nil {
+		return nil, true, storeError(err, "read denylist")
+	}
+	if revoked {
+		return inactive, true, nil
+	}
+	return &Introspection{
+		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
+		Audience: claims.Audience, Issuer: claims.Issuer, ExpiresAt: claims.ExpiresAt,
+		IssuedAt: claims.IssuedAt, ID: claims.ID, TokenType: "Bearer", SID: claims.SID, Roles: claims.Roles,
+	}, true, nil
+}
+
+// verifyAccess checks the signature (through the cache) and decodes the
+// claims of an access token.
+func (s *Service) verifyAccess(token string) (AccessClaims, bool) {
+	if s.cfg.Verifier == nil {
+		return AccessClaims{}, false
+	}
+	key := sha256.Sum256([]byte(token))
+	if c, ok := s.verified.get(key); ok {
+		return c.claims, s.cfg.Verifier.Published(c.kid)
+	}
+	payload, kid, typ, err := s.cfg.Verifier.Verify(token)
+	if err != nil || !strings.EqualFold(typ, TypeAccessToken) {
+		return AccessClaims{}, false
+	}
+	var claims AccessClaims
+	if err := json.Unmarshal(payload, &claims); err != nil || claims.ID == "" {
+		return AccessClaims{}, false
+	}
+	s.verified.put(key, cachedClaims{kid: kid, claims: claims}, s.cfg.Now().Unix())
+	return claims, true
+}
+
+// revoked reads every denylist rule for the token in one round trip. A
+// watermark covers tokens issued at or before it (iat has second
+// precision, so a token issued in the same second as a revocation counts
+// as revoked: failing closed).
+func (s *Service) revoked(ctx context.Context, c AccessClaims) (bool, error) {
+	st, err := s.cfg.DenyReader.DenyState(ctx, store.DenyQuery{JTI: c.ID, SID: c.SID, Subject: c.Subject, ClientID: c.ClientID})
+	if err != nil {
+		return false, err
+	}
+	covers := func(at time.Time) bool { return !at.IsZero() && c.IssuedAt <= at.Unix() }
+	return !st.JTI.IsZero() || !st.SID.IsZero() || covers(st.Subject) || covers(st.Client), nil
+}
+
+// introspectRefresh reports a refresh token of the asking client.
+func (s *Service) introspectRefresh(ctx context.Context, client store.Client, token string) (*Introspection, error) {
+	fid, ok := s.parseRefreshToken(token, client.ID)
+	if !ok || s.cfg.FamilyReader == nil {
+		return inactive, nil
+	}
+	f, err := s.cfg.FamilyReader.GetFamily(ctx, fid)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return inactive, nil
+	case err != nil:
+		return nil, storeError(err, "read refresh family")
+	}
+	now := s.cfg.Now()
+	if f.Revoked || !now.Before(f.ExpiresAt) || !now.Before(f.IdleExpiresAt) || !equalDigest(f.Current, digest(token)) {
+		return inactive, nil
+	}
+	return &Introspection{
+		Active: true, Scope: f.Scope, ClientID: f.ClientID, Subject: f.Subject, Audience: f.Audience,
+		Issuer: s.cfg.Issuer, ExpiresAt: f.IdleExpiresAt.Unix(), IssuedAt: issuedAt(f).Unix(),
+		TokenType: "refresh_token", SID: f.ID,
+	}, nil
+}
+
+// issuedAt is when the family's current refresh token was issued.
+func issuedAt(f store.Family) time.Time {
+	if f.RotatedAt.IsZero() {
+		return f.CreatedAt
+	}
+	return f.RotatedAt
+}
+
+func equalDigest(a, b []byte) bool { return hmac.Equal(a, b) }
