@@ -31,6 +31,9 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		doc["introspection_endpoint"] = iss + PathIntrospect
 		doc["introspection_endpoint_auth_methods_supported"] = methods
 	}
+	if s.cfg.Feed != nil {
+		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed
+	}
 	if len(s.cfg.ScopesSupported) == 0 {
 		delete(doc, "scopes_supported")
 	}

@@ -137,6 +137,9 @@ func (s *Server) Public() http.Handler {
 		s.route(r, "public", "revoke", PathRevoke, http.HandlerFunc(s.handleRevoke), http.MethodPost)
 		s.route(r, "public", "introspect", PathIntrospect, http.HandlerFunc(s.handleIntrospect), http.MethodPost)
 	}
+	if s.cfg.Feed != nil {
+		s.route(r, "public", "revocation_feed", PathRevocationFeed, http.HandlerFunc(s.handleRevocationFeed), http.MethodGet)
+	}
 	s.health(r, "public")
 	return r
 }

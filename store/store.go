@@ -270,3 +270,26 @@ type DenyList interface {
 	// round trip.
 	DenyState(ctx context.Context, q DenyQuery) (DenyState, error)
 }
+
+// ErrCursorExpired: a revocation-feed cursor is older than what the store
+// keeps; the reader must start again from a snapshot.
+var ErrCursorExpired = errors.New("store: feed cursor expired")
+
+// FeedEntry is one denylist entry as the revocation feed carries it.
+type FeedEntry struct {
+	// Cursor orders entries; opaque to callers.
+	Cursor string
+	Denial Denial
+}
+
+// RevocationFeed lets every replica follow the denylist as it grows: each
+// Deny is also appended to the feed (until the entry expires).
+type RevocationFeed interface {
+	// Denials returns every live entry and the cursor of the newest entry
+	// in the feed ("" when empty).
+	Denials(ctx context.Context) ([]Denial, string, error)
+	// DenialsAfter returns the entries added after cursor ("" = from the
+	// start), waiting up to wait for at least one. No entry in time → an
+	// empty slice and no error. ErrCursorExpired if cursor is gone.
+	DenialsAfter(ctx context.Context, cursor string, wait time.Duration) ([]FeedEntry, error)
+}
