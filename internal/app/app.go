@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/authd-dev/authd/clients"
+	"github.com/authd-dev/authd/feed"
 	"github.com/authd-dev/authd/internal/config"
 	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/server"
@@ -36,6 +37,8 @@ type App struct {
 	Users   *users.Service
 	Tokens  *tokens.Service
 	Server  *server.Server
+	// Feed fans the denylist out to resource servers; Run follows the store.
+	Feed *feed.Hub
 	Logger  *slog.Logger
 	// Registry holds every metric of this instance.
 	Registry *prometheus.Registry
@@ -143,6 +146,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	if src, ok := st.(feed.Source); ok {
+		a.Feed = feed.NewHub(feed.Config{Source: src, Logger: log.With("component", "feed")})
+	}
 	a.Server, err = server.New(server.Config{
 		Issuer:     cfg.Issuer,
 		Tokens:     a.Tokens,
@@ -152,6 +158,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Keys:       a.Keys,
 		Revoker:    a.Tokens,
 		Inspector:  a.Tokens,
+		Feed:       feedHub(a.Feed),
 		Ready:      st.Ping,
 		AdminToken: cfg.AdminToken,
 		Registry:   a.Registry,
@@ -163,6 +170,23 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	ok = true
 	return a, nil
+}
+
+// feedHub keeps a nil *feed.Hub from becoming a non-nil interface.
+func feedHub(h *feed.Hub) server.FeedHub {
+	if h == nil {
+		return nil
+	}
+	return h
+}
+
+// Run runs the background loops (key rotation, the revocation feed) until
+// ctx ends.
+func (a *App) Run(ctx context.Context) {
+	if a.Feed != nil {
+		go a.Feed.Run(ctx)
+	}
+	a.Keys.Run(ctx)
 }
 
 // Close releases the store.

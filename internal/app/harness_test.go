@@ -92,7 +92,7 @@ func start(t *testing.T, dataDir string, args ...string) *instance {
 		cancel()
 		t.Fatalf("app.New: %v", err)
 	}
-	go a.Keys.Run(ctx)
+	go a.Run(ctx)
 	pub := &httptest.Server{Listener: pubLn, Config: &http.Server{Handler: a.Server.Public()}}
 	adm := &httptest.Server{Listener: admLn, Config: &http.Server{Handler: a.Server.Admin()}}
 	pub.Start()
