@@ -38,8 +38,8 @@ type App struct {
 	Tokens  *tokens.Service
 	Server  *server.Server
 	// Feed fans the denylist out to resource servers; Run follows the store.
-	Feed *feed.Hub
-	Logger  *slog.Logger
+	Feed   *feed.Hub
+	Logger *slog.Logger
 	// Registry holds every metric of this instance.
 	Registry *prometheus.Registry
 }
