@@ -1,0 +1,315 @@
+package config_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/authd-dev/authd/internal/config"
+)
+
+var (
+	testKEK    = bytes.Repeat([]byte{7}, 32)
+	testKEKB64 = base64.StdEncoding.EncodeToString(testKEK)
+	testToken  = "0123456789abcdef-admin"
+)
+
+// load parses args like `authd serve` and loads with env as the environment.
+func load(t *testing.T, env map[string]string, args ...string) (config.Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	config.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	return config.Load(fs, func(k string) string { return env[k] })
+}
+
+// secrets is the minimal valid environment.
+func secrets() map[string]string {
+	return map[string]string{"AUTHD_ADMIN_TOKEN": testToken, "AUTHD_KEK": testKEKB64}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "authd.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := load(t, secrets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.Config{
+		Addr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:8081", Issuer: "http://127.0.0.1:8080",
+		Store: "bolt", DataDir: "./data", RedisURL: "redis://127.0.0.1:6379/0", RedisPrefix: "authd:",
+		AdminToken: testToken, KEK: testKEK, SigningAlg: "RS256",
+		AccessTokenTTL: 15 * time.Minute, IDTokenTTL: time.Hour, RefreshTokenTTL: 72 * time.Hour,
+		RefreshTokenMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
+		ShutdownTimeout: 15 * time.Second, RefreshReuseMaxRetries: 3, DefaultAudience: "http://127.0.0.1:8080",
+		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, `
+access-token-ttl: 5m
+issuer: https://file.example.com/
+redis-addrs: [f1:1, f2:2]
+log-level: warn
+dev: false
+rsa-key-bits: 3072
+`)
+	type want struct {
+		ttl    time.Duration
+		issuer string
+		addrs  []string
+		level  string
+		bits   int
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want want
+	}{
+		{"default", nil, nil, want{15 * time.Minute, "http://127.0.0.1:8080", nil, "info", 2048}},
+		{"file beats default", nil, []string{"--config", file},
+			want{5 * time.Minute, "https://file.example.com", []string{"f1:1", "f2:2"}, "warn", 3072}},
+		{"file named by AUTHD_CONFIG", map[string]string{"AUTHD_CONFIG": file}, nil,
+			want{5 * time.Minute, "https://file.example.com", []string{"f1:1", "f2:2"}, "warn", 3072}},
+		{"env beats file", map[string]string{
+			"AUTHD_ACCESS_TOKEN_TTL": "6m", "AUTHD_ISSUER": "https://env.example.com",
+			"AUTHD_REDIS_ADDRS": "e1:1, e2:2,", "AUTHD_LOG_LEVEL": "error",
+		}, []string{"--config", file},
+			want{6 * time.Minute, "https://env.example.com", []string{"e1:1", "e2:2"}, "error", 3072}},
+		{"flag beats env and file", map[string]string{
+			"AUTHD_ACCESS_TOKEN_TTL": "6m", "AUTHD_ISSUER": "https://env.example.com",
+			"AUTHD_REDIS_ADDRS": "e1:1", "AUTHD_LOG_LEVEL": "error", "AUTHD_RSA_KEY_BITS": "2048",
+		}, []string{"--config", file, "--access-token-ttl", "7m", "--issuer", "https://flag.example.com",
+			"--redis-addrs", "a1:1", "--redis-addrs", "a2:2", "--log-level=debug", "--rsa-key-bits", "4096"},
+			want{7 * time.Minute, "https://flag.example.com", []string{"a1:1", "a2:2"}, "debug", 4096}},
+		{"empty env counts as unset", map[string]string{"AUTHD_ACCESS_TOKEN_TTL": ""}, []string{"--config", file},
+			want{5 * time.Minute, "https://file.example.com", []string{"f1:1", "f2:2"}, "warn", 3072}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := secrets()
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			cfg, err := load(t, env, tt.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := want{cfg.AccessTokenTTL, cfg.Issuer, cfg.RedisAddrs, cfg.LogLevel, cfg.RSAKeyBits}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+			if cfg.DefaultAudience != cfg.Issuer {
+				t.Errorf("default audience %q, want the issuer %q", cfg.DefaultAudience, cfg.Issuer)
+			}
+		})
+	}
+}
+
+func TestFileStrict(t *testing.T) {
+	tests := []struct {
+		name, content, want string
+	}{
+		{"unknown key", "access-token-ttl: 5m\nacess-token-ttl: 6m\n", `line 2: unknown key "acess-token-ttl"`},
+		{"config is not a key", "config: other.yaml\n", `unknown key "config"`},
+		{"duplicate key", "store: bolt\nstore: redis\n", `key "store" appears twice`},
+		{"nested mapping", "issuer:\n  url: https://x\n", `key "issuer": want a single value`},
+		{"list for a scalar", "addr: [a, b]\n", `key "addr": want a single value`},
+		{"not a mapping", "- a\n- b\n", "want a mapping"},
+		{"malformed yaml", "addr: [\n", "--config: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := load(t, secrets(), "--config", writeFile(t, tt.content))
+			assertOneLineError(t, err, "--config: ", tt.want)
+		})
+	}
+	t.Run("missing file", func(t *testing.T) {
+		_, err := load(t, secrets(), "--config", filepath.Join(t.TempDir(), "nope.yaml"))
+		assertOneLineError(t, err, "--config: ", "no such file")
+	})
+	t.Run("empty file is fine", func(t *testing.T) {
+		if _, err := load(t, secrets(), "--config", writeFile(t, "# nothing\n")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("bad value names the file line", func(t *testing.T) {
+		p := writeFile(t, "log-level: info\naccess-token-ttl: 15x\n")
+		_, err := load(t, secrets(), "--config", p)
+		assertOneLineError(t, err, `--access-token-ttl: invalid duration "15x"`, "(from "+p+" line 2)")
+	})
+}
+
+func assertOneLineError(t *testing.T, err error, prefix, contains string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %q…%q", prefix, contains)
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, contains) {
+		t.Errorf("error %q, want prefix %q containing %q", msg, prefix, contains)
+	}
+	if strings.ContainsAny(msg, "\r\n") {
+		t.Errorf("error is not one line: %q", msg)
+	}
+	if !errors.Is(err, config.ErrInvalid) {
+		t.Errorf("error %q does not wrap ErrInvalid", msg)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	b64 := func(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
+	tests := []struct {
+		args   []string
+		prefix string // the whole message starts with this
+		has    string
+	}{
+		{[]string{"--addr", "8080"}, "--addr: ", "host:port"},
+		{[]string{"--admin-addr", "x"}, "--admin-addr: ", "host:port"},
+		{[]string{"--dev=maybe"}, `--dev: invalid boolean "maybe"`, ""},
+		{[]string{"--issuer", "auth.example.com"}, "--issuer: ", "absolute URL"},
+		{[]string{"--issuer", "https://auth.example.com?x=1"}, "--issuer: ", "query or fragment"},
+		{[]string{"--issuer", "https://auth.example.com/#f"}, "--issuer: ", "query or fragment"},
+		{[]string{"--issuer", "http://auth.example.com"}, "--issuer: ", "https"},
+		{[]string{"--issuer", "http://127.0.0.1.example.com"}, "--issuer: ", "https"},
+		{[]string{"--issuer", "ftp://127.0.0.1"}, "--issuer: ", "scheme"},
+		{[]string{"--issuer", "https://u:p@auth.example.com"}, "--issuer: ", "user info"},
+		{[]string{"--store", "memory"}, `--store: unknown store "memory"`, ""},
+		{[]string{"--store", "bolt", "--data-dir", ""}, "--data-dir is required", ""},
+		{[]string{"--store", "redis", "--redis-url", "http://x"}, "--redis-url: ", "redis://"},
+		{[]string{"--store", "redis", "--redis-addrs", "a:1,nohost"}, `--redis-addrs: invalid address "nohost"`, ""},
+		{[]string{"--store", "redis", "--redis-master-name", "m"}, "--redis-master-name: ", "--redis-addrs"},
+		{[]string{"--admin-token", ""}, "--admin-token is required (or use --dev)", ""},
+		{[]string{"--admin-token", "short-secret"}, "--admin-token: must be at least 16 characters", ""},
+		{[]string{"--admin-token", "0123456789 abcdef"}, "--admin-token: ", "spaces"},
+		{[]string{"--kek", ""}, "--kek is required (or use --dev)", ""},
+		{[]string{"--kek", "%%%not-base64%%%"}, "--kek: must be base64 of exactly 32 bytes", ""},
+		{[]string{"--kek", b64(16)}, "--kek: must be base64 of exactly 32 bytes, got 16 bytes", ""},
+		{[]string{"--kek-previous", b64(33)}, "--kek-previous: ", "got 33 bytes"},
+		{[]string{"--signing-alg", "HS256"}, `--signing-alg: unsupported algorithm "HS256"`, ""},
+		{[]string{"--rsa-key-bits", "1024"}, "--rsa-key-bits: unsupported size 1024", ""},
+		{[]string{"--rsa-key-bits", "big"}, `--rsa-key-bits: invalid integer "big"`, ""},
+		{[]string{"--access-token-ttl", "15x"}, `--access-token-ttl: invalid duration "15x"`, ""},
+		{[]string{"--access-token-ttl", "0s"}, "--access-token-ttl: must be greater than 0", ""},
+		{[]string{"--id-token-ttl", "-1m"}, "--id-token-ttl: must be greater than 0", ""},
+		{[]string{"--refresh-token-ttl", "0"}, "--refresh-token-ttl: must be greater than 0", ""},
+		{[]string{"--refresh-token-max-lifetime", "0s"}, "--refresh-token-max-lifetime: must be greater than 0", ""},
+		{[]string{"--key-rotation-period", "0s"}, "--key-rotation-period: must be greater than 0", ""},
+		{[]string{"--key-publish-ahead", "0s"}, "--key-publish-ahead: must be greater than 0", ""},
+		{[]string{"--refresh-reuse-leeway", "-1s"}, "--refresh-reuse-leeway: must not be negative", ""},
+		{[]string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout: must not be negative", ""},
+		{[]string{"--refresh-token-max-lifetime", "24h"}, "--refresh-token-max-lifetime: ", "at least --refresh-token-ttl"},
+		{[]string{"--key-publish-ahead", "720h"}, "--key-publish-ahead: ", "shorter than --key-rotation-period"},
+		{[]string{"--refresh-reuse-max-retries", "-1"}, "--refresh-reuse-max-retries: ", "≥ 0"},
+		{[]string{"--security-webhook-url", "hooks.example.com/x"}, "--security-webhook-url: ", "absolute http(s) URL"},
+		{[]string{"--log-level", "trace"}, `--log-level: unknown level "trace"`, ""},
+		{[]string{"--log-format", "xml"}, `--log-format: unknown format "xml"`, ""},
+		{[]string{"--argon2-time", "0"}, "--argon2-time: must be at least 1", ""},
+		{[]string{"--argon2-threads", "0"}, "--argon2-threads: must be at least 1", ""},
+		{[]string{"--argon2-threads", "256"}, `--argon2-threads: invalid integer "256"`, ""},
+		{[]string{"--argon2-memory", "8", "--argon2-threads", "2"}, "--argon2-memory: ", "8 KiB per thread"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := load(t, secrets(), tt.args...)
+			assertOneLineError(t, err, tt.prefix, tt.has)
+			var se *config.SettingError
+			if !errors.As(err, &se) || !strings.HasPrefix(tt.prefix, "--"+se.Setting) {
+				t.Errorf("SettingError %#v does not name the setting of %q", se, tt.prefix)
+			}
+		})
+	}
+}
+
+func TestValidationSourceAndSecrets(t *testing.T) {
+	env := secrets()
+	env["AUTHD_ACCESS_TOKEN_TTL"] = "15x"
+	_, err := load(t, env)
+	assertOneLineError(t, err, `--access-token-ttl: invalid duration "15x"`, "(from AUTHD_ACCESS_TOKEN_TTL)")
+
+	env = secrets()
+	env["AUTHD_REFRESH_TOKEN_MAX_LIFETIME"] = "1h"
+	_, err = load(t, env)
+	assertOneLineError(t, err, "--refresh-token-max-lifetime: ", "(from AUTHD_REFRESH_TOKEN_MAX_LIFETIME)")
+
+	// Secrets are never echoed.
+	for _, args := range [][]string{
+		{"--admin-token", "tooShortSecret"},
+		{"--kek", "c2VjcmV0LWtleS1tYXRlcmlhbA"},
+		{"--kek", "secret!!material"},
+		{"--kek-previous", "c2VjcmV0LWtleS1tYXRlcmlhbA=="},
+	} {
+		_, err := load(t, secrets(), args...)
+		if err == nil || strings.Contains(err.Error(), args[1]) {
+			t.Errorf("%v: error %v must exist and not contain the secret", args, err)
+		}
+	}
+}
+
+func TestIssuer(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--issuer", "https://auth.example.com/"}, "https://auth.example.com"},
+		{[]string{"--issuer", "https://auth.example.com/tenant/"}, "https://auth.example.com/tenant"},
+		{[]string{"--issuer", "http://localhost:8080"}, "http://localhost:8080"},
+		{[]string{"--issuer", "http://127.3.2.1"}, "http://127.3.2.1"},
+		{[]string{"--issuer", "http://[::1]:9000/"}, "http://[::1]:9000"},
+		{[]string{"--issuer", "http://auth.internal", "--dev", "--data-dir", ""}, "http://auth.internal"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			args := tt.args
+			if args[len(args)-1] == "" { // dev: give a data dir
+				args = append(args[:len(args)-1:len(args)-1], t.TempDir())
+			}
+			cfg, err := load(t, secrets(), args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Issuer != tt.want || cfg.DefaultAudience != tt.want {
+				t.Errorf("issuer %q, audience %q; want %q", cfg.Issuer, cfg.DefaultAudience, tt.want)
+			}
+		})
+	}
+	cfg, err := load(t, secrets(), "--issuer", "https://a.example.com", "--default-audience", "api")
+	if err != nil || cfg.DefaultAudience != "api" {
+		t.Errorf("explicit default audience: %q, %v", cfg.DefaultAudience, err)
+	}
+}
+
+func TestKEKEncodings(t *testing.T) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		key := bytes.Repeat([]byte{0xfb, 0xff, 0x3e}, 11)[:32] // has +/ vs -_ bytes
+		cfg, err := load(t, map[string]string{"AUTHD_ADMIN_TOKEN": testToken}, "--kek", enc.EncodeToString(key), "--kek-previous", enc.EncodeToString(testKEK))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(cfg.KEK, key) || !bytes.Equal(cfg.KEKPrevious, testKEK) {
+			t.Errorf("decoded %x / %x", cfg.KEK, cfg.KEKPrevious)
+		}
+	}
+}

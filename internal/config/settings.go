@@ -1,0 +1,160 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// flagConfig names the YAML file; it is not itself a key of the file.
+const flagConfig = "config"
+
+// setting is one row of the settings table: a flag, its default text and
+// the Config field it fills (the field's type decides how text is parsed).
+type setting struct {
+	name, def, usage string
+	field            func(c *Config) any
+}
+
+// settings is the table of CONTRACT.md ("authd serve settings") plus the
+// operational extras. Order is the order of help and of error checks.
+var settings = []setting{
+	{"addr", "127.0.0.1:8080", "public listener (token, JWKS, discovery, authorize, …)", func(c *Config) any { return &c.Addr }},
+	{"admin-addr", "127.0.0.1:8081", "admin listener (/admin/…, /metrics)", func(c *Config) any { return &c.AdminAddr }},
+	{"issuer", "http://127.0.0.1:8080", "the iss value and base of discovery; https unless the host is loopback or --dev", func(c *Config) any { return &c.Issuer }},
+	{"dev", "false", "development mode: generates and keeps an admin token and a KEK in the data dir; never for production", func(c *Config) any { return &c.Dev }},
+	{"store", "bolt", "storage backend: bolt (embedded, in --data-dir) or redis (shared by many replicas)", func(c *Config) any { return &c.Store }},
+	{"data-dir", "./data", "where the bolt store and the dev-mode secrets live", func(c *Config) any { return &c.DataDir }},
+	{"redis-url", "redis://127.0.0.1:6379/0", "go-redis URL (redis://, rediss://) of a single Redis", func(c *Config) any { return &c.RedisURL }},
+	{"redis-addrs", "", "comma-separated Redis addresses: Redis Cluster, or Sentinel with --redis-master-name", func(c *Config) any { return &c.RedisAddrs }},
+	{"redis-master-name", "", "Redis Sentinel master name", func(c *Config) any { return &c.RedisMasterName }},
+	{"redis-prefix", "authd:", "prefix of every Redis key", func(c *Config) any { return &c.RedisPrefix }},
+	{"admin-token", "", "bearer token of the admin API, at least 16 characters (required unless --dev)", func(c *Config) any { return &c.AdminToken }},
+	{"kek", "", "base64 of 32 random bytes; encrypts private signing keys at rest (required unless --dev)", func(c *Config) any { return &c.KEK }},
+	{"kek-previous", "", "base64 of the previous 32-byte KEK, while changing the KEK", func(c *Config) any { return &c.KEKPrevious }},
+	{"signing-alg", "RS256", "default alg of access tokens: RS256 or ES256", func(c *Config) any { return &c.SigningAlg }},
+	{"rsa-key-bits", "2048", "size of generated RSA signing keys: 2048, 3072 or 4096", func(c *Config) any { return &c.RSAKeyBits }},
+	{"access-token-ttl", "15m", "lifetime of access tokens", func(c *Config) any { return &c.AccessTokenTTL }},
+	{"id-token-ttl", "1h", "lifetime of ID tokens", func(c *Config) any { return &c.IDTokenTTL }},
+	{"refresh-token-ttl", "72h", "idle lifetime of a refresh token; every rotation starts a new window", func(c *Config) any { return &c.RefreshTokenTTL }},
+	{"refresh-token-max-lifetime", "720h", "absolute lifetime of a refresh-token family (a login)", func(c *Config) any { return &c.RefreshTokenMaxLifetime }},
+	{"refresh-reuse-leeway", "0s", "window after a rotation in which the previous refresh token counts as a retry, not theft", func(c *Config) any { return &c.RefreshReuseLeeway }},
+	{"refresh-reuse-max-retries", "3", "how many retries are honoured inside the reuse leeway", func(c *Config) any { return &c.RefreshReuseMaxRetries }},
+	{"key-rotation-period", "720h", "how long a signing key stays active", func(c *Config) any { return &c.KeyRotationPeriod }},
+	{"key-publish-ahead", "1h", "how long the next key is in the JWKS before it signs (≥ the JWKS max-age)", func(c *Config) any { return &c.KeyPublishAhead }},
+	{"default-audience", "", "aud of access tokens when neither the request nor the client names one (default: the issuer)", func(c *Config) any { return &c.DefaultAudience }},
+	{"security-webhook-url", "", "URL that receives security events (e.g. refresh-token reuse)", func(c *Config) any { return &c.SecurityWebhookURL }},
+	{"log-level", "info", "debug, info, warn or error", func(c *Config) any { return &c.LogLevel }},
+	{"log-format", "text", "text or json", func(c *Config) any { return &c.LogFormat }},
+	{"argon2-time", "2", "argon2id time (iterations) parameter of password hashes", func(c *Config) any { return &c.Argon2Time }},
+	{"argon2-memory", "19456", "argon2id memory parameter in KiB", func(c *Config) any { return &c.Argon2MemoryKiB }},
+	{"argon2-threads", "1", "argon2id parallelism parameter", func(c *Config) any { return &c.Argon2Threads }},
+	{"shutdown-timeout", "15s", "how long SIGTERM waits for in-flight requests", func(c *Config) any { return &c.ShutdownTimeout }},
+}
+
+// kind is the type name shown in help.
+func (s setting) kind() string {
+	switch s.field(&Config{}).(type) {
+	case *bool:
+		return "bool"
+	case *time.Duration:
+		return "duration"
+	case *int, *uint32, *uint8:
+		return "int"
+	case *[]string:
+		return "strings"
+	case *[]byte:
+		return "base64"
+	default:
+		return "string"
+	}
+}
+
+// parseError is a message without the setting's name; Load adds it.
+type parseError struct{ msg string }
+
+func perr(format string, args ...any) *parseError {
+	return &parseError{fmt.Sprintf(format, args...)}
+}
+
+// parse sets the setting's field from raw text. Secret (base64) values are
+// never echoed in the message.
+func (s setting) parse(c *Config, raw string) *parseError {
+	raw = strings.TrimSpace(raw)
+	switch p := s.field(c).(type) {
+	case *string:
+		*p = raw
+	case *bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return perr("invalid boolean %q", raw)
+		}
+		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return perr("invalid duration %q (use Go syntax, e.g. 15m, 72h)", raw)
+		}
+		*p = d
+	case *int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return perr("invalid integer %q", raw)
+		}
+		*p = n
+	case *uint32:
+		n, err := strconv.ParseUint(raw, 10, 32)
+		if err != nil {
+			return perr("invalid integer %q (0 to %d)", raw, uint32(math.MaxUint32))
+		}
+		*p = uint32(n)
+	case *uint8:
+		n, err := strconv.ParseUint(raw, 10, 8)
+		if err != nil {
+			return perr("invalid integer %q (0 to 255)", raw)
+		}
+		*p = uint8(n)
+	case *[]string:
+		*p = nil
+		for part := range strings.SplitSeq(raw, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				*p = append(*p, part)
+			}
+		}
+	case *[]byte:
+		*p = nil
+		if raw == "" {
+			return nil
+		}
+		key, err := decodeKey(raw)
+		if err != nil {
+			return perr("%v", err)
+		}
+		*p = key
+	default:
+		panic(fmt.Sprintf("config: setting %s has unsupported type %T", s.name, p))
+	}
+	return nil
+}
+
+// KeySize is the length of a KEK in bytes (AES-256).
+const KeySize = 32
+
+// decodeKey decodes base64 (standard or URL alphabet, padded or not) of
+// exactly KeySize bytes. The error never contains the input.
+func decodeKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.DecodeString(s)
+		if err != nil {
+			continue
+		}
+		if len(b) != KeySize {
+			return nil, fmt.Errorf("must be base64 of exactly %d bytes, got %d bytes", KeySize, len(b))
+		}
+		return b, nil
+	}
+	return nil, fmt.Errorf("must be base64 of exactly %d bytes (not valid base64)", KeySize)
+}

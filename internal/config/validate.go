@@ -1,0 +1,179 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MinAdminTokenLen is the shortest admin token accepted.
+const MinAdminTokenLen = 16
+
+// validate checks cross-field rules, normalises the issuer, fills derived
+// defaults and, in dev mode, supplies missing secrets. The first problem
+// is returned, in settings-table order.
+func validate(c *Config) error {
+	for _, a := range []struct{ name, addr string }{{"addr", c.Addr}, {"admin-addr", c.AdminAddr}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return settingErr(a.name, "invalid listen address %q (want host:port)", a.addr)
+		}
+	}
+	if err := validateIssuer(c); err != nil {
+		return err
+	}
+	if err := validateStore(c); err != nil {
+		return err
+	}
+	if c.Dev {
+		if err := EnsureDevSecrets(c); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.AdminToken == "":
+		return settingErr("admin-token", "is required (or use --dev)")
+	case len(c.AdminToken) < MinAdminTokenLen:
+		return settingErr("admin-token", "must be at least %d characters, got %d", MinAdminTokenLen, len(c.AdminToken))
+	case strings.ContainsFunc(c.AdminToken, isSpaceOrControl):
+		return settingErr("admin-token", "must not contain spaces or control characters")
+	}
+	if c.KEK == nil {
+		return settingErr("kek", "is required (or use --dev); generate one with: openssl rand -base64 32")
+	}
+	if !oneOf(c.SigningAlg, "RS256", "ES256") {
+		return settingErr("signing-alg", "unsupported algorithm %q (RS256 or ES256)", c.SigningAlg)
+	}
+	if !slices.Contains([]int{2048, 3072, 4096}, c.RSAKeyBits) {
+		return settingErr("rsa-key-bits", "unsupported size %d (2048, 3072 or 4096)", c.RSAKeyBits)
+	}
+	if err := validateDurations(c); err != nil {
+		return err
+	}
+	if c.RefreshReuseMaxRetries < 0 {
+		return settingErr("refresh-reuse-max-retries", "must be ≥ 0, got %d", c.RefreshReuseMaxRetries)
+	}
+	if c.DefaultAudience == "" {
+		c.DefaultAudience = c.Issuer
+	}
+	if c.SecurityWebhookURL != "" {
+		u, err := url.Parse(c.SecurityWebhookURL)
+		if err != nil || !oneOf(u.Scheme, "http", "https") || u.Host == "" {
+			return settingErr("security-webhook-url", "must be an absolute http(s) URL")
+		}
+	}
+	if !oneOf(c.LogLevel, "debug", "info", "warn", "error") {
+		return settingErr("log-level", "unknown level %q (debug, info, warn or error)", c.LogLevel)
+	}
+	if !oneOf(c.LogFormat, "text", "json") {
+		return settingErr("log-format", "unknown format %q (text or json)", c.LogFormat)
+	}
+	// RFC 9106 §3.1: t ≥ 1, 1 ≤ p, m ≥ 8·p KiB.
+	if c.Argon2Time < 1 {
+		return settingErr("argon2-time", "must be at least 1")
+	}
+	if c.Argon2Threads < 1 {
+		return settingErr("argon2-threads", "must be at least 1")
+	}
+	if c.Argon2MemoryKiB < 8*uint32(c.Argon2Threads) {
+		return settingErr("argon2-memory", "must be at least 8 KiB per thread (%d KiB)", 8*uint32(c.Argon2Threads))
+	}
+	return nil
+}
+
+// validateIssuer applies OpenID Connect Discovery 1.0 §3 / RFC 8414 §2:
+// an absolute URL, https (loopback or --dev may use http), no query or
+// fragment. A trailing slash is removed so `iss` compares exactly.
+func validateIssuer(c *Config) error {
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "":
+		return settingErr("issuer", "must be an absolute URL such as https://auth.example.com, got %q", c.Issuer)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(c.Issuer, "#"):
+		return settingErr("issuer", "must not have a query or fragment, got %q", c.Issuer)
+	case u.User != nil:
+		return settingErr("issuer", "must not contain user info")
+	case u.Scheme == "https":
+	case u.Scheme == "http":
+		if !c.Dev && !isLoopback(u.Hostname()) {
+			return settingErr("issuer", "must use https unless the host is loopback or --dev is set, got %q", c.Issuer)
+		}
+	default:
+		return settingErr("issuer", "unsupported scheme %q (https, or http on loopback)", u.Scheme)
+	}
+	c.Issuer = strings.TrimRight(c.Issuer, "/")
+	return nil
+}
+
+// isLoopback reports whether host is localhost, 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func validateStore(c *Config) error {
+	switch c.Store {
+	case "bolt":
+		if c.DataDir == "" {
+			return settingErr("data-dir", "is required with --store bolt")
+		}
+	case "redis":
+		if len(c.RedisAddrs) == 0 {
+			u, err := url.Parse(c.RedisURL)
+			if err != nil || !oneOf(u.Scheme, "redis", "rediss", "unix") {
+				return settingErr("redis-url", "must be a redis://, rediss:// or unix:// URL")
+			}
+		}
+		for _, a := range c.RedisAddrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return settingErr("redis-addrs", "invalid address %q (want host:port)", a)
+			}
+		}
+		if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
+			return settingErr("redis-master-name", "needs --redis-addrs (the Sentinel addresses)")
+		}
+	default:
+		return settingErr("store", "unknown store %q (bolt or redis)", c.Store)
+	}
+	if c.Dev && c.DataDir == "" {
+		return settingErr("data-dir", "is required with --dev (it keeps the dev secrets)")
+	}
+	return nil
+}
+
+func validateDurations(c *Config) error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"access-token-ttl", c.AccessTokenTTL},
+		{"id-token-ttl", c.IDTokenTTL},
+		{"refresh-token-ttl", c.RefreshTokenTTL},
+		{"refresh-token-max-lifetime", c.RefreshTokenMaxLifetime},
+		{"key-rotation-period", c.KeyRotationPeriod},
+		{"key-publish-ahead", c.KeyPublishAhead},
+	} {
+		if d.v <= 0 {
+			return settingErr(d.name, "must be greater than 0, got %s", d.v)
+		}
+	}
+	switch {
+	case c.RefreshReuseLeeway < 0:
+		return settingErr("refresh-reuse-leeway", "must not be negative, got %s", c.RefreshReuseLeeway)
+	case c.ShutdownTimeout < 0:
+		return settingErr("shutdown-timeout", "must not be negative, got %s", c.ShutdownTimeout)
+	case c.RefreshTokenMaxLifetime < c.RefreshTokenTTL:
+		return settingErr("refresh-token-max-lifetime", "(%s) must be at least --refresh-token-ttl (%s)", c.RefreshTokenMaxLifetime, c.RefreshTokenTTL)
+	case c.KeyPublishAhead >= c.KeyRotationPeriod:
+		return settingErr("key-publish-ahead", "(%s) must be shorter than --key-rotation-period (%s)", c.KeyPublishAhead, c.KeyRotationPeriod)
+	}
+	return nil
+}
+
+func oneOf(s string, set ...string) bool { return slices.Contains(set, s) }
+
+func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
