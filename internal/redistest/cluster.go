@@ -1,0 +1,142 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// clusterNodes is the size of the test Cluster: three primaries, the
+// smallest Cluster redis-cli creates, no replicas.
+const clusterNodes = 3
+
+// Cluster starts a fresh three-node Redis Cluster on loopback (free ports,
+// data in t.TempDir(), no persistence), waits until it serves every slot
+// and returns the node addresses. The nodes are killed when the test
+// ends. Needs redis-server ≥ 7.0 (for --cluster-port) and redis-cli.
+func Cluster(t testing.TB) []string {
+	t.Helper()
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		Unavailable(t, "redis-server not installed: %v", err)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		Unavailable(t, "redis-cli not installed: %v", err)
+	}
+	dir := t.TempDir()
+	ports := freePorts(t, 2*clusterNodes)
+	addrs := make([]string, clusterNodes)
+	for i := range clusterNodes {
+		port, bus := ports[2*i], ports[2*i+1]
+		addrs[i] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		startNode(t, server, dir, port, bus)
+	}
+	for _, a := range addrs {
+		waitFor(t, 10*time.Second, "node "+a+" answers PING", func(ctx context.Context) error {
+			c := goredis.NewClient(&goredis.Options{Addr: a, MaxRetries: -1})
+			defer c.Close()
+			return c.Ping(ctx).Err()
+		})
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	for _, a := range addrs {
+		waitFor(t, 20*time.Second, "node "+a+" sees cluster_state:ok", func(ctx context.Context) error {
+			c := goredis.NewClient(&goredis.Options{Addr: a, MaxRetries: -1})
+			defer c.Close()
+			info, err := c.ClusterInfo(ctx).Result()
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, fmt.Sprintf("cluster_known_nodes:%d", clusterNodes)) {
+				return fmt.Errorf("not ready: %q", firstLines(info, 3))
+			}
+			return nil
+		})
+	}
+	return addrs
+}
+
+func startNode(t testing.TB, server, dir string, port, bus int) {
+	t.Helper()
+	p := strconv.Itoa(port)
+	logf, err := os.Create(filepath.Join(dir, "redis-"+p+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(server,
+		"--port", p, "--cluster-port", strconv.Itoa(bus), "--bind", "127.0.0.1",
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+p+".conf",
+		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	setPdeathsig(cmd)
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start redis-server on %s: %v", p, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			if b, err := os.ReadFile(logf.Name()); err == nil {
+				t.Logf("redis-server :%s log:\n%s", p, b)
+			}
+		}
+	})
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		defer l.Close() // held until all are chosen, so they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+// waitFor polls check until it succeeds or limit passes.
+func waitFor(t testing.TB, limit time.Duration, what string, check func(context.Context) error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := check(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting %v for %s: %v", limit, what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, " ")
+}
