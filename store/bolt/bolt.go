@@ -32,8 +32,10 @@ var ErrLocked = errors.New("bolt: database file is locked by another process")
 
 // Defaults of Options.
 const (
+	// DefaultSweepInterval is how often expired records are deleted.
 	DefaultSweepInterval = time.Minute
-	DefaultLockTimeout   = time.Second
+	// DefaultLockTimeout is how long Open waits for the file lock.
+	DefaultLockTimeout = time.Second
 )
 
 // Bucket names.
