@@ -1,0 +1,439 @@
+package keys
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authd-dev/authd/store"
+)
+
+// wantMaxAge is the max-age rule computed from the listed keys.
+func wantMaxAge(infos []Info, now time.Time, rotation, ahead time.Duration) time.Duration {
+	want := ahead
+	for _, alg := range []string{RS256, ES256} {
+		var at time.Time
+		for _, in := range infos {
+			if in.Alg == alg && in.State == store.KeyNext && (at.IsZero() || in.ActivatesAt.Before(at)) {
+				at = in.ActivatesAt
+			}
+		}
+		if at.IsZero() {
+			for _, in := range infos {
+				if in.Alg == alg && in.State == store.KeyActive {
+					at = in.ActivatedAt.Add(rotation)
+				}
+			}
+		}
+		want = min(want, at.Sub(now))
+	}
+	return max(want, 0)
+}
+
+// signed is a token the walk issued.
+type signed struct {
+	token, kid, alg string
+	payload         []byte
+}
+
+// TestLifecycleWalk walks four rotation periods in 30-minute steps and
+// checks at every step the JWKS, the signing kid, the max-age and that every
+// token signed so far verifies exactly until its key expires.
+func TestLifecycleWalk(t *testing.T) {
+	const (
+		rotation = 10 * time.Hour
+		ahead    = time.Hour
+		retire   = 2*time.Hour + 10*time.Minute
+		step     = 30 * time.Minute
+	)
+	ctx := context.Background()
+	clk := newClock()
+	start := clk.Now()
+	st := &fakeStore{}
+	m := newManager(t, st, clk, nil)
+
+	var (
+		tokens    []signed
+		expiry    = map[string]time.Time{} // kid → ExpiresAt once retired
+		firstSeen = map[string]time.Time{}
+		prevKids  []string
+		prevETag  string
+		prevAct   = map[string]Info{}
+		rotations = map[string]int{}
+	)
+	for i := 0; clk.Now().Before(start.Add(4*rotation + 3*time.Hour)); i++ {
+		now := clk.Now()
+		if err := m.Reload(ctx); err != nil {
+			t.Fatalf("t+%s: Reload: %v", now.Sub(start), err)
+		}
+		at := "t+" + now.Sub(start).String()
+		infos := m.List()
+		kids := kidsOf(infos)
+		slices.Sort(kids)
+		for _, in := range infos {
+			if _, ok := firstSeen[in.Kid]; !ok {
+				firstSeen[in.Kid] = now
+			}
+			if in.State == store.KeyRetired {
+				expiry[in.Kid] = in.ExpiresAt
+				if !now.Before(in.ExpiresAt) {
+					t.Errorf("%s: expired key %s still listed", at, in.Kid)
+				}
+				if want := in.RetiredAt.Add(retire); !in.ExpiresAt.Equal(want) {
+					t.Errorf("%s: %s ExpiresAt %s, want RetiredAt+RetireAfter %s", at, in.Kid, in.ExpiresAt, want)
+				}
+			}
+		}
+		for _, kid := range prevKids {
+			if !slices.Contains(kids, kid) {
+				exp, ok := expiry[kid]
+				if !ok || now.Before(exp) {
+					t.Errorf("%s: key %s left the set before its expiry (%v)", at, kid, exp)
+				}
+			}
+		}
+
+		doc := m.JWKS()
+		checkJWKS(t, doc.Body, kids)
+		if changed := !slices.Equal(kids, prevKids); changed != (doc.ETag != prevETag) {
+			t.Errorf("%s: set changed %v but ETag changed %v", at, changed, doc.ETag != prevETag)
+		}
+		if want := wantMaxAge(infos, now, rotation, ahead); doc.MaxAge != want {
+			t.Errorf("%s: MaxAge = %s, want %s", at, doc.MaxAge, want)
+		}
+		prevKids, prevETag = kids, doc.ETag
+
+		for _, alg := range []string{RS256, ES256} {
+			act := activeOf(t, infos, alg)
+			if prev, ok := prevAct[alg]; ok && prev.Kid != act.Kid {
+				rotations[alg]++
+				if want := prev.ActivatedAt.Add(rotation); !act.ActivatedAt.Equal(want) {
+					t.Errorf("%s: %s activated at %s, want %s", at, alg, act.ActivatedAt, want)
+				}
+				if published := now.Sub(firstSeen[act.Kid]); published < ahead {
+					t.Errorf("%s: %s key %s signs after being published only %s", at, alg, act.Kid, published)
+				}
+				if stateOf(infos, prev.Kid) != store.KeyRetired {
+					t.Errorf("%s: previous %s key %s is %q, want retired", at, alg, prev.Kid, stateOf(infos, prev.Kid))
+				}
+			}
+			prevAct[alg] = act
+			payload := []byte(`{"sub":"walk","step":` + string(rune('0'+i%10)) + `}`)
+			tok, kid, err := m.Sign(alg, TypeAccessToken, payload)
+			if err != nil {
+				t.Fatalf("%s: Sign %s: %v", at, alg, err)
+			}
+			if kid != act.Kid {
+				t.Errorf("%s: %s signed with %s, want active %s", at, alg, kid, act.Kid)
+			}
+			tokens = append(tokens, signed{token: tok, kid: kid, alg: alg, payload: payload})
+		}
+
+		for _, tk := range tokens {
+			exp, retired := expiry[tk.kid]
+			wantOK := !retired || now.Before(exp)
+			got, kid, typ, err := m.Verify(tk.token)
+			switch {
+			case wantOK && err != nil:
+				t.Errorf("%s: token of %s (%s) rejected: %v", at, tk.kid, tk.alg, err)
+			case wantOK && (!bytes.Equal(got, tk.payload) || kid != tk.kid || typ != TypeAccessToken):
+				t.Errorf("%s: Verify = %s %s %s", at, got, kid, typ)
+			case !wantOK && err == nil:
+				t.Errorf("%s: token of %s verifies after the key expired at %s", at, tk.kid, exp)
+			case !wantOK && !errors.Is(err, ErrKeyNotFound):
+				t.Errorf("%s: expired-key error %v, want ErrKeyNotFound", at, err)
+			}
+		}
+		clk.Add(step)
+	}
+	for _, alg := range []string{RS256, ES256} {
+		if rotations[alg] != 4 {
+			t.Errorf("%s rotated %d times in four periods, want 4", alg, rotations[alg])
+		}
+	}
+	if len(expiry) < 6 {
+		t.Errorf("only %d keys retired", len(expiry))
+	}
+}
+
+// TestRetiredKeyExpiresExactly checks the verification boundary at
+// ExpiresAt, without waiting for a reload.
+func TestRetiredKeyExpiresExactly(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, &fakeStore{}, clk, nil)
+	tok, kid, err := m.Sign(ES256, TypeIDToken, []byte(`{"sub":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Rotate(ctx, ES256); err != nil {
+		t.Fatal(err)
+	}
+	var exp time.Time
+	for _, in := range m.List() {
+		if in.Kid == kid {
+			exp = in.ExpiresAt
+		}
+	}
+	if want := clk.Now().Add(2*time.Hour + 10*time.Minute); !exp.Equal(want) {
+		t.Fatalf("ExpiresAt = %s, want now+RetireAfter %s", exp, want)
+	}
+	clk.Set(exp.Add(-time.Nanosecond))
+	if _, _, typ, err := m.Verify(tok); err != nil || typ != TypeIDToken {
+		t.Fatalf("just before expiry: typ %q err %v", typ, err)
+	}
+	clk.Set(exp)
+	if _, _, _, err := m.Verify(tok); !errors.Is(err, ErrKeyNotFound) || !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("at expiry: %v, want ErrInvalidToken and ErrKeyNotFound", err)
+	}
+	before := m.JWKS().ETag
+	if err := m.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stateOf(m.List(), kid) != "" || m.JWKS().ETag == before {
+		t.Fatal("expired key still published after Reload")
+	}
+}
+
+// TestReplicasRotateOnce races two managers on one store through the
+// publish and the activation step: each happens exactly once.
+func TestReplicasRotateOnce(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	st := &fakeStore{}
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
+	ms := make([]*Manager, 2)
+	for i := range ms {
+		ms[i] = newManager(t, st, clk, func(c *Config) { c.Registerer = regs[i] })
+	}
+	race := func(phase string) {
+		t.Helper()
+		swaps0, conflicts0 := st.counts()
+		st.hold(2)
+		errs := make(chan error, 2)
+		for _, m := range ms {
+			go func() { errs <- m.Reload(ctx) }()
+		}
+		for range ms {
+			if err := <-errs; err != nil {
+				t.Fatalf("%s: %v", phase, err)
+			}
+		}
+		swaps, conflicts := st.counts()
+		if swaps-swaps0 != 1 || conflicts-conflicts0 != 1 {
+			t.Fatalf("%s: %d swaps and %d conflicts, want 1 and 1", phase, swaps-swaps0, conflicts-conflicts0)
+		}
+		if !slices.Equal(ms[0].List(), ms[1].List()) || ms[0].JWKS().ETag != ms[1].JWKS().ETag {
+			t.Fatalf("%s: replicas disagree", phase)
+		}
+	}
+
+	clk.Add(9 * time.Hour) // RotationPeriod - PublishAhead
+	race("publish")
+	infos := ms[0].List()
+	for _, alg := range []string{RS256, ES256} {
+		var next int
+		for _, in := range infos {
+			if in.Alg == alg && in.State == store.KeyNext {
+				next++
+			}
+		}
+		if next != 1 {
+			t.Fatalf("%s: %d next keys, want 1", alg, next)
+		}
+	}
+
+	clk.Add(time.Hour)
+	race("activate")
+	for _, alg := range []string{RS256, ES256} {
+		total := 0.0
+		for _, reg := range regs {
+			total += metricValue(t, reg, "authd_key_rotations_total", map[string]string{"alg": alg, "reason": reasonScheduled})
+		}
+		if total != 1 {
+			t.Errorf("%s: %v scheduled rotations across replicas, want 1", alg, total)
+		}
+		_, k0, _ := ms[0].Sign(alg, TypeAccessToken, []byte(`{}`))
+		_, k1, _ := ms[1].Sign(alg, TypeAccessToken, []byte(`{}`))
+		if k0 != k1 || k0 != activeOf(t, ms[0].List(), alg).Kid {
+			t.Errorf("%s: replicas sign with %s and %s", alg, k0, k1)
+		}
+	}
+}
+
+func TestRotate(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, &fakeStore{}, clk, nil)
+	old := activeOf(t, m.List(), RS256)
+
+	// Without a next key, a new one is generated and activated: the set grows.
+	etag := m.JWKS().ETag
+	clk.Add(time.Minute)
+	got, err := m.Rotate(ctx, RS256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos := m.List()
+	if got != activeOf(t, infos, RS256) || got.Kid == old.Kid || !got.ActivatedAt.Equal(clk.Now()) {
+		t.Fatalf("Rotate returned %+v; active is %+v", got, activeOf(t, infos, RS256))
+	}
+	for _, in := range infos {
+		if in.Kid == old.Kid && (in.State != store.KeyRetired || !in.ExpiresAt.Equal(clk.Now().Add(2*time.Hour+10*time.Minute))) {
+			t.Fatalf("old key after Rotate: %+v", in)
+		}
+	}
+	if m.JWKS().ETag == etag {
+		t.Fatal("ETag unchanged though a key joined the set")
+	}
+	if es := activeOf(t, infos, ES256); es.ActivatedAt != activeOf(t, m.List(), ES256).ActivatedAt {
+		t.Fatal("rotating RS256 touched ES256")
+	}
+
+	// With a published next key, that key becomes active: the set, and so
+	// the ETag, stay the same.
+	clk.Set(got.ActivatedAt.Add(9*time.Hour + time.Minute))
+	if err := m.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var next Info
+	for _, in := range m.List() {
+		if in.Alg == RS256 && in.State == store.KeyNext {
+			next = in
+		}
+	}
+	if next.Kid == "" {
+		t.Fatal("no next key published")
+	}
+	etag = m.JWKS().ETag
+	got, err = m.Rotate(ctx, RS256)
+	if err != nil || got.Kid != next.Kid {
+		t.Fatalf("Rotate = %+v, %v; want the next key %s", got, err, next.Kid)
+	}
+	if m.JWKS().ETag != etag {
+		t.Fatal("ETag changed though the published set did not")
+	}
+	if _, kid, _ := m.Sign(RS256, TypeAccessToken, []byte(`{}`)); kid != next.Kid {
+		t.Fatalf("signs with %s after Rotate, want %s", kid, next.Kid)
+	}
+
+	if _, err := m.Rotate(ctx, "HS256"); !errors.Is(err, ErrUnsupportedAlg) {
+		t.Fatalf("Rotate(HS256) = %v, want ErrUnsupportedAlg", err)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	m := newManager(t, &fakeStore{}, clk, nil)
+
+	if err := m.Delete(ctx, "no-such-kid"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("Delete(unknown) = %v, want ErrKeyNotFound", err)
+	}
+
+	// Active key without a next key: a new key takes over at once.
+	old := activeOf(t, m.List(), ES256)
+	tok, _, _ := m.Sign(ES256, TypeAccessToken, []byte(`{}`))
+	if err := m.Delete(ctx, old.Kid); err != nil {
+		t.Fatal(err)
+	}
+	infos := m.List()
+	if stateOf(infos, old.Kid) != "" || strings.Contains(string(m.JWKS().Body), old.Kid) {
+		t.Fatal("deleted key still published")
+	}
+	if _, _, _, err := m.Verify(tok); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("token of a deleted key: %v, want ErrKeyNotFound", err)
+	}
+	repl := activeOf(t, infos, ES256)
+	if _, kid, err := m.Sign(ES256, TypeAccessToken, []byte(`{}`)); err != nil || kid != repl.Kid {
+		t.Fatalf("after Delete signs with %s (%v), want %s", kid, err, repl.Kid)
+	}
+
+	// Active key with a next key: the next key takes over.
+	clk.Set(repl.ActivatedAt.Add(9 * time.Hour))
+	if err := m.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var next string
+	for _, in := range m.List() {
+		if in.Alg == ES256 && in.State == store.KeyNext {
+			next = in.Kid
+		}
+	}
+	if err := m.Delete(ctx, repl.Kid); err != nil {
+		t.Fatal(err)
+	}
+	if a := activeOf(t, m.List(), ES256); a.Kid != next {
+		t.Fatalf("active after Delete = %s, want next key %s", a.Kid, next)
+	}
+	if err := m.Delete(ctx, repl.Kid); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("second Delete = %v, want ErrKeyNotFound", err)
+	}
+}
+
+func TestMaxAge(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	start := clk.Now()
+	m := newManager(t, &fakeStore{}, clk, nil)
+	for _, tc := range []struct {
+		at     time.Duration // since start; Reload runs there unless stale
+		stale  bool
+		maxAge time.Duration
+	}{
+		{0, false, time.Hour},                                   // capped by PublishAhead
+		{8*time.Hour + 30*time.Minute, false, time.Hour},        // 1h30m before the next key would activate
+		{9 * time.Hour, false, time.Hour},                       // next key published, activates at 10h
+		{9*time.Hour + 20*time.Minute, false, 40 * time.Minute}, // 40m before it activates
+		{10*time.Hour + 5*time.Minute, true, 0},                 // activation overdue, not yet applied
+		{10*time.Hour + 5*time.Minute, false, time.Hour},        // applied: new period
+	} {
+		clk.Set(start.Add(tc.at))
+		if !tc.stale {
+			if err := m.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := m.JWKS().MaxAge; got != tc.maxAge {
+			t.Errorf("at %s (stale %v): MaxAge %s, want %s", tc.at, tc.stale, got, tc.maxAge)
+		}
+	}
+}
+
+// TestDowntimeKeepsPublishAhead: after a replica was down past the
+// scheduled rotation, the next key is still published PublishAhead before
+// it signs, and the old key keeps signing until then.
+func TestDowntimeKeepsPublishAhead(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	st := &fakeStore{}
+	m := newManager(t, st, clk, nil)
+	old := activeOf(t, m.List(), ES256)
+	clk.Add(25 * time.Hour) // two and a half periods without a reload
+	m = newManager(t, st, clk, nil)
+	var next Info
+	for _, in := range m.List() {
+		if in.Alg == ES256 && in.State == store.KeyNext {
+			next = in
+		}
+	}
+	if want := clk.Now().Add(time.Hour); !next.ActivatesAt.Equal(want) {
+		t.Fatalf("next key activates at %s, want now+PublishAhead %s", next.ActivatesAt, want)
+	}
+	if _, kid, _ := m.Sign(ES256, TypeAccessToken, []byte(`{}`)); kid != old.Kid {
+		t.Fatalf("signs with %s before the next key is due, want %s", kid, old.Kid)
+	}
+	clk.Add(time.Hour)
+	if err := m.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, kid, _ := m.Sign(ES256, TypeAccessToken, []byte(`{}`)); kid != next.Kid {
+		t.Fatalf("signs with %s after the next key is due, want %s", kid, next.Kid)
+	}
+}
