@@ -76,7 +76,8 @@ type ClientStore interface {
 	// ListClients returns every client, ordered by ID.
 	ListClients(ctx context.Context) ([]Client, error)
 	// UpdateClient atomically applies update to the stored client and
-	// stores the result. An error from update aborts without writing and is
+	// stores the result. update runs under the store's write lock: it must
+	// not call the store. An error from update aborts without writing and is
 	// returned unchanged. ErrNotFound if there is no such client. The ID
 	// cannot change.
 	UpdateClient(ctx context.Context, id string, update func(*Client) error) (Client, error)
@@ -213,7 +214,8 @@ type RotateResult struct {
 
 // FamilyStore keeps refresh-token families. Records expire by themselves
 // at min(IdleExpiresAt, ExpiresAt) (a revoked family is kept until then so
-// a replay is still recognised).
+// a replay is still recognised). RotateRefresh judges expiry by r.Now;
+// GetFamily, RevokeFamily and the deny list use the backend's clock.
 type FamilyStore interface {
 	// CreateFamily stores a new family; ErrExists if the ID is taken.
 	CreateFamily(ctx context.Context, f Family) error
@@ -226,7 +228,7 @@ type FamilyStore interface {
 	//   - Presented == Current → Previous=Current, Current=Next,
 	//     SealedCurrent=SealedNext, RotatedAt=Now, Retries=0, Generation+1,
 	//     IdleExpiresAt=min(Now+IdleTTL, ExpiresAt)
-	//   - Presented == Previous, Now-RotatedAt <= Leeway and
+	//   - Presented == Previous, Leeway > 0, Now-RotatedAt <= Leeway and
 	//     Retries < MaxRetries → Retries+1, Retried=true, nothing else changes
 	//   - anything else → the family is marked revoked, ErrReused
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
