@@ -130,6 +130,13 @@ func (m *Manager) Verify(token string) (payload []byte, kid, typ string, err err
 	return payload, h.KeyID, typ, nil
 }
 
+// Published reports whether kid is in the JWKS now (and has not passed its
+// expiry): a cheap check for callers that cache verification results.
+func (m *Manager) Published(kid string) bool {
+	pub, ok := m.snap.Load().byKID[kid]
+	return ok && (pub.expiresAt.IsZero() || m.cfg.Now().Before(pub.expiresAt))
+}
+
 // JWKS returns the current JWK Set document with its strong ETag and the
 // max-age to send: min(PublishAhead, time until a key not yet signing may
 // start to), never negative. It counts authd_jwks_served_total.
