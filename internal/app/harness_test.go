@@ -3,6 +3,9 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"sync/atomic"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -71,6 +74,12 @@ func loadConfig(t *testing.T, args ...string) config.Config {
 // start runs an authd on loopback listeners. dataDir "" → a fresh temp dir.
 func start(t *testing.T, dataDir string, args ...string) *instance {
 	t.Helper()
+	return startWith(t, nil, dataDir, args...)
+}
+
+// startWith is start with an injected clock (nil: the real one).
+func startWith(t *testing.T, now func() time.Time, dataDir string, args ...string) *instance {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
@@ -87,7 +96,7 @@ func start(t *testing.T, dataDir string, args ...string) *instance {
 	cfg := loadConfig(t, append(base, args...)...)
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Argon2: testArgon2})
+	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Argon2: testArgon2, Now: now})
 	if err != nil {
 		cancel()
 		t.Fatalf("app.New: %v", err)
@@ -265,3 +274,21 @@ func eventually(t *testing.T, d time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+// sharedRedisArgs are the settings of replicas sharing one Redis store: one
+// prefix, one KEK, one admin token.
+func sharedRedisArgs(t *testing.T) []string {
+	t.Helper()
+	rdb := redistest.Client(t)
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	return []string{"--store", "redis", "--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t, rdb),
+		"--kek", base64.StdEncoding.EncodeToString(kek), "--admin-token", "replica-admin-token-0123456789"}
+}
+
+// fakeClock is a settable clock shared by replicas.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock(t time.Time) *fakeClock { c := &fakeClock{}; c.ns.Store(t.UnixNano()); return c }
+func (c *fakeClock) Now() time.Time        { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Add(d time.Duration)   { c.ns.Add(int64(d)) }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authd-dev/authd/internal/redistest"
 )
 
 type introspection struct {
@@ -230,12 +229,7 @@ func readFeed(t *testing.T, in *instance, c registeredClient) <-chan sseEvent {
 }
 
 func TestRevocationFeedAcrossReplicas(t *testing.T) {
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	shared := []string{"--store", "redis", "--redis-url", redistest.URL(t), "--redis-prefix", prefix,
-		"--kek", base64.StdEncoding.EncodeToString(kek), "--admin-token", "replica-admin-token-0123456789"}
+	shared := sharedRedisArgs(t)
 	a := start(t, "", shared...)
 	b := start(t, "", shared...)
 	c := a.createClient(map[string]any{"client_name": "svc"})
