@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"sync/atomic"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,5 +290,5 @@ func sharedRedisArgs(t *testing.T) []string {
 type fakeClock struct{ ns atomic.Int64 }
 
 func newFakeClock(t time.Time) *fakeClock { c := &fakeClock{}; c.ns.Store(t.UnixNano()); return c }
-func (c *fakeClock) Now() time.Time        { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Add(d time.Duration)   { c.ns.Add(int64(d)) }
+func (c *fakeClock) Now() time.Time       { return time.Unix(0, c.ns.Load()) }
+func (c *fakeClock) Add(d time.Duration)  { c.ns.Add(int64(d)) }

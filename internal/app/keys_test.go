@@ -91,8 +91,6 @@ func TestScheduledRotationHappensOnceAcrossReplicas(t *testing.T) {
 	}
 	c := replicas[0].createClient(map[string]any{"client_name": "svc", "access_token_signing_alg": "ES256"})
 	first := signingKid(t, replicas[0], c)
-	// A token signed now must verify on every replica until it expires.
-	old := replicas[0].token(c.ClientID, c.ClientSecret, url.Values{"grant_type": {"client_credentials"}}).AccessToken
 
 	reloadAll := func() {
 		var wg sync.WaitGroup
@@ -130,7 +128,12 @@ func TestScheduledRotationHappensOnceAcrossReplicas(t *testing.T) {
 		}
 	}
 
-	clock.Add(time.Hour) // past the activation time
+	// A token signed just before the activation must keep verifying on
+	// every replica after it, until it expires.
+	clock.Add(50 * time.Minute)
+	reloadAll()
+	old := replicas[0].token(c.ClientID, c.ClientSecret, url.Values{"grant_type": {"client_credentials"}}).AccessToken
+	clock.Add(10 * time.Minute) // past the activation time
 	reloadAll()
 	reloadAll() // a second pass must change nothing
 	if n := countKeys("ES256", "active"); n != 1 {
