@@ -2,9 +2,10 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,68 +14,85 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// A family is one compact HASH at Pfam:{<id>} (hash-tagged by its ID, so
-// a Cluster accepts the single-key scripts). Field names are one or two
-// letters, digests are raw bytes, instants are Unix microseconds (the
-// precision records keep; Lua numbers are exact up to 2^53 µs, year 2255),
-// empty and zero fields are left out. The key expires (PEXPIRE) at
-// min(IdleExpiresAt, ExpiresAt), measured from the Now of the operation
-// that sets it, so a test clock and Redis agree on what is left.
+// A family is one STRING at Pfam:{<id>} (hash-tagged by its ID, so a
+// Cluster accepts the single-key scripts) holding a packed binary record.
+// A HASH would be the obvious choice, but its compact listpack encoding
+// only holds values of up to 64 bytes (hash-max-listpack-value) and the
+// sealed successor is ~117: as a HASH a login took 1160 bytes (hashtable)
+// or, chunked into a listpack, 536; as this record it takes 472
+// (TestMemoryPerLogin).
+//
+// The record, little-endian. The head is what the Lua scripts read and
+// rewrite (struct.unpack/pack format famHead); the tail only Go reads.
+//
+//	head: u8 version (1) · i64 ExpiresAt · i64 IdleExpiresAt (0: none) ·
+//	      i64 RotatedAt (0: none) · i32 Retries · i32 Generation ·
+//	      u8 flags (1: revoked) · Current, Previous, SealedCurrent, each
+//	      as u16 length + bytes
+//	tail: i64 CreatedAt · i64 AuthTime · ClientID, Subject, Scope as
+//	      uvarint length + bytes · uvarint count of Audience, each as
+//	      uvarint length + bytes
+//
+// Instants are Unix microseconds, the precision records keep; Lua numbers
+// are exact up to 2^53 µs (year 2255). In the head 0 means "none", so the
+// Unix epoch itself cannot be an IdleExpiresAt or RotatedAt. The key
+// expires (PX) at min(IdleExpiresAt, ExpiresAt), measured from the Now of
+// the operation that sets it, so a test clock and Redis agree on what is
+// left.
 const (
-	fClient    = "c"
-	fSubject   = "s"
-	fScope     = "sc"
-	fAudience  = "a" // JSON array
-	fAuthTime  = "t"
-	fCreated   = "cr"
-	fExpires   = "x"
-	fIdle      = "i"
-	fCurrent   = "cu"
-	fPrevious  = "p"
-	fRotatedAt = "r"
-	fSealed    = "sl"
-	fRetries   = "n"
-	fGen       = "g"
-	fRevoked   = "v" // "1"
+	famVersion     = 1
+	famFlagsOffset = 1 + 8 + 8 + 8 + 4 + 4 // byte offset of the flags
+	famRevoked     = 1
+	maxDigestLen   = 1<<16 - 1
 )
 
-// luaExpired is shared by the family scripts: whether a family whose
-// fields x and i (µs) were read is gone at now (µs).
-const luaExpired = `
+// luaFamily is shared by the family scripts: the head format, and whether
+// a family whose x and i (µs) were read is gone at now (µs).
+const luaFamily = `
+local HEAD = '<Bi8i8i8i4i4BHc0Hc0Hc0'
 local function expired(x, i, now)
-	return now >= x or (i ~= nil and now >= i)
+	return now >= x or (i ~= 0 and now >= i)
+end
+local function head(v)
+	local ver, x, i = struct.unpack('<Bi8i8', v)
+	if ver ~= 1 then
+		error('authd: unknown family record version ' .. ver)
+	end
+	return x, i
 end
 `
 
 // createFamilyScript stores a family unless a live one has the ID. KEYS:
-// family. ARGV: now (µs), TTL (ms), then field/value pairs. Returns 1 if
-// stored (or already expired and so not kept), 0 if the ID is taken.
-var createFamilyScript = goredis.NewScript(luaExpired + `
-local f = redis.call('HMGET', KEYS[1], 'x', 'i')
-local x = tonumber(f[1])
-if x then
-	if not expired(x, tonumber(f[2]), tonumber(ARGV[1])) then
+// family. ARGV: now (µs), TTL (ms), record. Returns 1 if stored (or
+// already expired and so not kept), 0 if the ID is taken.
+var createFamilyScript = goredis.NewScript(luaFamily + `
+local v = redis.call('GET', KEYS[1])
+if v then
+	local x, i = head(v)
+	if not expired(x, i, tonumber(ARGV[1])) then
 		return 0
 	end
-	redis.call('DEL', KEYS[1])
 end
 if tonumber(ARGV[2]) <= 0 then
+	redis.call('DEL', KEYS[1])
 	return 1
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
 return 1
 `)
 
 // revokeFamilyScript marks a live family revoked; its TTL stays. KEYS:
 // family. ARGV: now (µs). Returns 1 if revoked, 0 if missing or expired.
-var revokeFamilyScript = goredis.NewScript(luaExpired + `
-local f = redis.call('HMGET', KEYS[1], 'x', 'i')
-local x = tonumber(f[1])
-if not x or expired(x, tonumber(f[2]), tonumber(ARGV[1])) then
+var revokeFamilyScript = goredis.NewScript(luaFamily + `
+local v = redis.call('GET', KEYS[1])
+if not v then
 	return 0
 end
-redis.call('HSET', KEYS[1], 'v', '1')
+local x, i = head(v)
+if expired(x, i, tonumber(ARGV[1])) then
+	return 0
+end
+redis.call('SETRANGE', KEYS[1], ` + strconv.Itoa(famFlagsOffset) + `, '\1')
 return 1
 `)
 
@@ -95,55 +113,59 @@ const (
 //  6. earliest RotatedAt that is still inside the leeway: ceil(Now-Leeway) µs
 //  7. MaxRetries
 //
-// Returns {outcome} or {outcome, HGETALL of the family afterwards}.
-// Numbers written back are the caller's strings or HINCRBY results, never
-// Lua-formatted floats.
-var rotateScript = goredis.NewScript(luaExpired + `
+// Returns {outcome} or {outcome, the record afterwards}.
+var rotateScript = goredis.NewScript(luaFamily + `
 local k = KEYS[1]
-local f = redis.call('HMGET', k, 'x', 'i', 'v', 'cu', 'p', 'r', 'n')
-local x = tonumber(f[1])
-local now = tonumber(ARGV[4])
-if not x or expired(x, tonumber(f[2]), now) then
+local v = redis.call('GET', k)
+if not v then
 	return {2}
 end
-if f[3] then
-	return {3, redis.call('HGETALL', k)}
+local ver, x, i, r, n, g, fl, cu, p, sl, pos = struct.unpack(HEAD, v)
+if ver ~= 1 then
+	error('authd: unknown family record version ' .. ver)
 end
-if f[4] and ARGV[1] == f[4] then
-	local idle = ARGV[5]
-	if tonumber(idle) > x then
-		idle = f[1]
+local now = tonumber(ARGV[4])
+if expired(x, i, now) then
+	return {2}
+end
+if fl % 2 == 1 then
+	return {3, v}
+end
+local tail = string.sub(v, pos)
+if ARGV[1] == cu then
+	local idle = tonumber(ARGV[5])
+	if idle > x then
+		idle = x
 	end
-	redis.call('HSET', k, 'p', f[4], 'cu', ARGV[2], 'r', ARGV[4], 'i', idle)
-	if ARGV[3] == '' then
-		redis.call('HDEL', k, 'n', 'sl')
+	v = struct.pack(HEAD, 1, x, idle, now, 0, g + 1, fl,
+		#ARGV[2], ARGV[2], #cu, cu, #ARGV[3], ARGV[3]) .. tail
+	local ttl = math.ceil((idle - now) / 1000)
+	if ttl > 0 then
+		redis.call('SET', k, v, 'PX', string.format('%.0f', ttl))
 	else
-		redis.call('HSET', k, 'sl', ARGV[3])
-		redis.call('HDEL', k, 'n')
+		redis.call('DEL', k)
 	end
-	redis.call('HINCRBY', k, 'g', 1)
-	redis.call('PEXPIRE', k, string.format('%.0f', math.ceil((tonumber(idle) - now) / 1000)))
-	return {0, redis.call('HGETALL', k)}
+	return {0, v}
 end
-if f[5] and ARGV[1] == f[5] and tonumber(f[6]) >= tonumber(ARGV[6])
-	and (tonumber(f[7]) or 0) < tonumber(ARGV[7]) then
-	redis.call('HINCRBY', k, 'n', 1)
-	return {1, redis.call('HGETALL', k)}
+if #p > 0 and ARGV[1] == p and r >= tonumber(ARGV[6]) and n < tonumber(ARGV[7]) then
+	v = struct.pack(HEAD, 1, x, i, r, n + 1, g, fl, #cu, cu, #p, p, #sl, sl) .. tail
+	redis.call('SET', k, v, 'KEEPTTL')
+	return {1, v}
 end
-redis.call('HSET', k, 'v', '1')
-return {4, redis.call('HGETALL', k)}
+redis.call('SETRANGE', k, ` + strconv.Itoa(famFlagsOffset) + `, '\1')
+return {4, redis.call('GET', k)}
 `)
 
 // CreateFamily stores a new family; ErrExists if a live one has the ID. A
 // family already expired by the store's clock is accepted and not kept.
 func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
-	if f.ExpiresAt.IsZero() {
-		return fmt.Errorf("redis create family %q: no ExpiresAt", f.ID)
+	rec, err := encodeFamily(f)
+	if err != nil {
+		return fmt.Errorf("redis create family %q: %w", f.ID, err)
 	}
 	now := s.now()
-	args := []any{micros(now), ttlMillis(familyExpiry(f), now)}
-	args = append(args, encodeFamily(f)...)
-	n, err := createFamilyScript.Run(ctx, s.rdb, []string{s.familyKey(f.ID)}, args...).Int()
+	n, err := createFamilyScript.Run(ctx, s.rdb, []string{s.familyKey(f.ID)},
+		micros(now), ttlMillis(familyExpiry(f), now), rec).Int()
 	if err != nil {
 		return s.fail("create family", err)
 	}
@@ -156,14 +178,14 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 // GetFamily returns a live family, revoked ones too; ErrNotFound if it is
 // missing or expired by the store's clock.
 func (s *Store) GetFamily(ctx context.Context, id string) (store.Family, error) {
-	m, err := s.rdb.HGetAll(ctx, s.familyKey(id)).Result()
+	rec, err := s.rdb.Get(ctx, s.familyKey(id)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return store.Family{}, fmt.Errorf("redis get family: %w", store.ErrNotFound)
+	}
 	if err != nil {
 		return store.Family{}, s.fail("get family", err)
 	}
-	if len(m) == 0 {
-		return store.Family{}, fmt.Errorf("redis get family: %w", store.ErrNotFound)
-	}
-	f, err := decodeFamily(id, m)
+	f, err := decodeFamily(id, rec)
 	if err != nil {
 		return store.Family{}, err
 	}
@@ -178,6 +200,9 @@ func (s *Store) GetFamily(ctx context.Context, id string) (store.Family, error) 
 // store.FamilyStore. With ErrReused and ErrRevoked the result still holds
 // the family as stored.
 func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error) {
+	if len(r.Next) > maxDigestLen || len(r.SealedNext) > maxDigestLen {
+		return store.RotateResult{}, errors.New("redis rotate refresh: successor too long")
+	}
 	res, err := rotateScript.Run(ctx, s.rdb, []string{s.familyKey(r.FamilyID)},
 		r.Presented, r.Next, r.SealedNext,
 		micros(r.Now), micros(r.Now.Add(r.IdleTTL)), ceilMicros(r.Now.Add(-r.Leeway)),
@@ -192,8 +217,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	}
 	var out store.RotateResult
 	if len(res) > 1 {
-		pairs, _ := res[1].([]any)
-		if out.Family, err = decodeFamily(r.FamilyID, pairsToMap(pairs)); err != nil {
+		rec, _ := res[1].(string)
+		if out.Family, err = decodeFamily(r.FamilyID, []byte(rec)); err != nil {
 			return store.RotateResult{}, err
 		}
 	}
@@ -234,115 +259,169 @@ func familyExpiry(f store.Family) time.Time {
 	return f.ExpiresAt
 }
 
-// encodeFamily returns the field/value pairs of f (ID excluded: it is in
-// the key); empty and zero fields are left out.
-func encodeFamily(f store.Family) []any {
-	kv := make([]any, 0, 30)
-	str := func(k, v string) {
-		if v != "" {
-			kv = append(kv, k, v)
-		}
+// encodeFamily packs f into its record (see the layout above); the ID is
+// in the key.
+func encodeFamily(f store.Family) ([]byte, error) {
+	if f.ExpiresAt.IsZero() {
+		return nil, errors.New("no ExpiresAt")
 	}
-	raw := func(k string, v []byte) {
-		if len(v) > 0 {
-			kv = append(kv, k, v)
-		}
+	if len(f.Current) > maxDigestLen || len(f.Previous) > maxDigestLen || len(f.SealedCurrent) > maxDigestLen {
+		return nil, errors.New("digest or sealed token too long")
 	}
-	tm := func(k string, t time.Time) {
-		if !t.IsZero() {
-			kv = append(kv, k, micros(t))
-		}
+	if int64(int32(f.Retries)) != int64(f.Retries) || int64(int32(f.Generation)) != int64(f.Generation) {
+		return nil, errors.New("retries or generation out of range")
 	}
-	num := func(k string, n int) {
-		if n != 0 {
-			kv = append(kv, k, n)
-		}
-	}
-	str(fClient, f.ClientID)
-	str(fSubject, f.Subject)
-	str(fScope, f.Scope)
-	if len(f.Audience) > 0 {
-		b, _ := json.Marshal(f.Audience) // []string always marshals
-		raw(fAudience, b)
-	}
-	tm(fAuthTime, f.AuthTime)
-	tm(fCreated, f.CreatedAt)
-	tm(fExpires, f.ExpiresAt)
-	tm(fIdle, f.IdleExpiresAt)
-	raw(fCurrent, f.Current)
-	raw(fPrevious, f.Previous)
-	tm(fRotatedAt, f.RotatedAt)
-	raw(fSealed, f.SealedCurrent)
-	num(fRetries, f.Retries)
-	num(fGen, f.Generation)
+	le := binary.LittleEndian
+	b := make([]byte, 0, 64+len(f.Current)+len(f.Previous)+len(f.SealedCurrent)+
+		len(f.ClientID)+len(f.Subject)+len(f.Scope)+16*len(f.Audience))
+	b = append(b, famVersion)
+	b = le.AppendUint64(b, uint64(micros(f.ExpiresAt)))
+	b = le.AppendUint64(b, uint64(micros0(f.IdleExpiresAt)))
+	b = le.AppendUint64(b, uint64(micros0(f.RotatedAt)))
+	b = le.AppendUint32(b, uint32(int32(f.Retries)))
+	b = le.AppendUint32(b, uint32(int32(f.Generation)))
+	var flags byte
 	if f.Revoked {
-		kv = append(kv, fRevoked, "1")
+		flags |= famRevoked
 	}
-	return kv
+	b = append(b, flags)
+	for _, d := range [][]byte{f.Current, f.Previous, f.SealedCurrent} {
+		b = le.AppendUint16(b, uint16(len(d)))
+		b = append(b, d...)
+	}
+	b = le.AppendUint64(b, uint64(micros(f.CreatedAt)))
+	b = le.AppendUint64(b, uint64(micros(f.AuthTime)))
+	for _, str := range []string{f.ClientID, f.Subject, f.Scope} {
+		b = appendString(b, str)
+	}
+	b = binary.AppendUvarint(b, uint64(len(f.Audience)))
+	for _, a := range f.Audience {
+		b = appendString(b, a)
+	}
+	return b, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
 // decodeFamily is the inverse of encodeFamily.
-func decodeFamily(id string, m map[string]string) (store.Family, error) {
-	var errs []error
-	tm := func(k string) time.Time {
-		v, ok := m[k]
-		if !ok {
-			return time.Time{}
+func decodeFamily(id string, rec []byte) (store.Family, error) {
+	d := recordReader{b: rec}
+	if v := d.byte(); v != famVersion {
+		return store.Family{}, fmt.Errorf("redis: family %q: unknown record version %d", id, v)
+	}
+	f := store.Family{ID: id}
+	f.ExpiresAt = fromMicros0(d.int64())
+	f.IdleExpiresAt = fromMicros0(d.int64())
+	f.RotatedAt = fromMicros0(d.int64())
+	f.Retries = int(d.int32())
+	f.Generation = int(d.int32())
+	f.Revoked = d.byte()&famRevoked != 0
+	f.Current, f.Previous, f.SealedCurrent = d.bytes16(), d.bytes16(), d.bytes16()
+	f.CreatedAt = time.UnixMicro(d.int64()).UTC()
+	f.AuthTime = time.UnixMicro(d.int64()).UTC()
+	f.ClientID, f.Subject, f.Scope = d.string(), d.string(), d.string()
+	if n := d.uvarint(); n > 0 && n <= uint64(len(rec)) {
+		f.Audience = make([]string, n)
+		for i := range f.Audience {
+			f.Audience[i] = d.string()
 		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		errs = append(errs, err)
-		return time.UnixMicro(n).UTC()
+	} else if n > 0 {
+		d.bad = true
 	}
-	num := func(k string) int {
-		v, ok := m[k]
-		if !ok {
-			return 0
-		}
-		n, err := strconv.Atoi(v)
-		errs = append(errs, err)
-		return n
-	}
-	raw := func(k string) []byte {
-		if v, ok := m[k]; ok {
-			return []byte(v)
-		}
-		return nil
-	}
-	f := store.Family{
-		ID:            id,
-		ClientID:      m[fClient],
-		Subject:       m[fSubject],
-		Scope:         m[fScope],
-		AuthTime:      tm(fAuthTime),
-		CreatedAt:     tm(fCreated),
-		ExpiresAt:     tm(fExpires),
-		IdleExpiresAt: tm(fIdle),
-		Current:       raw(fCurrent),
-		Previous:      raw(fPrevious),
-		RotatedAt:     tm(fRotatedAt),
-		SealedCurrent: raw(fSealed),
-		Retries:       num(fRetries),
-		Generation:    num(fGen),
-		Revoked:       m[fRevoked] == "1",
-	}
-	if a, ok := m[fAudience]; ok {
-		errs = append(errs, json.Unmarshal([]byte(a), &f.Audience))
-	}
-	if err := errors.Join(errs...); err != nil {
-		return store.Family{}, fmt.Errorf("redis: decode family %q: %w", id, err)
+	if d.bad || len(d.b) != 0 {
+		return store.Family{}, fmt.Errorf("redis: family %q: malformed record", id)
 	}
 	return f, nil
 }
 
-// pairsToMap turns a flat HGETALL reply from a script into a map.
-func pairsToMap(pairs []any) map[string]string {
-	m := make(map[string]string, len(pairs)/2)
-	for i := 0; i+1 < len(pairs); i += 2 {
-		k, _ := pairs[i].(string)
-		v, _ := pairs[i+1].(string)
-		m[k] = v
+// recordReader reads a family record front to back; a short record sets
+// bad and yields zero values.
+type recordReader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *recordReader) take(n int) []byte {
+	if r.bad || n < 0 || n > len(r.b) {
+		r.bad = true
+		return nil
 	}
-	return m
+	p := r.b[:n:n]
+	r.b = r.b[n:]
+	return p
+}
+
+func (r *recordReader) byte() byte {
+	if p := r.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (r *recordReader) int32() int32 {
+	if p := r.take(4); p != nil {
+		return int32(binary.LittleEndian.Uint32(p))
+	}
+	return 0
+}
+
+func (r *recordReader) int64() int64 {
+	if p := r.take(8); p != nil {
+		return int64(binary.LittleEndian.Uint64(p))
+	}
+	return 0
+}
+
+func (r *recordReader) bytes16() []byte {
+	p := r.take(2)
+	if p == nil {
+		return nil
+	}
+	n := int(binary.LittleEndian.Uint16(p))
+	if n == 0 {
+		return nil
+	}
+	return slices.Clone(r.take(n))
+}
+
+func (r *recordReader) uvarint() uint64 {
+	if r.bad {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.bad = true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recordReader) string() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.bad = true
+		return ""
+	}
+	return string(r.take(int(n)))
+}
+
+// micros0 is micros, with 0 for the zero time.
+func micros0(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
+// fromMicros0 is the inverse of micros0.
+func fromMicros0(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
 }
 
 // micros is t in Unix microseconds, rounded down.
