@@ -46,7 +46,9 @@ func URL(t testing.TB) string {
 	if err != nil {
 		t.Fatalf("%s=%q: %v", EnvURL, u, err)
 	}
-	opts.DialTimeout = time.Second
+	// One quick probe: a missing Redis must not cost every test seconds
+	// of dial retries.
+	opts.DialTimeout, opts.DialerRetries, opts.MaxRetries = time.Second, 1, -1
 	rdb := goredis.NewClient(opts)
 	defer rdb.Close()
 	if err := rdb.Ping(context.Background()).Err(); err != nil {

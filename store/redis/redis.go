@@ -6,7 +6,7 @@
 //	P{clients}:c:<id>     client, JSON          P{clients}:idx  sorted set of client IDs
 //	P{users}:u:<id>       user, JSON            P{users}:idx    sorted set of user IDs
 //	P{users}:n:<username> user ID               P{keys}:set     hash: v (version), k (JSON keys)
-//	Pfam:{<family id>}    family, compact hash  Pdeny:<kind>:<value>  "<at ns>:<expires µs>"
+//	Pfam:{<family id>}    family, packed record Pdeny:<kind>:<value>  "<at ns>:<expires µs>"
 //
 // The hash tags ({clients}, {users}, {keys}, {<family id>}) keep every key
 // that one script or transaction touches in one Cluster slot. Families and
