@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -205,7 +206,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	}
 	res, err := rotateScript.Run(ctx, s.rdb, []string{s.familyKey(r.FamilyID)},
 		r.Presented, r.Next, r.SealedNext,
-		micros(r.Now), micros(r.Now.Add(r.IdleTTL)), ceilMicros(r.Now.Add(-r.Leeway)),
+		micros(r.Now), micros(r.Now.Add(r.IdleTTL)), leewayFloor(r),
 		r.MaxRetries,
 	).Slice()
 	if err != nil {
@@ -444,4 +445,14 @@ func ttlMillis(t, now time.Time) int64 {
 		return 0
 	}
 	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// leewayFloor is ARGV 6 of rotateScript: the earliest RotatedAt still
+// inside the leeway; with no leeway, a bound no rotation can reach, so a
+// replay is never a retry.
+func leewayFloor(r store.Rotation) int64 {
+	if r.Leeway <= 0 {
+		return math.MaxInt64
+	}
+	return ceilMicros(r.Now.Add(-r.Leeway))
 }
