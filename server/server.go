@@ -54,13 +54,17 @@ const (
 
 // Config configures a Server.
 type Config struct {
-	Issuer          string
-	Tokens          TokenIssuer
-	ClientAuth      ClientAuthenticator
-	Clients         ClientAdmin
-	Users           UserAdmin
-	Keys            KeySource
-	Revoker         Revoker
+	Issuer     string
+	Tokens     TokenIssuer
+	ClientAuth ClientAuthenticator
+	Clients    ClientAdmin
+	Users      UserAdmin
+	Keys       KeySource
+	Revoker    Revoker
+	// Inspector serves revocation and introspection (nil: not mounted).
+	Inspector TokenInspector
+	// Feed serves the revocation feed (nil: not mounted).
+	Feed            FeedHub
 	SigningAlgs     []string // id_token / access token algs offered
 	ScopesSupported []string
 	// Ready reports whether the store is reachable (/readyz).
