@@ -1,0 +1,156 @@
+package verifier
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Claims are the claims of a verified access token (RFC 9068 §2.2).
+type Claims struct {
+	// Issuer is "iss", equal to the configured issuer.
+	Issuer string
+	// Subject is "sub": the user id, or the client id for tokens of the
+	// client_credentials grant.
+	Subject string
+	// Audience is "aud" (a single string in the token becomes one element).
+	Audience []string
+	// ExpiresAt is "exp".
+	ExpiresAt time.Time
+	// IssuedAt is "iat".
+	IssuedAt time.Time
+	// ID is "jti".
+	ID string
+	// ClientID is "client_id" (RFC 9068 §2.2, RFC 8693 §4.3).
+	ClientID string
+	// Scope is "scope", space-separated (RFC 6749 §3.3).
+	Scope string
+	// SID is "sid", the login session (OpenID Connect Front-Channel Logout
+	// 1.0 §3); authd sets it on tokens issued to users.
+	SID string
+	// Roles is "roles" (RFC 9068 §2.2.3.1, RFC 7643 §4.1.2).
+	Roles []string
+	// AuthTime is "auth_time", zero when absent (RFC 9068 §2.2.1).
+	AuthTime time.Time
+	// Raw holds every claim as decoded from JSON (numbers are float64).
+	Raw map[string]any
+}
+
+// HasScope reports whether the space-separated "scope" contains s
+// (RFC 6749 §3.3: scope tokens are case-sensitive).
+func (c *Claims) HasScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for tok := range strings.FieldsSeq(c.Scope) {
+		if tok == s {
+			return true
+		}
+	}
+	return false
+}
+
+// HasAudience reports whether "aud" contains aud.
+func (c *Claims) HasAudience(aud string) bool {
+	return slices.Contains(c.Audience, aud)
+}
+
+// maxNumericDate is 9999-12-31T23:59:59Z; later dates are malformed.
+const maxNumericDate = 253402300799
+
+// claimsFrom types the decoded payload. Every registered claim, when
+// present, must have its JSON type (RFC 7519 §4.1); exp and iat are
+// required (RFC 9068 §2.2).
+func claimsFrom(raw map[string]any) (*Claims, error) {
+	c := &Claims{Raw: raw}
+	var err error
+	str := func(name string, dst *string) {
+		if err != nil {
+			return
+		}
+		v, ok := raw[name]
+		if !ok {
+			return
+		}
+		s, ok := v.(string)
+		if !ok {
+			err = fmt.Errorf("%w: claim %q is not a string", ErrMalformed, name)
+			return
+		}
+		*dst = s
+	}
+	date := func(name string, dst *time.Time, required bool) {
+		if err != nil {
+			return
+		}
+		v, ok := raw[name]
+		if !ok {
+			if required {
+				err = fmt.Errorf("%w: claim %q is missing", ErrMalformed, name)
+			}
+			return
+		}
+		*dst, err = numericDate(name, v)
+	}
+	str("iss", &c.Issuer)
+	str("sub", &c.Subject)
+	str("jti", &c.ID)
+	str("client_id", &c.ClientID)
+	str("scope", &c.Scope)
+	str("sid", &c.SID)
+	date("exp", &c.ExpiresAt, true)
+	date("iat", &c.IssuedAt, true)
+	date("auth_time", &c.AuthTime, false)
+	if err != nil {
+		return nil, err
+	}
+	if c.Audience, err = stringList("aud", raw["aud"], true); err != nil {
+		return nil, err
+	}
+	if c.Roles, err = stringList("roles", raw["roles"], false); err != nil {
+		return nil, err
+	}
+	if v, ok := raw["nbf"]; ok {
+		if _, err := numericDate("nbf", v); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// numericDate converts a JSON NumericDate (RFC 7519 §2: seconds since the
+// epoch, possibly fractional).
+func numericDate(name string, v any) (time.Time, error) {
+	f, ok := v.(float64)
+	if !ok || math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return time.Time{}, fmt.Errorf("%w: claim %q is not a NumericDate", ErrMalformed, name)
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+}
+
+// stringList accepts a JSON string array, or (when single is true, as for
+// "aud", RFC 7519 §4.1.3) one string.
+func stringList(name string, v any, single bool) ([]string, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		if single {
+			return []string{v}, nil
+		}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("%w: claim %q has a non-string element", ErrMalformed, name)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: claim %q has the wrong type", ErrMalformed, name)
+}
