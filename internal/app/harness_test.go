@@ -106,7 +106,7 @@ func startWith(t *testing.T, now func() time.Time, dataDir string, args ...strin
 	adm := &httptest.Server{Listener: admLn, Config: &http.Server{Handler: a.Server.Admin()}}
 	pub.Start()
 	adm.Start()
-	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: issuer, cancel: cancel}
+	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: cfg.Issuer, cancel: cancel}
 	t.Cleanup(in.stop)
 	return in
 }
@@ -276,14 +276,15 @@ func eventually(t *testing.T, d time.Duration, cond func() bool) bool {
 }
 
 // sharedRedisArgs are the settings of replicas sharing one Redis store: one
-// prefix, one KEK, one admin token.
+// issuer, prefix, KEK and admin token.
 func sharedRedisArgs(t *testing.T) []string {
 	t.Helper()
 	rdb := redistest.Client(t)
 	kek := make([]byte, 32)
 	rand.Read(kek)
 	return []string{"--store", "redis", "--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t, rdb),
-		"--kek", base64.StdEncoding.EncodeToString(kek), "--admin-token", "replica-admin-token-0123456789"}
+		"--kek", base64.StdEncoding.EncodeToString(kek), "--admin-token", "replica-admin-token-0123456789",
+		"--issuer", "http://127.0.0.1:8080"}
 }
 
 // fakeClock is a settable clock shared by replicas.
