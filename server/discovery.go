@@ -16,13 +16,14 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"token_endpoint":                        iss + PathToken,
 		"grant_types_supported":                 s.cfg.Tokens.GrantTypes(),
 		"response_types_supported":              []string{"code"},
+		"response_modes_supported":              []string{"query"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "ES256"},
 		"id_token_signing_alg_values_supported":            s.cfg.SigningAlgs,
 		"subject_types_supported":                          []string{"public"},
 		"code_challenge_methods_supported":                 []string{"S256"},
 		"scopes_supported":                                 s.cfg.ScopesSupported,
-		"claims_supported":                                 []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "sid", "auth_time"},
+		"claims_supported":                                 []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "sid", "auth_time", "nonce", "at_hash", "azp", "preferred_username", "email"},
 	}
 	if s.cfg.Inspector != nil {
 		methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
@@ -30,6 +31,11 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		doc["revocation_endpoint_auth_methods_supported"] = methods
 		doc["introspection_endpoint"] = iss + PathIntrospect
 		doc["introspection_endpoint_auth_methods_supported"] = methods
+	}
+	if s.cfg.Authorizer != nil {
+		doc["authorization_endpoint"] = iss + PathAuthorize
+		doc["userinfo_endpoint"] = iss + PathUserInfo
+		doc["authorization_response_iss_parameter_supported"] = true
 	}
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed

@@ -63,6 +63,10 @@ type Config struct {
 	Revoker    Revoker
 	// Inspector serves revocation and introspection (nil: not mounted).
 	Inspector TokenInspector
+	// Authorizer and ClientLookup serve the OpenID Connect authorization
+	// code flow and userinfo (nil: not mounted).
+	Authorizer   Authorizer
+	ClientLookup ClientLookup
 	// Feed serves the revocation feed (nil: not mounted).
 	Feed            FeedHub
 	SigningAlgs     []string // id_token / access token algs offered
@@ -95,6 +99,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if cfg.Issuer == "" || cfg.Tokens == nil || cfg.ClientAuth == nil || cfg.Keys == nil {
 		return nil, errors.New("server: Issuer, Tokens, ClientAuth and Keys are required")
+	}
+	if (cfg.Authorizer == nil) != (cfg.ClientLookup == nil) {
+		return nil, errors.New("server: Authorizer and ClientLookup go together")
 	}
 	if len(cfg.AdminToken) < 16 {
 		return nil, errors.New("server: an admin token of at least 16 characters is required")
@@ -140,6 +147,11 @@ func (s *Server) Public() http.Handler {
 	if s.cfg.Inspector != nil {
 		s.route(r, "public", "revoke", PathRevoke, http.HandlerFunc(s.handleRevoke), http.MethodPost)
 		s.route(r, "public", "introspect", PathIntrospect, http.HandlerFunc(s.handleIntrospect), http.MethodPost)
+	}
+	if s.cfg.Authorizer != nil {
+		s.route(r, "public", "authorize", PathAuthorize, http.HandlerFunc(s.handleAuthorize), http.MethodGet, http.MethodPost)
+		s.route(r, "public", "authorize_login", PathAuthorize+"/login", http.HandlerFunc(s.handleLogin), http.MethodPost)
+		s.route(r, "public", "userinfo", PathUserInfo, http.HandlerFunc(s.handleUserInfo), http.MethodGet, http.MethodPost)
 	}
 	if s.cfg.Feed != nil {
 		s.route(r, "public", "revocation_feed", PathRevocationFeed, http.HandlerFunc(s.handleRevocationFeed), http.MethodGet)

@@ -3,7 +3,6 @@ package tokens
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"time"
 
@@ -24,33 +23,40 @@ func (s *Service) password(ctx context.Context, req *Request, scope string, audi
 	if username == "" || password == "" {
 		return nil, oauth.New(oauth.InvalidRequest, "username and password are required")
 	}
+	user, err := s.Login(ctx, username, password, req.RemoteIP)
+	if err != nil {
+		return nil, err
+	}
+	return s.issueForUser(ctx, req.Client, user, scope, s.audienceFor(req.Client, audience), s.cfg.Now())
+}
+
+// Login checks a resource owner's password, throttling failures per
+// username and client address. A wrong username and a wrong password get
+// the same invalid_grant; a throttled attempt gets slow_down (429) with a
+// retry-after, without checking the password.
+func (s *Service) Login(ctx context.Context, username, password, remoteIP string) (store.User, error) {
 	if s.cfg.Throttle != nil {
-		if ok, wait := s.cfg.Throttle.Allow(username, req.RemoteIP); !ok {
+		if ok, wait := s.cfg.Throttle.Allow(username, remoteIP); !ok {
 			e := oauth.New(oauth.SlowDown, "too many failed logins, retry later")
 			e.RetryAfter = int(math.Ceil(wait.Seconds()))
-			return nil, e
+			return store.User{}, e
 		}
 	}
 	user, err := s.cfg.Users.Authenticate(ctx, username, password)
-	if err != nil {
-		if errors.Is(err, store.ErrUnavailable) {
-			return nil, storeError(err, "authenticate user")
-		}
-		if oe := oauth.As(err); oe != nil {
-			return nil, oe
-		}
+	switch {
+	case err == nil:
 		if s.cfg.Throttle != nil {
-			s.cfg.Throttle.Failure(username, req.RemoteIP)
+			s.cfg.Throttle.Success(username)
 		}
-		if errors.Is(err, ErrInvalidCredentials) {
-			return nil, oauth.New(oauth.InvalidGrant, "invalid username or password")
+		return user, nil
+	case errors.Is(err, ErrInvalidCredentials):
+		if s.cfg.Throttle != nil {
+			s.cfg.Throttle.Failure(username, remoteIP)
 		}
-		return nil, fmt.Errorf("authenticate user: %w", err)
+		return store.User{}, oauth.New(oauth.InvalidGrant, "invalid username or password")
+	default:
+		return store.User{}, storeError(err, "authenticate user")
 	}
-	if s.cfg.Throttle != nil {
-		s.cfg.Throttle.Success(username)
-	}
-	return s.issueForUser(ctx, req.Client, user, scope, s.audienceFor(req.Client, audience), s.cfg.Now())
 }
 
 // issueForUser starts a login: a new refresh-token family (when the client

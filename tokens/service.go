@@ -78,6 +78,7 @@ type Config struct {
 	DefaultAlg      string // RS256 or ES256
 
 	AccessTokenTTL          time.Duration
+	IDTokenTTL              time.Duration
 	RefreshTokenTTL         time.Duration // idle lifetime
 	RefreshTokenMaxLifetime time.Duration // absolute lifetime of a family
 	RefreshReuseLeeway      time.Duration
@@ -86,6 +87,9 @@ type Config struct {
 	// RefreshMACKeys authenticate refresh tokens: the first signs, all
 	// verify (the second is the key derived from the previous KEK).
 	RefreshMACKeys [][]byte
+	// CodeKey seals authorization codes and pending authorization
+	// requests (32 bytes, derived from the KEK).
+	CodeKey []byte
 
 	Signer   Signer
 	Families Families
@@ -134,6 +138,7 @@ type Service struct {
 	grants   map[string]grantFunc
 	metrics  *metrics
 	verified *verifiedCache
+	codes    *sealer
 }
 
 // New validates cfg, fills defaults and returns a Service.
@@ -154,6 +159,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.DefaultAudience = []string{cfg.Issuer}
 	}
 	setDefault(&cfg.AccessTokenTTL, 15*time.Minute)
+	setDefault(&cfg.IDTokenTTL, time.Hour)
 	setDefault(&cfg.RefreshTokenTTL, 72*time.Hour)
 	setDefault(&cfg.RefreshTokenMaxLifetime, 720*time.Hour)
 	if cfg.RefreshReuseMaxRetries <= 0 {
@@ -168,11 +174,19 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Verifier != nil && cfg.DenyReader == nil {
 		return nil, errors.New("tokens: a Verifier needs a DenyReader")
 	}
-	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer), verified: newVerifiedCache(100_000)}
+	if len(cfg.CodeKey) != 32 {
+		return nil, errors.New("tokens: a 32-byte CodeKey is required")
+	}
+	codes, err := newSealer(cfg.CodeKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer), verified: newVerifiedCache(100_000), codes: codes}
 	s.grants = map[string]grantFunc{
 		GrantClientCredentials: s.clientCredentials,
 		GrantRefreshToken:      s.refresh,
 		GrantPassword:          s.password,
+		GrantAuthorizationCode: s.authorizationCode,
 	}
 	return s, nil
 }

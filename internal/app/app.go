@@ -115,6 +115,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	codeKey, err := hkdf.Key(sha256.New, cfg.KEK, nil, "authd authorization code v1", 32)
+	if err != nil {
+		return nil, err
+	}
 	defaultAud := []string{cfg.DefaultAudience}
 	if cfg.DefaultAudience == "" {
 		defaultAud = []string{cfg.Issuer}
@@ -124,6 +128,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		DefaultAudience:         defaultAud,
 		DefaultAlg:              cfg.SigningAlg,
 		AccessTokenTTL:          cfg.AccessTokenTTL,
+		IDTokenTTL:              cfg.IDTokenTTL,
+		CodeKey:                 codeKey,
 		RefreshTokenTTL:         cfg.RefreshTokenTTL,
 		RefreshTokenMaxLifetime: cfg.RefreshTokenMaxLifetime,
 		RefreshReuseLeeway:      cfg.RefreshReuseLeeway,
@@ -150,20 +156,23 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		a.Feed = feed.NewHub(feed.Config{Source: src, Logger: log.With("component", "feed")})
 	}
 	a.Server, err = server.New(server.Config{
-		Issuer:     cfg.Issuer,
-		Tokens:     a.Tokens,
-		ClientAuth: a.Clients,
-		Clients:    a.Clients,
-		Users:      a.Users,
-		Keys:       a.Keys,
-		Revoker:    a.Tokens,
-		Inspector:  a.Tokens,
-		Feed:       feedHub(a.Feed),
-		Ready:      st.Ping,
-		AdminToken: cfg.AdminToken,
-		Registry:   a.Registry,
-		Now:        opts.Now,
-		Logger:     log.With("component", "http"),
+		Issuer:          cfg.Issuer,
+		Tokens:          a.Tokens,
+		ClientAuth:      a.Clients,
+		Clients:         a.Clients,
+		Users:           a.Users,
+		Keys:            a.Keys,
+		Revoker:         a.Tokens,
+		Inspector:       a.Tokens,
+		Feed:            feedHub(a.Feed),
+		Authorizer:      a.Tokens,
+		ClientLookup:    a.Clients,
+		ScopesSupported: []string{"openid", "profile", "email", "offline_access"},
+		Ready:           st.Ping,
+		AdminToken:      cfg.AdminToken,
+		Registry:        a.Registry,
+		Now:             opts.Now,
+		Logger:          log.With("component", "http"),
 	})
 	if err != nil {
 		return nil, err
