@@ -100,10 +100,11 @@ func (p *plan) remove(kid string) error {
 //     generated and activated;
 //   - a next key past ActivatesAt activates, and the active key retires
 //     (ExpiresAt = now + RetireAfter);
-//   - once ActivatedAt + RotationPeriod - PublishAhead has passed and there
-//     is no next key, one is generated to activate at
-//     max(ActivatedAt + RotationPeriod, now + PublishAhead), so that it is
-//     always published PublishAhead before it signs.
+//   - whenever an alg has no next key, one is generated at once to
+//     activate at max(ActivatedAt + RotationPeriod, now + PublishAhead):
+//     it is published at least PublishAhead before it signs, and an
+//     on-demand rotation (a compromised key) promotes a key that verifiers
+//     already cache instead of one they have never seen.
 func (p *plan) advance() error {
 	p.keys = slices.DeleteFunc(p.keys, func(k store.Key) bool {
 		if supported(k.Alg) && k.State == store.KeyRetired && !p.now.Before(k.ExpiresAt) {
@@ -138,9 +139,6 @@ func (p *plan) advanceAlg(alg string) error {
 		return nil
 	}
 	a := p.keys[p.activeIndex(alg)]
-	if p.now.Before(a.ActivatedAt.Add(p.t.rotationPeriod - p.t.publishAhead)) {
-		return nil
-	}
 	at := a.ActivatedAt.Add(p.t.rotationPeriod)
 	if soonest := p.now.Add(p.t.publishAhead); at.Before(soonest) {
 		at = soonest
