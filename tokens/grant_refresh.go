@@ -51,7 +51,7 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 	}
 	fam := res.Family
 	if res.Retried {
-		if next, err = openSuccessor(presented, fid, fam.SealedCurrent); err != nil {
+		if next, err = s.openSuccessor(presented, req.Client.ID, fid, fam.SealedCurrent); err != nil {
 			return nil, err
 		}
 	}

@@ -37,7 +37,12 @@ var b64 = base64.RawURLEncoding
 
 // newRefreshToken returns a fresh token of family fid for client.
 func (s *Service) newRefreshToken(clientID, fid string) string {
-	secret := newID(refreshSecretLen)
+	return s.formatRefresh(clientID, fid, newID(refreshSecretLen))
+}
+
+// formatRefresh assembles a token from its family and secret, tagged with
+// the current MAC key.
+func (s *Service) formatRefresh(clientID, fid, secret string) string {
 	return fid + "." + secret + "." + b64.EncodeToString(refreshTag(s.cfg.RefreshMACKeys[0], clientID, fid, secret))
 }
 
@@ -74,10 +79,19 @@ func (s *Service) parseRefreshToken(tok, clientID string) (fid string, ok bool) 
 	return "", false
 }
 
-// digest is what the store keeps of a refresh token.
+// digest is what the store keeps of a token: SHA-256 truncated to 128
+// bits (NIST SP 800-107 §5.1), ample against preimages of 256-bit secrets
+// and 32 bytes less per login in Redis. For a refresh token it covers the
+// family id and secret, not the tag, so a token re-tagged under a new MAC
+// key (after a KEK change) keeps its digest.
 func digest(tok string) []byte {
+	if fid, rest, ok := strings.Cut(tok, "."); ok {
+		if secret, _, ok := strings.Cut(rest, "."); ok {
+			tok = fid + "." + secret
+		}
+	}
 	d := sha256.Sum256([]byte(tok))
-	return d[:]
+	return d[:16]
 }
 
 // successorKey derives the key that seals a token's successor from the
@@ -86,20 +100,38 @@ func successorKey(prev string) ([]byte, error) {
 	return hkdf.Key(sha256.New, []byte(prev), nil, "authd refresh successor v1", 32)
 }
 
-// sealSuccessor encrypts next under a key derived from prev (AES-256-GCM,
-// family id as additional data).
+// sealSuccessor encrypts the secret of the successor token next under a
+// key derived from prev (AES-256-GCM, family id as additional data). Only
+// the 32 secret bytes are sealed (60 bytes stored): family id and tag are
+// rebuilt on opening.
 func sealSuccessor(prev, fid, next string) ([]byte, error) {
+	_, rest, _ := strings.Cut(next, ".")
+	secretText, _, _ := strings.Cut(rest, ".")
+	secret, err := b64.DecodeString(secretText)
+	if err != nil {
+		return nil, fmt.Errorf("seal successor: %w", err)
+	}
 	aead, err := successorAEAD(prev)
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(next)+aead.Overhead())
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(secret)+aead.Overhead())
 	rand.Read(nonce)
-	return aead.Seal(nonce, nonce, []byte(next), []byte(fid)), nil
+	return aead.Seal(nonce, nonce, secret, []byte(fid)), nil
 }
 
-// openSuccessor reverses sealSuccessor.
-func openSuccessor(prev, fid string, sealed []byte) (string, error) {
+// openSuccessor reverses sealSuccessor and returns the successor for
+// clientID.
+func (s *Service) openSuccessor(prev, clientID, fid string, sealed []byte) (string, error) {
+	secret, err := openSealedSecret(prev, fid, sealed)
+	if err != nil {
+		return "", err
+	}
+	return s.formatRefresh(clientID, fid, secret), nil
+}
+
+// openSealedSecret returns the successor's secret (base64url).
+func openSealedSecret(prev, fid string, sealed []byte) (string, error) {
 	aead, err := successorAEAD(prev)
 	if err != nil {
 		return "", err
@@ -111,7 +143,7 @@ func openSuccessor(prev, fid string, sealed []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("open sealed successor: %w", err)
 	}
-	return string(pt), nil
+	return b64.EncodeToString(pt), nil
 }
 
 func successorAEAD(prev string) (cipher.AEAD, error) {

@@ -58,25 +58,47 @@ func TestRefreshTokenFormat(t *testing.T) {
 }
 
 func TestSuccessorSealing(t *testing.T) {
-	sealed, err := sealSuccessor("prev-token", "fam", "next-token")
+	s := testService(t)
+	prev, next := s.newRefreshToken("c", "fam"), s.newRefreshToken("c", "fam")
+	sealed, err := sealSuccessor(prev, "fam", next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(sealed, []byte("next-token")) {
-		t.Fatal("successor stored in clear")
+	if len(sealed) != 12+32+16 {
+		t.Errorf("sealed successor is %d bytes; want 60 (nonce, secret, tag)", len(sealed))
 	}
-	got, err := openSuccessor("prev-token", "fam", sealed)
-	if err != nil || got != "next-token" {
-		t.Fatalf("open: %q %v", got, err)
+	secret := strings.Split(next, ".")[1]
+	if raw, _ := b64.DecodeString(secret); bytes.Contains(sealed, raw) {
+		t.Fatal("successor secret stored in clear")
 	}
-	if _, err := openSuccessor("other-token", "fam", sealed); err == nil {
+	got, err := s.openSuccessor(prev, "c", "fam", sealed)
+	if err != nil || got != next {
+		t.Fatalf("open: %q %v; want %q", got, err, next)
+	}
+	if _, err := s.openSuccessor(s.newRefreshToken("c", "fam"), "c", "fam", sealed); err == nil {
 		t.Error("opened with the wrong previous token")
 	}
-	if _, err := openSuccessor("prev-token", "other-fam", sealed); err == nil {
+	if _, err := s.openSuccessor(prev, "c", "other-fam", sealed); err == nil {
 		t.Error("opened under another family")
 	}
-	if _, err := openSuccessor("prev-token", "fam", sealed[:5]); err == nil {
+	if _, err := s.openSuccessor(prev, "c", "fam", sealed[:5]); err == nil {
 		t.Error("opened a truncated box")
+	}
+}
+
+func TestDigestIgnoresTheTag(t *testing.T) {
+	old := testService(t, bytes.Repeat([]byte{2}, 32))
+	tok := old.newRefreshToken("c", "f")
+	parts := strings.Split(tok, ".")
+	retagged := testService(t).formatRefresh("c", parts[0], parts[1])
+	if retagged == tok || !bytes.Equal(digest(tok), digest(retagged)) {
+		t.Error("a token re-tagged under a new MAC key must keep its digest")
+	}
+	if bytes.Equal(digest(tok), digest(old.newRefreshToken("c", "f"))) {
+		t.Error("two tokens share a digest")
+	}
+	if len(digest(tok)) != 16 {
+		t.Errorf("digest is %d bytes; want 16", len(digest(tok)))
 	}
 }
 
