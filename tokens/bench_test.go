@@ -81,6 +81,7 @@ func benchService(b *testing.B, signer Signer) *Service {
 	s, err := New(Config{
 		Issuer:         "https://issuer.example",
 		RefreshMACKeys: [][]byte{bytes.Repeat([]byte{1}, 32)},
+		CodeKey:        bytes.Repeat([]byte{2}, 32),
 		Signer:         signer,
 		Families:       nopStore{},
 		Deny:           nopStore{},
