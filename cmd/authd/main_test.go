@@ -1,0 +1,153 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the authd built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "authd-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "authd")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build authd: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestMissingSettingFailsFast: a missing required setting stops authd at
+// once with one line naming it, and a non-zero exit.
+func TestMissingSettingFailsFast(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--data-dir", t.TempDir()}, "--admin-token"},
+		{[]string{"serve", "--dev", "--data-dir", t.TempDir(), "--access-token-ttl", "15x"}, "--access-token-ttl"},
+		{[]string{"serve", "--dev", "--data-dir", t.TempDir(), "--store", "etcd"}, "--store"},
+	} {
+		cmd := exec.Command(binary, tc.args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if err == nil {
+			t.Errorf("%v: exit 0; want a failure", tc.args)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+			t.Errorf("%v: stderr %q; want one line naming %s", tc.args, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestSIGTERMDrainsAndExitsZero: requests in flight when SIGTERM arrives
+// are answered, then authd exits 0.
+func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
+	addr, admin := freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	cmd := exec.Command(binary, "serve", "--dev", "--data-dir", dir, "--addr", addr, "--admin-addr", admin,
+		"--issuer", "http://"+addr, "--log-level", "warn")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("authd did not start: %s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	secret, err := os.ReadFile(filepath.Join(dir, "dev-client-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Password logins cost an argon2id hash each: 16 of them keep authd
+	// busy while SIGTERM arrives.
+	const n = 16
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: n, ExpectContinueTimeout: 30 * time.Second}}
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	errs := make([]error, n)
+	started := make(chan struct{}, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			form := url.Values{"grant_type": {"password"}, "username": {"nobody"}, "password": {"wrong-password"}}
+			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+addr+"/oauth2/token", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("authd-dev", strings.TrimSpace(string(secret)))
+			// "Expect: 100-continue" makes authd answer "100 Continue" when
+			// the handler starts reading the body: from then on the request
+			// is provably in flight inside authd.
+			req.Header.Set("Expect", "100-continue")
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				Got100Continue: func() { started <- struct{}{} },
+			}))
+			resp, err := client.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	for range n {
+		<-started
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+	}
+	for i := range n {
+		if errs[i] != nil {
+			t.Errorf("request %d was in flight at SIGTERM and got no answer: %v", i, errs[i])
+		} else if statuses[i] != 400 && statuses[i] != 429 {
+			t.Errorf("request %d: status %d", i, statuses[i])
+		}
+	}
+}
