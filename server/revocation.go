@@ -22,38 +22,29 @@ type TokenInspector interface {
 	Introspect(ctx context.Context, client store.Client, token, hint string) (*tokens.Introspection, error)
 }
 
-// authenticatedForm parses the form and authenticates the client, writing
-// the error answer itself when either fails.
-func (s *Server) authenticatedForm(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
-	if err := s.parseForm(w, r); err != nil {
-		s.writeError(w, r, err)
-		return store.Client{}, false
+// tokenRequest reads the common part of revocation and introspection
+// requests (RFC 7009 §2.1, RFC 7662 §2.1): an authenticated client, the
+// token and its hint. It writes the error answer itself.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (client store.Client, token, hint string, ok bool) {
+	noStore(w)
+	if client, ok = s.authenticatedForm(w, r); !ok {
+		return
 	}
-	client, err := s.cfg.ClientAuth.Authenticate(r.Context(), r)
-	if err != nil {
-		if e := oauth.As(err); e != nil && e.Status == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Basic realm="authd", charset="UTF-8"`)
-		}
-		s.writeError(w, r, err)
-		return store.Client{}, false
+	if token = r.PostForm.Get("token"); token == "" {
+		s.writeError(w, r, oauth.New(oauth.InvalidRequest, "token is required"))
+		return client, "", "", false
 	}
-	return client, true
+	return client, token, r.PostForm.Get("token_type_hint"), true
 }
 
 // handleRevoke is RFC 7009 §2: 200 with an empty body whether or not the
 // token was known (§2.2).
 func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	noStore(w)
-	client, ok := s.authenticatedForm(w, r)
+	client, token, hint, ok := s.tokenRequest(w, r)
 	if !ok {
 		return
 	}
-	token := r.PostForm.Get("token")
-	if token == "" {
-		s.writeError(w, r, oauth.New(oauth.InvalidRequest, "token is required"))
-		return
-	}
-	if err := s.cfg.Inspector.Revoke(r.Context(), client, token, r.PostForm.Get("token_type_hint")); err != nil {
+	if err := s.cfg.Inspector.Revoke(r.Context(), client, token, hint); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -62,14 +53,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 
 // handleIntrospect is RFC 7662 §2.
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
-	noStore(w)
-	client, ok := s.authenticatedForm(w, r)
+	client, token, hint, ok := s.tokenRequest(w, r)
 	if !ok {
-		return
-	}
-	token := r.PostForm.Get("token")
-	if token == "" {
-		s.writeError(w, r, oauth.New(oauth.InvalidRequest, "token is required"))
 		return
 	}
 	if client.TokenEndpointAuthMethod == "none" {
@@ -79,7 +64,7 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, oauth.New(oauth.InvalidClient, "public clients may not introspect"))
 		return
 	}
-	in, err := s.cfg.Inspector.Introspect(r.Context(), client, token, r.PostForm.Get("token_type_hint"))
+	in, err := s.cfg.Inspector.Introspect(r.Context(), client, token, hint)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
 	"github.com/authd-dev/authd/tokens"
 )
 
@@ -15,17 +16,8 @@ import (
 // client authentication first, then the grant; every answer is no-store.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
-	if err := s.parseForm(w, r); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	client, err := s.cfg.ClientAuth.Authenticate(r.Context(), r)
-	if err != nil {
-		if e := oauth.As(err); e != nil && e.Status == http.StatusUnauthorized {
-			// RFC 6749 §5.2: a 401 carries the scheme the client used.
-			w.Header().Set("WWW-Authenticate", `Basic realm="authd", charset="UTF-8"`)
-		}
-		s.writeError(w, r, err)
+	client, ok := s.authenticatedForm(w, r)
+	if !ok {
 		return
 	}
 	resp, err := s.cfg.Tokens.Token(r.Context(), &tokens.Request{Client: client, Form: r.PostForm, RemoteIP: remoteIP(r)})
@@ -43,6 +35,24 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
+}
+
+// authenticatedForm parses the form and authenticates the client, writing
+// the error answer itself when either fails.
+func (s *Server) authenticatedForm(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
+	if err := s.parseForm(w, r); err != nil {
+		s.writeError(w, r, err)
+		return store.Client{}, false
+	}
+	client, err := s.cfg.ClientAuth.Authenticate(r.Context(), r)
+	if err != nil {
+		if e := oauth.As(err); e != nil && e.Status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="authd", charset="UTF-8"`)
+		}
+		s.writeError(w, r, err)
+		return store.Client{}, false
+	}
+	return client, true
 }
 
 // parseForm reads a bounded application/x-www-form-urlencoded body into
