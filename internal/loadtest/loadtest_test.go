@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/internal/redistest"
+)
+
+// TestRunShort runs the whole load test briefly against real stores (bolt
+// and the Redis that `make test` makes sure of): every scenario must get
+// only wanted answers, and the report must hold the table, the targets and
+// the profile.
+func TestRunShort(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := []string{"-workers", "4", "-duration", "300ms", "-sign-duration", "100ms", "-logins", "8", "-cpuprofile", prof, "-redis-url", redistest.URL(t)}
+	err := run(ctx, args, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	for _, want := range []string{
+		"bare go-jose signing on every core: ES256",
+		"client_credentials ES256 (bolt)",
+		"client_credentials RS256 (bolt)",
+		"JWKS 200",
+		"JWKS 304 (If-None-Match)",
+		"refresh rotation ES256 (bolt)",
+		"client_credentials ES256 (redis)",
+		"refresh rotation ES256 (redis)",
+		"100.00%",
+		"targets:",
+		"top 15 functions by cumulative share",
+		"JWS signing + serialisation",
+		"(inclusive) server side",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(report, "first error") {
+		t.Errorf("report names a failed request")
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Errorf("CPU profile not written: %v", err)
+	}
+	if t.Failed() {
+		t.Log(report)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		want    options
+		wantErr bool
+	}{
+		{args: nil, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0"}},
+		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", ""}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p"}},
+		{args: []string{"-workers", "0"}, wantErr: true},
+		{args: []string{"-duration", "-1s"}, wantErr: true},
+		{args: []string{"extra"}, wantErr: true},
+		{args: []string{"-nope"}, wantErr: true},
+	} {
+		got, err := parseFlags(tc.args, io.Discard)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%q: err = %v", tc.args, err)
+			continue
+		}
+		if !tc.wantErr && got != tc.want {
+			t.Errorf("%q: got %+v, want %+v", tc.args, got, tc.want)
+		}
+	}
+	if _, err := parseFlags([]string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: %v; want flag.ErrHelp", err)
+	}
+}

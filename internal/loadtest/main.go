@@ -1,0 +1,40 @@
+// Command loadtest measures authd on loopback in one run: it starts authd
+// in this process (bolt in a temp dir, and Redis when one answers), drives
+// it with vegeta at the maximum rate a fixed number of workers sustains,
+// compares the token rates with bare go-jose signing on the same cores,
+// and prints one table. `make bench` runs it after the Go benchmarks.
+//
+//	go run ./internal/loadtest [-workers 16] [-duration 5s] [-cpuprofile FILE]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "loadtest:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs the load test and writes the report to stdout;
+// authd's own warnings go to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return loadTest(ctx, o, stdout, stderr)
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Targets from the performance issue (2 shared cores, 16 clients).
+const (
+	targetES256PerSec   = 12000
+	targetRS256Ratio    = 0.85
+	targetJWKSPerSec    = 25000
+	targetP99           = 10 * time.Millisecond
+	targetRefreshRedis  = 6000
+	profileTopFunctions = 15
+)
+
+// concerns partition the CPU time of the profiled scenario: a sample
+// belongs to the concern of the deepest function on its stack that one
+// names, so JSON inside the token service counts as JSON, and the
+// allocations of a concern count for it.
+var concerns = []category{
+	{"JWS signing + serialisation (go-jose, crypto, keys)", anyOf(prefix("github.com/go-jose/"), prefix("github.com/authd-dev/authd/keys."))},
+	{"JSON encode/decode (encoding/json)", prefix("encoding/json.")},
+	{"store reads/writes (bolt, redis client)", anyOf(prefix("github.com/authd-dev/authd/store/"), prefix("go.etcd.io/bbolt."), prefix("github.com/redis/go-redis/"))},
+	{"client authentication (authd clients)", prefix("github.com/authd-dev/authd/clients.")},
+	{"token service: checks, claims, ids (authd tokens)", prefix("github.com/authd-dev/authd/tokens.")},
+	{"logging (log/slog)", prefix("log/slog.")},
+	{"metrics (prometheus)", prefix("github.com/prometheus/")},
+	{"middleware: request id, context, status (authd server)", prefix("github.com/authd-dev/authd/server.(*Server).instrument")},
+	{"token handler: form, headers, response (authd server)", anyOf(prefix("github.com/authd-dev/authd/server."), prefix("net/url."), exact("net/http.(*Request).ParseForm"), prefix("mime."))},
+	{"routing (gorilla/mux)", prefix("github.com/gorilla/mux.")},
+	{"load generator (vegeta, http.Transport)", anyOf(prefix("github.com/tsenart/vegeta/"), prefix("net/http.(*persistConn)"), prefix("net/http.(*Transport)"), prefix("net/http.(*Client)"), prefix("net/http.persistConnWriter"))},
+	{"network syscalls (server and generator)", anyOf(prefix("syscall."), prefix("internal/runtime/syscall."))},
+	{"HTTP/1.1 server (net/http, bufio)", anyOf(prefix("net/http."), prefix("bufio."), prefix("net/textproto."))},
+	{"garbage collector (background marking)", exact("runtime.gcBgMarkWorker")},
+}
+
+// crossCutting are inclusive shares shown beside the partition.
+var crossCutting = []category{
+	{"server side: all of net/http conn.serve", exact("net/http.(*conn).serve")},
+	{"memory allocation anywhere (runtime.mallocgc)", exact("runtime.mallocgc")},
+}
+
+// exact matches one function.
+func exact(s string) func(string) bool {
+	return func(fn string) bool { return fn == s }
+}
+
+// prefix matches the functions of a package (or a method set).
+func prefix(s string) func(string) bool {
+	return func(fn string) bool { return strings.HasPrefix(fn, s) }
+}
+
+// contains matches functions whose name holds s.
+func contains(s string) func(string) bool {
+	return func(fn string) bool { return strings.Contains(fn, s) }
+}
+
+// anyOf matches what any of fs matches.
+func anyOf(fs ...func(string) bool) func(string) bool {
+	return func(fn string) bool {
+		for _, f := range fs {
+			if f(fn) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// ratio is o's throughput divided by the bare signing rate of its alg
+// (wall clock), and CPU-normalised: bare CPU per signature divided by
+// CPU per answer, which other load on the machine affects much less.
+func (r *report) ratio(o outcome) (wall, cpu float64, ok bool) {
+	bare, ok := r.bare[o.Bare]
+	if !ok || bare.PerSec == 0 {
+		return 0, 0, false
+	}
+	if o.CPU > 0 {
+		cpu = float64(bare.CPU) / float64(o.CPU)
+	}
+	return o.Throughput / bare.PerSec, cpu, true
+}
+
+func (r *report) print(w io.Writer, o options) {
+	es, rs := r.bare["ES256"], r.bare["RS256"]
+	fmt.Fprintf(w, "\nbare go-jose signing on every core: ES256 %.0f/s (%s CPU each), RS256-2048 %.0f/s (%s CPU each)\n\n",
+		es.PerSec, us(es.CPU), rs.PerSec, us(rs.CPU))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tok/s\tsuccess\tp50\tp99\tCPU/ok\t÷ bare sign\t÷ bare (CPU)\t")
+	for _, oc := range r.outcomes {
+		wall, cpu := "-", "-"
+		if x, c, ok := r.ratio(oc); ok {
+			wall = fmt.Sprintf("%.2f %s", x, oc.Bare)
+			if c > 0 {
+				cpu = fmt.Sprintf("%.2f", c)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f%%\t%s\t%s\t%s\t%s\t%s\t\n", oc.Name, oc.Rate, oc.Throughput, 100*oc.Success, ms(oc.P50), ms(oc.P99), us(oc.CPU), wall, cpu)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(CPU/ok: CPU of this process — server and load generator — per successful answer)")
+	for _, oc := range r.outcomes {
+		if oc.FirstError != "" {
+			fmt.Fprintf(w, "first error in %s: %s\n", oc.Name, oc.FirstError)
+		}
+	}
+	for _, n := range r.notes {
+		fmt.Fprintln(w, n)
+	}
+	r.printTargets(w, o)
+	r.printProfile(w, o)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+
+// printTargets compares the outcomes with the issue's targets.
+func (r *report) printTargets(w io.Writer, o options) {
+	find := func(name string) (outcome, bool) {
+		for _, oc := range r.outcomes {
+			if oc.Name == name {
+				return oc, true
+			}
+		}
+		return outcome{}, false
+	}
+	fmt.Fprintln(w, "\ntargets:")
+	check := func(what string, ok bool, got string) {
+		mark := "FAIL"
+		if ok {
+			mark = "ok  "
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", mark, what, got)
+	}
+	if oc, ok := find("client_credentials ES256 (bolt)"); ok {
+		check(fmt.Sprintf("client_credentials ES256 ≥ %d tokens/s", targetES256PerSec), oc.Throughput >= targetES256PerSec, fmt.Sprintf("%.0f/s", oc.Throughput))
+	}
+	if oc, ok := find("client_credentials RS256 (bolt)"); ok {
+		x, c, _ := r.ratio(oc)
+		check(fmt.Sprintf("client_credentials RS256 ≥ %.0f%% of bare RS256 signing", 100*targetRS256Ratio), x >= targetRS256Ratio,
+			fmt.Sprintf("%.0f%% (CPU-normalised %.0f%%)", 100*x, 100*c))
+	}
+	if oc, ok := find("JWKS 200"); ok {
+		check(fmt.Sprintf("JWKS ≥ %d req/s", targetJWKSPerSec), oc.Throughput >= targetJWKSPerSec, fmt.Sprintf("%.0f/s", oc.Throughput))
+	}
+	var slow []string
+	for _, oc := range r.outcomes {
+		if oc.P99 >= targetP99 {
+			slow = append(slow, fmt.Sprintf("%s %s", oc.Name, ms(oc.P99)))
+		}
+	}
+	got := "every scenario"
+	if len(slow) > 0 {
+		got = strings.Join(slow, "; ")
+	}
+	check(fmt.Sprintf("p99 < %s at %d concurrent clients", ms(targetP99), o.Workers), len(slow) == 0, got)
+	if oc, ok := find("refresh rotation ES256 (redis)"); ok {
+		check(fmt.Sprintf("refresh rotations ≥ %d/s on Redis", targetRefreshRedis), oc.Throughput >= targetRefreshRedis, fmt.Sprintf("%.0f/s", oc.Throughput))
+	}
+}
+
+// printProfile prints where the CPU time of the profiled scenario went.
+func (r *report) printProfile(w io.Writer, o options) {
+	p := r.profile
+	if p == nil || p.Total == 0 {
+		return
+	}
+	reqs := float64(r.profiled.Requests)
+	perReq := func(ns int64) string {
+		if reqs == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1fµs", float64(ns)/reqs/1e3)
+	}
+	fmt.Fprintf(w, "\nCPU profile of %q: %s of CPU for %d requests = %s of CPU per request (server and load generator)\n",
+		r.profiled.Name, time.Duration(p.Total).Round(time.Millisecond), r.profiled.Requests, perReq(p.Total))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "where the CPU goes (each sample counted once)\tshare\tper request\t")
+	part := p.partition(concerns)
+	for i, ns := range part {
+		name := "other (runtime: scheduler, timers, …)"
+		if i < len(concerns) {
+			name = concerns[i].Name
+		}
+		fmt.Fprintf(tw, "%s\t%5.1f%%\t%s\t\n", name, 100*float64(ns)/float64(p.Total), perReq(ns))
+	}
+	for i, ns := range p.share(crossCutting) {
+		fmt.Fprintf(tw, "  (inclusive) %s\t%5.1f%%\t%s\t\n", crossCutting[i].Name, 100*float64(ns)/float64(p.Total), perReq(ns))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ntop %d functions by cumulative share:\n", profileTopFunctions)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  cum\tflat\tfunction\t")
+	for _, f := range p.top(profileTopFunctions) {
+		fmt.Fprintf(tw, "%5.1f%%\t%5.1f%%\t%s\t\n", 100*float64(f.Cum)/float64(p.Total), 100*float64(f.Flat)/float64(p.Total), f.Name)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "(more: go tool pprof -top -cum %s)\n", o.CPUProfile)
+}

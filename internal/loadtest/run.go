@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/authd-dev/authd/internal/app"
+)
+
+// options are the command-line settings.
+type options struct {
+	Workers      uint64
+	Duration     time.Duration
+	SignDuration time.Duration
+	Logins       int
+	RedisURL     string
+	CPUProfile   string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Uint64Var(&o.Workers, "workers", 16, "concurrent clients (vegeta workers, each with its own connection)")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "length of each scenario")
+	fs.DurationVar(&o.SignDuration, "sign-duration", 2*time.Second, "length of each bare-signing measurement")
+	fs.IntVar(&o.Logins, "logins", 0, "logins (refresh-token chains) per rotation scenario (default 4 × workers)")
+	fs.StringVar(&o.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the Redis scenarios, skipped if it does not answer (\"\" to skip)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the ES256 client_credentials scenario to this file")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.Workers == 0 || o.Duration <= 0 || o.SignDuration <= 0 {
+		return o, errors.New("-workers, -duration and -sign-duration must be positive")
+	}
+	if o.Logins <= 0 {
+		o.Logins = 4 * int(o.Workers)
+	}
+	return o, nil
+}
+
+// report collects what the run measured.
+type report struct {
+	bare     map[string]bareSign // by alg, on every core
+	outcomes []outcome
+	profile  *cpuProfile
+	profiled outcome
+	notes    []string
+}
+
+func (r *report) add(o outcome) { r.outcomes = append(r.outcomes, o) }
+
+// loadTest runs every scenario and prints the report.
+func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	procs := runtime.GOMAXPROCS(0)
+	fmt.Fprintf(stdout, "authd load test: %d workers, %s per scenario, GOMAXPROCS=%d (load generator and server share the cores)\n", o.Workers, o.Duration, procs)
+	rep := &report{bare: map[string]bareSign{}}
+
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.RS256} {
+		bs, err := bareSignRate(ctx, alg, procs, o.SignDuration)
+		if err != nil {
+			return err
+		}
+		rep.bare[string(alg)] = bs
+	}
+
+	dir, err := os.MkdirTemp("", "authd-loadtest-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	logger := app.NewLogger(stderr, "warn", "text")
+
+	if err := boltScenarios(ctx, o, rep, filepath.Join(dir, "bolt"), logger); err != nil {
+		return err
+	}
+	if ctx.Err() == nil {
+		if err := redisScenarios(ctx, o, rep, filepath.Join(dir, "redis"), logger); err != nil {
+			return err
+		}
+	}
+	rep.print(stdout, o)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var failed []string
+	for _, oc := range rep.outcomes {
+		if oc.Requests == 0 || oc.Success < 1 {
+			failed = append(failed, oc.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("failed requests in: %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+// boltScenarios runs the scenarios on the embedded store.
+func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, logger *slog.Logger) error {
+	in, err := startInstance(ctx, dataDir, logger, "--store", "bolt")
+	if err != nil {
+		return fmt.Errorf("start authd (bolt): %w", err)
+	}
+	defer in.close()
+	atk := attackOptions{Workers: o.Workers, Duration: o.Duration}
+
+	es, err := ccClient(ctx, in, "ES256")
+	if err != nil {
+		return err
+	}
+	rs, err := ccClient(ctx, in, "RS256")
+	if err != nil {
+		return err
+	}
+	var prof *os.File
+	if o.CPUProfile != "" {
+		if prof, err = os.Create(o.CPUProfile); err != nil {
+			return err
+		}
+		defer prof.Close()
+		if err := pprof.StartCPUProfile(prof); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	rep.profiled = attack(ctx, scenario{Name: "client_credentials ES256 (bolt)", Targeter: clientCredentials(in, es), Bare: "ES256"}, atk)
+	rep.add(rep.profiled)
+	if prof != nil {
+		pprof.StopCPUProfile()
+		if err := prof.Close(); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		if rep.profile, err = parseCPUProfile(data); err != nil {
+			return err
+		}
+	}
+	rep.add(attack(ctx, scenario{Name: "client_credentials RS256 (bolt)", Targeter: clientCredentials(in, rs), Bare: "RS256"}, atk))
+
+	rep.add(attack(ctx, scenario{Name: "JWKS 200", Targeter: staticTarget(http.MethodGet, in.jwksURL, nil, nil)}, atk))
+	etag, err := jwksETag(ctx, in)
+	if err != nil {
+		return err
+	}
+	rep.add(attack(ctx, scenario{
+		Name:     "JWKS 304 (If-None-Match)",
+		Targeter: staticTarget(http.MethodGet, in.jwksURL, nil, http.Header{"If-None-Match": {etag}}),
+		Want:     http.StatusNotModified,
+	}, atk))
+
+	rt, tokens, err := refreshSetup(ctx, in, o.Logins)
+	if err != nil {
+		return err
+	}
+	rep.add(attack(ctx, rotation("refresh rotation ES256 (bolt)", in, rt, tokens), atk))
+	return nil
+}
+
+// redisScenarios runs the store-bound scenarios on Redis under a unique
+// key prefix, removed afterwards; skipped if Redis does not answer.
+func redisScenarios(ctx context.Context, o options, rep *report, dataDir string, logger *slog.Logger) (err error) {
+	if o.RedisURL == "" {
+		rep.notes = append(rep.notes, "Redis scenarios skipped (-redis-url \"\")")
+		return nil
+	}
+	prefix, cleanup, ok := redisPrefix(ctx, o.RedisURL)
+	if !ok {
+		rep.notes = append(rep.notes, "Redis scenarios skipped: nothing answers at "+o.RedisURL+" (make redis)")
+		return nil
+	}
+	defer func() {
+		if cerr := cleanup(); cerr != nil && err == nil {
+			err = fmt.Errorf("remove the Redis keys under %q: %w", prefix, cerr)
+		}
+	}()
+	in, err := startInstance(ctx, dataDir, logger, "--store", "redis", "--redis-url", o.RedisURL, "--redis-prefix", prefix)
+	if err != nil {
+		return fmt.Errorf("start authd (redis): %w", err)
+	}
+	defer in.close()
+	atk := attackOptions{Workers: o.Workers, Duration: o.Duration}
+
+	es, err := ccClient(ctx, in, "ES256")
+	if err != nil {
+		return err
+	}
+	rep.add(attack(ctx, scenario{Name: "client_credentials ES256 (redis)", Targeter: clientCredentials(in, es), Bare: "ES256"}, atk))
+	rt, tokens, err := refreshSetup(ctx, in, o.Logins)
+	if err != nil {
+		return err
+	}
+	rep.add(attack(ctx, rotation("refresh rotation ES256 (redis)", in, rt, tokens), atk))
+	return nil
+}
+
+// ccClient registers a client_credentials client whose access tokens are
+// signed with alg.
+func ccClient(ctx context.Context, in *instance, alg string) (client, error) {
+	c, err := in.createClient(ctx, map[string]any{
+		"client_name":              "loadtest " + alg,
+		"grant_types":              []string{"client_credentials"},
+		"scope":                    "read write",
+		"access_token_signing_alg": alg,
+	})
+	if err != nil {
+		return c, fmt.Errorf("register %s client: %w", alg, err)
+	}
+	// One token first: a broken setup fails here, not as a 0% scenario.
+	if _, err := in.token(ctx, c, map[string][]string{"grant_type": {"client_credentials"}, "scope": {"read"}}); err != nil {
+		return c, fmt.Errorf("first %s token: %w", alg, err)
+	}
+	return c, nil
+}
+
+// refreshSetup registers a first-party client (password and refresh
+// grants, ES256 access tokens) and logs n users in.
+func refreshSetup(ctx context.Context, in *instance, n int) (client, []string, error) {
+	c, err := in.createClient(ctx, map[string]any{
+		"client_name":              "loadtest refresh",
+		"grant_types":              []string{"password", "refresh_token"},
+		"scope":                    "read write",
+		"access_token_signing_alg": "ES256",
+	})
+	if err != nil {
+		return c, nil, fmt.Errorf("register refresh client: %w", err)
+	}
+	tokens, err := in.logins(ctx, c, n)
+	if err != nil {
+		return c, nil, err
+	}
+	return c, tokens, nil
+}
+
+// jwksETag fetches the JWKS once and returns its ETag.
+func jwksETag(ctx context.Context, in *instance) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.jwksURL, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := in.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || etag == "" {
+		return "", fmt.Errorf("JWKS: %s, ETag %q", resp.Status, etag)
+	}
+	return etag, nil
+}
