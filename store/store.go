@@ -39,6 +39,7 @@ type Store interface {
 	KeyStore
 	FamilyStore
 	DenyList
+	RevocationFeed
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

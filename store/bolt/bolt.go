@@ -53,7 +53,7 @@ var (
 
 	keySet = []byte("set") // the one record of bucketKeys
 
-	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketKeys, bucketFamilies, bucketDenials, bucketExpiry}
+	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketKeys, bucketFamilies, bucketDenials, bucketExpiry, bucketFeed}
 )
 
 // Options configures a Store. The zero value is usable.
@@ -77,6 +77,10 @@ type Store struct {
 	db  *bbolt.DB
 	now func() time.Time
 	log *slog.Logger
+
+	// feedWake is closed (and replaced) when the feed gets an entry.
+	feedMu   sync.Mutex
+	feedWake chan struct{}
 
 	stopSweeper context.CancelFunc
 	sweeperDone chan struct{}
@@ -124,7 +128,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
 	}
-	s := &Store{db: db, now: opts.Now, log: opts.Logger, sweeperDone: make(chan struct{})}
+	s := &Store{db: db, now: opts.Now, log: opts.Logger, sweeperDone: make(chan struct{}), feedWake: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopSweeper = cancel
 	if opts.SweepInterval > 0 {

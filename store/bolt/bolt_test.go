@@ -202,8 +202,13 @@ func TestSweepDeletesExpiredRecords(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if n != 4 { // idle, abs, revoked, jti "gone"
-		t.Fatalf("Sweep deleted %d records, want 4", n)
+	// idle, abs, revoked, jti "gone", and the feed entries of "gone" and
+	// of the first, shorter "extended".
+	if n != 6 {
+		t.Fatalf("Sweep deleted %d records, want 6", n)
+	}
+	if got := count(t, s, bucketFeed); got != 2 {
+		t.Fatalf("%d feed entries left, want 2 (kept, extended)", got)
 	}
 	if got := count(t, s, bucketFamilies); got != len(live) {
 		t.Fatalf("%d families left, want %d", got, len(live))
@@ -220,9 +225,10 @@ func TestSweepDeletesExpiredRecords(t *testing.T) {
 	if err != nil || st.JTI.IsZero() || st.SID.IsZero() {
 		t.Fatalf("live denials after sweep: %+v, %v", st, err)
 	}
-	// One index entry per surviving record: stale entries are gone too.
-	if got := count(t, s, bucketExpiry); got != len(live)+2 {
-		t.Fatalf("%d expiry index entries left, want %d", got, len(live)+2)
+	// One index entry per surviving record (2 families, 2 denials, 2 feed
+	// entries): stale entries are gone too.
+	if got := count(t, s, bucketExpiry); got != len(live)+4 {
+		t.Fatalf("%d expiry index entries left, want %d", got, len(live)+4)
 	}
 	if n, err := s.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("second Sweep: deleted %d, %v; want 0, nil", n, err)

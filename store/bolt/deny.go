@@ -40,7 +40,9 @@ func (s *Store) Deny(ctx context.Context, d store.Denial) error {
 	}
 	now := s.now()
 	key := denialKey(d.Kind, d.Value)
-	return s.update(ctx, "deny", func(tx *bbolt.Tx) error {
+	appended := false
+	err := s.update(ctx, "deny", func(tx *bbolt.Tx) error {
+		appended = false
 		var old denialRecord
 		exists, err := get(tx, bucketDenials, key, &old)
 		if err != nil {
@@ -67,8 +69,16 @@ func (s *Store) Deny(ctx context.Context, d store.Denial) error {
 		if err := reindex(tx, expDenial, key, oldExp, rec.ExpiresAt); err != nil {
 			return err
 		}
-		return put(tx, bucketDenials, key, rec)
+		if err := put(tx, bucketDenials, key, rec); err != nil {
+			return err
+		}
+		appended = true
+		return appendFeed(tx, store.Denial{Kind: d.Kind, Value: d.Value, At: rec.At, ExpiresAt: rec.ExpiresAt})
 	})
+	if err == nil && appended {
+		s.wakeFeed()
+	}
+	return err
 }
 
 // DenyState reads the live entries for the token's identifiers in one

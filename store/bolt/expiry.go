@@ -146,6 +146,14 @@ func deleteIfExpired(tx *bbolt.Tx, typ byte, key []byte, now time.Time) (bool, e
 			return false, err
 		}
 		exp = d.ExpiresAt
+	case expFeed:
+		bucket = bucketFeed
+		var r feedRecord
+		ok, err := get(tx, bucket, key, &r)
+		if err != nil || !ok {
+			return false, err
+		}
+		exp = r.ExpiresAt
 	default:
 		return false, fmt.Errorf("expiry index entry of unknown type %q", typ)
 	}

@@ -52,18 +52,22 @@ var (
 	maxNano = time.Unix(0, math.MaxInt64)
 )
 
-// Deny adds or extends an entry (one Lua script on its own key).
+// Deny adds or extends an entry (one Lua script on its own key) and
+// appends it to the revocation feed.
 // At keeps its nanoseconds, so it must lie between the years 1678 and 2262.
 func (s *Store) Deny(ctx context.Context, d store.Denial) error {
 	if d.At.Before(minNano) || d.At.After(maxNano) {
 		return fmt.Errorf("redis deny: At %v out of range", d.At)
 	}
-	err := denyScript.Run(ctx, s.rdb, []string{s.denyKey(d.Kind, d.Value)},
-		d.At.UnixNano(), ceilMicros(d.ExpiresAt), micros(s.now())).Err()
+	written, err := denyScript.Run(ctx, s.rdb, []string{s.denyKey(d.Kind, d.Value)},
+		d.At.UnixNano(), ceilMicros(d.ExpiresAt), micros(s.now())).Int()
 	if err != nil {
 		return s.fail("deny", err)
 	}
-	return nil
+	if written == 0 {
+		return nil // already expired: nothing to tell the feed
+	}
+	return s.appendFeed(ctx, d)
 }
 
 // DenyState reads the entries of one token's identifiers in one pipelined

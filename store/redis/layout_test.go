@@ -38,6 +38,7 @@ func TestKeyLayout(t *testing.T) {
 		p + "{keys}:set",
 		p + "fam:{f1}",
 		p + "deny:jti:j1",
+		p + "revocations", // the revocation feed stream
 	}
 	slices.Sort(got)
 	slices.Sort(want)

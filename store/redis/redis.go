@@ -52,6 +52,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
+	// FeedRetention is how long revocation-feed records are kept; it must
+	// exceed the access-token TTL plus a minute (default 2h).
+	FeedRetention time.Duration
 }
 
 // Store is a store.Store on Redis. It is safe for concurrent use.
@@ -60,6 +63,8 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	log    *slog.Logger
+	// feedRetention bounds the revocation feed stream.
+	feedRetention time.Duration
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,7 +81,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{rdb: rdb, prefix: opts.Prefix, now: opts.Now, log: opts.Logger}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, now: opts.Now, log: opts.Logger, feedRetention: opts.FeedRetention}
+	if s.feedRetention <= 0 {
+		s.feedRetention = DefaultFeedRetention
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Keys", func(t *testing.T) { testKeys(t, newStore) })
 	t.Run("Families", func(t *testing.T) { testFamilies(t, newStore) })
 	t.Run("DenyList", func(t *testing.T) { testDenyList(t, newStore) })
+	t.Run("RevocationFeed", func(t *testing.T) { testFeed(t, newStore) })
 }
 
 // Digest returns the SHA-256 digest of a test token, the shape of the
