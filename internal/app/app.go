@@ -152,9 +152,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
-	if src, ok := st.(feed.Source); ok {
-		a.Feed = feed.NewHub(feed.Config{Source: src, Logger: log.With("component", "feed")})
-	}
+	a.Feed = feed.NewHub(feed.Config{Source: st, Logger: log.With("component", "feed")})
 	a.Server, err = server.New(server.Config{
 		Issuer:          cfg.Issuer,
 		Tokens:          a.Tokens,
@@ -164,7 +162,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Keys:            a.Keys,
 		Revoker:         a.Tokens,
 		Inspector:       a.Tokens,
-		Feed:            feedHub(a.Feed),
+		Feed:            a.Feed,
 		Authorizer:      a.Tokens,
 		ClientLookup:    a.Clients,
 		ScopesSupported: []string{"openid", "profile", "email", "offline_access"},
@@ -181,20 +179,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-// feedHub keeps a nil *feed.Hub from becoming a non-nil interface.
-func feedHub(h *feed.Hub) server.FeedHub {
-	if h == nil {
-		return nil
-	}
-	return h
-}
-
 // Run runs the background loops (key rotation, the revocation feed) until
 // ctx ends.
 func (a *App) Run(ctx context.Context) {
-	if a.Feed != nil {
-		go a.Feed.Run(ctx)
-	}
+	go a.Feed.Run(ctx)
 	a.Keys.Run(ctx)
 }
 
