@@ -202,7 +202,8 @@ func TestRetiredKeyExpiresExactly(t *testing.T) {
 }
 
 // TestReplicasRotateOnce races two managers on one store through the
-// publish and the activation step: each happens exactly once.
+// activation step (which also publishes the following next key): it
+// happens exactly once.
 func TestReplicasRotateOnce(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
@@ -234,8 +235,7 @@ func TestReplicasRotateOnce(t *testing.T) {
 		}
 	}
 
-	clk.Add(9 * time.Hour) // RotationPeriod - PublishAhead
-	race("publish")
+	// Every alg has its next key published from the start.
 	infos := ms[0].List()
 	for _, alg := range []string{RS256, ES256} {
 		var next int
@@ -249,7 +249,7 @@ func TestReplicasRotateOnce(t *testing.T) {
 		}
 	}
 
-	clk.Add(time.Hour)
+	clk.Add(10 * time.Hour) // RotationPeriod
 	race("activate")
 	for _, alg := range []string{RS256, ES256} {
 		total := 0.0
@@ -272,55 +272,49 @@ func TestRotate(t *testing.T) {
 	clk := newClock()
 	m := newManager(t, &fakeStore{}, clk, nil)
 	old := activeOf(t, m.List(), RS256)
-
-	// Without a next key, a new one is generated and activated: the set grows.
-	etag := m.JWKS().ETag
-	clk.Add(time.Minute)
-	got, err := m.Rotate(ctx, RS256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	infos := m.List()
-	if got != activeOf(t, infos, RS256) || got.Kid == old.Kid || !got.ActivatedAt.Equal(clk.Now()) {
-		t.Fatalf("Rotate returned %+v; active is %+v", got, activeOf(t, infos, RS256))
-	}
-	for _, in := range infos {
-		if in.Kid == old.Kid && (in.State != store.KeyRetired || !in.ExpiresAt.Equal(clk.Now().Add(2*time.Hour+10*time.Minute))) {
-			t.Fatalf("old key after Rotate: %+v", in)
+	nextOf := func() Info {
+		t.Helper()
+		for _, in := range m.List() {
+			if in.Alg == RS256 && in.State == store.KeyNext {
+				return in
+			}
 		}
-	}
-	if m.JWKS().ETag == etag {
-		t.Fatal("ETag unchanged though a key joined the set")
-	}
-	if es := activeOf(t, infos, ES256); es.ActivatedAt != activeOf(t, m.List(), ES256).ActivatedAt {
-		t.Fatal("rotating RS256 touched ES256")
+		t.Fatal("no next RS256 key published")
+		return Info{}
 	}
 
-	// With a published next key, that key becomes active: the set, and so
-	// the ETag, stay the same.
-	clk.Set(got.ActivatedAt.Add(9*time.Hour + time.Minute))
-	if err := m.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var next Info
-	for _, in := range m.List() {
-		if in.Alg == RS256 && in.State == store.KeyNext {
-			next = in
+	// Rotate promotes the published next key at once; the old key retires
+	// and a new next key is published in its place.
+	for i := range 2 {
+		next := nextOf()
+		etag := m.JWKS().ETag
+		clk.Add(time.Minute)
+		got, err := m.Rotate(ctx, RS256)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if next.Kid == "" {
-		t.Fatal("no next key published")
-	}
-	etag = m.JWKS().ETag
-	got, err = m.Rotate(ctx, RS256)
-	if err != nil || got.Kid != next.Kid {
-		t.Fatalf("Rotate = %+v, %v; want the next key %s", got, err, next.Kid)
-	}
-	if m.JWKS().ETag != etag {
-		t.Fatal("ETag changed though the published set did not")
-	}
-	if _, kid, _ := m.Sign(RS256, TypeAccessToken, []byte(`{}`)); kid != next.Kid {
-		t.Fatalf("signs with %s after Rotate, want %s", kid, next.Kid)
+		infos := m.List()
+		if got != activeOf(t, infos, RS256) || got.Kid != next.Kid || !got.ActivatedAt.Equal(clk.Now()) {
+			t.Fatalf("rotation %d: Rotate returned %+v; want the published next key %s active now", i, got, next.Kid)
+		}
+		for _, in := range infos {
+			if in.Kid == old.Kid && (in.State != store.KeyRetired || !in.ExpiresAt.Equal(clk.Now().Add(2*time.Hour+10*time.Minute))) {
+				t.Fatalf("rotation %d: old key after Rotate: %+v", i, in)
+			}
+		}
+		if fresh := nextOf(); fresh.Kid == next.Kid || !fresh.ActivatesAt.Equal(clk.Now().Add(10*time.Hour)) {
+			t.Fatalf("rotation %d: next key after Rotate %+v; want a new one due a period later", i, fresh)
+		}
+		if m.JWKS().ETag == etag {
+			t.Fatalf("rotation %d: ETag unchanged though a key joined the set", i)
+		}
+		if _, kid, _ := m.Sign(RS256, TypeAccessToken, []byte(`{}`)); kid != next.Kid {
+			t.Fatalf("rotation %d: signs with %s after Rotate, want %s", i, kid, next.Kid)
+		}
+		if es := activeOf(t, infos, ES256); es.ActivatedAt != activeOf(t, m.List(), ES256).ActivatedAt {
+			t.Fatal("rotating RS256 touched ES256")
+		}
+		old = got
 	}
 
 	if _, err := m.Rotate(ctx, "HS256"); !errors.Is(err, ErrUnsupportedAlg) {
@@ -410,30 +404,30 @@ func TestMaxAge(t *testing.T) {
 // scheduled rotation, the next key is still published PublishAhead before
 // it signs, and the old key keeps signing until then.
 func TestDowntimeKeepsPublishAhead(t *testing.T) {
-	ctx := context.Background()
 	clk := newClock()
 	st := &fakeStore{}
 	m := newManager(t, st, clk, nil)
-	old := activeOf(t, m.List(), ES256)
+	nextOf := func(m *Manager) Info {
+		for _, in := range m.List() {
+			if in.Alg == ES256 && in.State == store.KeyNext {
+				return in
+			}
+		}
+		t.Fatal("no next ES256 key")
+		return Info{}
+	}
+	published := nextOf(m)  // in the JWKS since the start
 	clk.Add(25 * time.Hour) // two and a half periods without a reload
 	m = newManager(t, st, clk, nil)
-	var next Info
-	for _, in := range m.List() {
-		if in.Alg == ES256 && in.State == store.KeyNext {
-			next = in
-		}
+	// The overdue next key has been published for 25h, far longer than
+	// PublishAhead: it may sign at once.
+	if _, kid, _ := m.Sign(ES256, TypeAccessToken, []byte(`{}`)); kid != published.Kid {
+		t.Fatalf("signs with %s after the downtime, want the long-published %s", kid, published.Kid)
 	}
-	if want := clk.Now().Add(time.Hour); !next.ActivatesAt.Equal(want) {
-		t.Fatalf("next key activates at %s, want now+PublishAhead %s", next.ActivatesAt, want)
-	}
-	if _, kid, _ := m.Sign(ES256, TypeAccessToken, []byte(`{}`)); kid != old.Kid {
-		t.Fatalf("signs with %s before the next key is due, want %s", kid, old.Kid)
-	}
-	clk.Add(time.Hour)
-	if err := m.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, kid, _ := m.Sign(ES256, TypeAccessToken, []byte(`{}`)); kid != next.Kid {
-		t.Fatalf("signs with %s after the next key is due, want %s", kid, next.Kid)
+	// Its successor is published now and signs no earlier than
+	// now+PublishAhead (here a whole period later).
+	fresh := nextOf(m)
+	if fresh.ActivatesAt.Before(clk.Now().Add(time.Hour)) || !fresh.ActivatesAt.Equal(clk.Now().Add(10*time.Hour)) {
+		t.Fatalf("next key activates at %s; want a period from now, %s", fresh.ActivatesAt, clk.Now().Add(10*time.Hour))
 	}
 }
