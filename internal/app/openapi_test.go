@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -101,6 +103,7 @@ func newSpecChecker(t *testing.T, in *instance) *specChecker {
 	}
 	// The revocation feed is text; kin-openapi knows no decoder for it.
 	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		t.Fatalf("router from api/openapi.yaml: %v", err)
@@ -187,11 +190,15 @@ func (c *specChecker) send(cl call) (*http.Response, []byte) {
 	return resp, body
 }
 
+// noRedirects shows the test each redirect instead of following it (the
+// authorization endpoint sends browsers back to the client).
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 func (c *specChecker) do(req *http.Request, firstEvent bool) (*http.Response, []byte) {
 	c.t.Helper()
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	resp, err := noRedirects.Do(req.WithContext(ctx))
 	if err != nil {
 		c.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -522,6 +529,63 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	resp, body = c.send(call{listener: "public", method: http.MethodGet, path: "/oauth2/revocations",
 		header: basic(client.ClientID, "wrong secret"), firstEvent: true})
+	c.want(resp, body, http.StatusUnauthorized)
+
+	// OpenID Connect: authorization code flow through the HTML pages.
+	resp, body = c.adminJSON(http.MethodPost, "/admin/clients", map[string]any{
+		"client_name": "web", "grant_types": []string{"authorization_code", "refresh_token"},
+		"redirect_uris": []string{"https://app.example/cb"}, "scope": "openid profile email",
+	})
+	c.want(resp, body, http.StatusCreated)
+	web := decodeJSON[registeredClient](t, body)
+	verifier := strings.Repeat("v", 43)
+	sum := sha256.Sum256([]byte(verifier))
+	authQuery := url.Values{"response_type": {"code"}, "client_id": {web.ClientID}, "redirect_uri": {"https://app.example/cb"},
+		"scope": {"openid profile email"}, "state": {"s1"}, "nonce": {"n1"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	resp, body = public(http.MethodGet, "/oauth2/authorize?"+authQuery.Encode(), nil)
+	c.want(resp, body, http.StatusOK)
+	cookie := http.Header{"Cookie": {resp.Header.Get("Set-Cookie")}, "Content-Type": {"application/x-www-form-urlencoded"}}
+	sealed := formField(t, string(body))
+	resp, body = public(http.MethodGet, "/oauth2/authorize?client_id=no-such-client", nil)
+	c.want(resp, body, http.StatusBadRequest)
+	resp, body = public(http.MethodGet, "/oauth2/authorize?"+url.Values{"client_id": {web.ClientID}, "redirect_uri": {"https://app.example/cb"}, "response_type": {"token"}}.Encode(), nil)
+	c.want(resp, body, http.StatusSeeOther)
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/authorize", header: cookie, body: []byte(authQuery.Encode())})
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/authorize", header: cookie, body: []byte("client_id=no-such-client")})
+	c.want(resp, body, http.StatusBadRequest)
+	loginPost := func(form url.Values) (*http.Response, []byte) {
+		return c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/authorize/login", header: cookie, body: []byte(form.Encode())})
+	}
+	resp, body = c.adminJSON(http.MethodPost, "/admin/users", map[string]any{"username": "olive", "password": "password-of-olive", "email": "olive@example.com"})
+	c.want(resp, body, http.StatusCreated)
+	resp, body = loginPost(url.Values{"request": {sealed}, "username": {"olive"}, "password": {"wrong-password"}})
+	c.want(resp, body, http.StatusUnauthorized)
+	resp, body = loginPost(url.Values{"request": {"tampered"}, "username": {"olive"}, "password": {"password-of-olive"}})
+	c.want(resp, body, http.StatusBadRequest)
+	resp, body = loginPost(url.Values{"request": {sealed}, "username": {"olive"}, "password": {"password-of-olive"}})
+	c.want(resp, body, http.StatusOK) // the consent page
+	resp, body = loginPost(url.Values{"request": {formField(t, string(body))}, "decision": {"allow"}})
+	c.want(resp, body, http.StatusSeeOther)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	resp, body = c.form("/oauth2/token", web.ClientID, web.ClientSecret, url.Values{"grant_type": {"authorization_code"},
+		"code": {loc.Query().Get("code")}, "redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}}, false)
+	c.want(resp, body, http.StatusOK)
+	oidcTokens := decodeJSON[tokenResponse](t, body)
+	if oidcTokens.IDToken == "" {
+		t.Error("the authorization_code grant with openid returned no id_token")
+	}
+	bearer := http.Header{"Authorization": {"Bearer " + oidcTokens.AccessToken}}
+	resp, body = public(http.MethodGet, "/oauth2/userinfo", bearer)
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.send(call{listener: "public", method: http.MethodGet, path: "/oauth2/userinfo", invalid: true, header: http.Header{"Authorization": {"Bearer garbage"}}})
+	c.want(resp, body, http.StatusUnauthorized)
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/userinfo",
+		header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body: []byte("access_token=" + oidcTokens.AccessToken)})
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/userinfo", invalid: true,
+		header: http.Header{"Authorization": {"Bearer " + machine.AccessToken}}}) // no openid scope, no user
 	c.want(resp, body, http.StatusUnauthorized)
 
 	// Admin: keys.
