@@ -1,6 +1,9 @@
 package clients
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/json"
 	"net"
 	"net/url"
@@ -14,7 +17,7 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// Token endpoint authentication methods (RFC 7591 §2).
+// Token endpoint authentication methods (RFC 7591 §2, RFC 7523 §2.2).
 const (
 	AuthBasic         = "client_secret_basic"
 	AuthPost          = "client_secret_post"
@@ -22,15 +25,25 @@ const (
 	AuthNone          = "none"
 )
 
-// Known grant types, auth methods and signing algorithms.
-var (
-	grantTypes  = []string{"client_credentials", "password", "refresh_token", "authorization_code"}
-	authMethods = []string{AuthBasic, AuthPost, AuthPrivateKeyJWT, AuthNone}
-	signingAlgs = []string{"RS256", "ES256"}
+// Grant types a client may register (RFC 7591 §2).
+const (
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+	GrantAuthorizationCode = "authorization_code"
+)
+
+// Limits on client metadata.
+const (
+	MaxClientIDLen   = 128
+	MaxClientNameLen = 200 // characters
+	minRSABits       = 2048
 )
 
 // Metadata is a client as the admin API reads and writes it: RFC 7591 §2
-// names plus authd's extensions. It never holds a secret.
+// names plus authd's extensions (audience, access_token_signing_alg,
+// skip_consent). It never holds a secret. ResponseTypes is derived: ["code"]
+// when the authorization_code grant is allowed.
 type Metadata struct {
 	ClientID                string          `json:"client_id,omitempty"`
 	ClientIDIssuedAt        int64           `json:"client_id_issued_at,omitempty"`
@@ -49,67 +62,100 @@ type Metadata struct {
 	SkipConsent             bool            `json:"skip_consent,omitempty"`
 }
 
-// Registered is the answer to a registration or a secret reset: the
-// metadata and, shown only here, the secret (RFC 7591 §3.2.1).
+// Registered is the answer to a registration, a secret reset, or a
+// replacement that created a secret: the metadata and, shown only here, the
+// secret (RFC 7591 §3.2.1).
 type Registered struct {
 	Metadata
 	ClientSecret string `json:"client_secret,omitempty"`
-	// ClientSecretExpiresAt is 0: secrets do not expire. Sent with a secret.
-	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	// ClientSecretExpiresAt is 0: secrets do not expire (RFC 7591 §3.2.1).
+	// It is sent only together with a secret.
+	ClientSecretExpiresAt int64 `json:"client_secret_expires_at"`
 }
 
-func metaErr(format string, args ...any) error {
+// MarshalJSON leaves client_secret_expires_at out when there is no secret:
+// RFC 7591 §3.2.1 requires it only if client_secret is issued.
+func (r Registered) MarshalJSON() ([]byte, error) {
+	type plain Registered // without this method
+	if r.ClientSecret != "" {
+		return json.Marshal(plain(r))
+	}
+	return json.Marshal(struct {
+		plain
+		// Shallower than plain's field, so it hides it; nil, so omitted.
+		ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	}{plain: plain(r)})
+}
+
+func metaErr(format string, args ...any) *oauth.Error {
 	return oauth.New(oauth.InvalidClientMetadata, format, args...)
 }
 
-// normalize validates m (RFC 7591 §2, errors per §3.2.2), fills defaults
-// and returns the record fields it describes.
+func redirectErr(format string, args ...any) *oauth.Error {
+	return oauth.New(oauth.InvalidRedirectURI, format, args...)
+}
+
+// normalize validates m (RFC 7591 §2; error codes of §3.2.2), fills the
+// defaults and returns the record it describes (without ID defaults,
+// timestamps or secret).
 func normalize(m Metadata) (store.Client, error) {
 	c := store.Client{
-		ID: m.ClientID, Name: m.ClientName, Scope: m.Scope, JWKSURI: m.JWKSURI,
+		ID: m.ClientID, Name: m.ClientName, JWKSURI: m.JWKSURI,
 		IDTokenSignedAlg: m.IDTokenSignedAlg, AccessTokenSigningAlg: m.AccessTokenSigningAlg,
 		SkipConsent: m.SkipConsent, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 	}
-	if utf8.RuneCountInString(c.Name) > 200 {
-		return c, metaErr("client_name is longer than 200 characters")
+	if utf8.RuneCountInString(c.Name) > MaxClientNameLen || !utf8.ValidString(c.Name) {
+		return c, metaErr("client_name must be valid UTF-8 of at most %d characters", MaxClientNameLen)
 	}
-	if c.ID != "" && !validClientID(c.ID) {
-		return c, metaErr("client_id must be 1 to 128 visible ASCII characters without spaces, ':' or '%%'")
+	if c.ID != "" && !ValidClientID(c.ID) {
+		return c, metaErr("client_id must be 1 to %d visible ASCII characters without spaces", MaxClientIDLen)
 	}
+
 	c.GrantTypes = dedupe(m.GrantTypes)
 	if len(c.GrantTypes) == 0 {
-		c.GrantTypes = []string{"client_credentials"}
+		c.GrantTypes = []string{GrantClientCredentials}
 	}
 	for _, g := range c.GrantTypes {
-		if !slices.Contains(grantTypes, g) {
+		switch g {
+		case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantAuthorizationCode:
+		default:
 			return c, metaErr("unknown grant type %q", g)
 		}
 	}
-	if slices.Contains(c.GrantTypes, "refresh_token") && !slices.Contains(c.GrantTypes, "password") && !slices.Contains(c.GrantTypes, "authorization_code") {
+	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
+	if has(GrantRefreshToken) && !has(GrantPassword) && !has(GrantAuthorizationCode) {
 		return c, metaErr("refresh_token needs password or authorization_code: nothing else issues refresh tokens")
 	}
+	// response_types is derived; a caller may echo the derived value back.
 	for _, rt := range m.ResponseTypes {
-		if rt != "code" || !slices.Contains(c.GrantTypes, "authorization_code") {
-			return c, metaErr("response_types: only \"code\", with the authorization_code grant")
+		if rt != "code" || !has(GrantAuthorizationCode) {
+			return c, metaErr("response_types: only \"code\", and only with the authorization_code grant")
 		}
 	}
+
 	if c.TokenEndpointAuthMethod == "" {
 		c.TokenEndpointAuthMethod = AuthBasic
 	}
-	if !slices.Contains(authMethods, c.TokenEndpointAuthMethod) {
+	switch c.TokenEndpointAuthMethod {
+	case AuthBasic, AuthPost, AuthPrivateKeyJWT, AuthNone:
+	default:
 		return c, metaErr("unknown token_endpoint_auth_method %q", c.TokenEndpointAuthMethod)
 	}
-	if c.TokenEndpointAuthMethod == AuthNone && slices.Contains(c.GrantTypes, "client_credentials") {
-		return c, metaErr("a public client (auth method none) cannot use client_credentials")
+	if c.TokenEndpointAuthMethod == AuthNone && has(GrantClientCredentials) {
+		return c, metaErr("a public client (token_endpoint_auth_method none) cannot use client_credentials")
 	}
 	if err := checkKeys(&c, m.JWKS); err != nil {
 		return c, err
 	}
-	for _, alg := range []struct{ name, v string }{{"id_token_signed_response_alg", c.IDTokenSignedAlg}, {"access_token_signing_alg", c.AccessTokenSigningAlg}} {
-		if alg.v != "" && !slices.Contains(signingAlgs, alg.v) {
-			return c, metaErr("%s must be RS256 or ES256, not %q", alg.name, alg.v)
+	for _, alg := range []struct{ field, v string }{
+		{"id_token_signed_response_alg", c.IDTokenSignedAlg},
+		{"access_token_signing_alg", c.AccessTokenSigningAlg},
+	} {
+		if alg.v != "" && alg.v != string(jose.RS256) && alg.v != string(jose.ES256) {
+			return c, metaErr("%s must be RS256 or ES256, not %q", alg.field, alg.v)
 		}
 	}
+
 	var err error
 	if c.RedirectURIs, err = checkRedirects("redirect_uris", m.RedirectURIs); err != nil {
 		return c, err
@@ -117,22 +163,24 @@ func normalize(m Metadata) (store.Client, error) {
 	if c.PostLogoutRedirectURIs, err = checkRedirects("post_logout_redirect_uris", m.PostLogoutRedirectURIs); err != nil {
 		return c, err
 	}
-	if slices.Contains(c.GrantTypes, "authorization_code") && len(c.RedirectURIs) == 0 {
-		return c, oauth.New(oauth.InvalidRedirectURI, "authorization_code needs at least one redirect_uri")
+	if has(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
+		return c, redirectErr("the authorization_code grant needs at least one redirect_uri")
 	}
 	if c.Scope, err = checkScope(m.Scope); err != nil {
 		return c, err
 	}
 	for _, a := range m.Audience {
-		if a == "" || strings.ContainsAny(a, " \t\r\n") {
-			return c, metaErr("malformed audience %q", a)
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return c, metaErr("audience entries must be non-empty and without spaces, not %q", a)
 		}
 	}
 	c.Audience = dedupe(m.Audience)
 	return c, nil
 }
 
-// checkKeys validates jwks / jwks_uri for private_key_jwt.
+// checkKeys validates jwks / jwks_uri: only for private_key_jwt, which needs
+// exactly one of them (RFC 7591 §2). The JWK set must hold public RSA
+// (≥ 2048 bits) or P-256 keys: the keys RS256 and ES256 verify with.
 func checkKeys(c *store.Client, raw json.RawMessage) error {
 	hasJWKS := len(raw) > 0 && string(raw) != "null"
 	if c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
@@ -146,7 +194,7 @@ func checkKeys(c *store.Client, raw json.RawMessage) error {
 	}
 	if c.JWKSURI != "" {
 		u, err := url.Parse(c.JWKSURI)
-		if err != nil || u.Scheme != "https" || u.Host == "" {
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.Fragment != "" {
 			return metaErr("jwks_uri must be an absolute https URL")
 		}
 		return nil
@@ -155,35 +203,56 @@ func checkKeys(c *store.Client, raw json.RawMessage) error {
 	if err := json.Unmarshal(raw, &set); err != nil || len(set.Keys) == 0 {
 		return metaErr("jwks is not a JWK set with at least one key")
 	}
-	for _, k := range set.Keys {
+	for i := range set.Keys {
+		k := &set.Keys[i]
 		if !k.IsPublic() || !k.Valid() {
-			return metaErr("jwks must hold valid public keys only")
+			return metaErr("jwks must hold public keys only")
+		}
+		switch pub := k.Key.(type) {
+		case *rsa.PublicKey:
+			if pub.N.BitLen() < minRSABits {
+				return metaErr("jwks: RSA keys must have at least %d bits", minRSABits)
+			}
+		case *ecdsa.PublicKey:
+			if pub.Curve != elliptic.P256() {
+				return metaErr("jwks: EC keys must be on P-256 (ES256)")
+			}
+		default:
+			return metaErr("jwks: only RSA (RS256) and P-256 (ES256) keys are accepted")
+		}
+		if k.Use != "" && k.Use != "sig" {
+			return metaErr("jwks: key use must be \"sig\"")
+		}
+		if k.Algorithm != "" && k.Algorithm != string(jose.RS256) && k.Algorithm != string(jose.ES256) {
+			return metaErr("jwks: key alg must be RS256 or ES256, not %q", k.Algorithm)
 		}
 	}
 	c.JWKS = append([]byte(nil), raw...)
 	return nil
 }
 
-// checkRedirects: absolute URIs without a fragment (RFC 6749 §3.1.2); https
-// unless the host is loopback (RFC 8252 §7.3) or a private-use scheme
-// (RFC 8252 §7.1, a dot in the scheme).
+// checkRedirects validates redirect URIs and deduplicates them: absolute,
+// without a fragment (RFC 6749 §3.1.2); https, except http on a loopback
+// host (RFC 8252 §7.3) and private-use schemes with a dot, like
+// com.example.app:/cb (RFC 8252 §7.1).
 func checkRedirects(field string, uris []string) ([]string, error) {
 	for _, raw := range uris {
 		u, err := url.Parse(raw)
-		if err != nil || !u.IsAbs() || u.Fragment != "" || strings.Contains(raw, "#") {
-			return nil, oauth.New(oauth.InvalidRedirectURI, "%s: %q must be an absolute URI without a fragment", field, raw)
+		if err != nil || !u.IsAbs() || strings.Contains(raw, "#") {
+			return nil, redirectErr("%s: %q must be an absolute URI without a fragment", field, raw)
 		}
 		switch {
 		case u.Scheme == "https" && u.Host != "":
-		case u.Scheme == "http" && isLoopback(u.Hostname()):
-		case strings.Contains(u.Scheme, ".") && u.Scheme != "http" && u.Scheme != "https":
+		case u.Scheme == "http" && u.Host != "" && isLoopback(u.Hostname()):
+		case strings.Contains(u.Scheme, "."):
 		default:
-			return nil, oauth.New(oauth.InvalidRedirectURI, "%s: %q must use https (http only for loopback; or a private-use scheme like com.example.app:/cb)", field, raw)
+			return nil, redirectErr("%s: %q must use https (http only on a loopback host, or a private-use scheme like com.example.app:/cb)", field, raw)
 		}
 	}
 	return dedupe(uris), nil
 }
 
+// isLoopback: localhost, 127.0.0.0/8 or ::1 (RFC 8252 §7.3, §8.3).
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -192,13 +261,18 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkScope validates scope tokens (RFC 6749 §3.3) and deduplicates them.
+// checkScope validates space-separated scope tokens (RFC 6749 §3.3:
+// scope-token = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E) and removes
+// duplicates, keeping the first occurrence's order.
 func checkScope(scope string) (string, error) {
 	var out []string
-	for _, s := range strings.Fields(scope) {
+	for _, s := range strings.Split(scope, " ") {
+		if s == "" {
+			continue
+		}
 		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
-				return "", metaErr("malformed scope %q", s)
+			if c := s[i]; c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
+				return "", metaErr("malformed scope token %q", s)
 			}
 		}
 		if !slices.Contains(out, s) {
@@ -208,18 +282,19 @@ func checkScope(scope string) (string, error) {
 	return strings.Join(out, " "), nil
 }
 
-// validClientID: RFC 6749 §A.1 VSCHAR without space, and without ':' and
-// '%' so that Basic credentials stay unambiguous.
-func validClientID(id string) bool {
-	if len(id) > 128 {
+// ValidClientID reports whether id is 1 to 128 VSCHARs (RFC 6749 §A.1)
+// other than space. Characters like ':' and '%' are allowed: in HTTP Basic
+// credentials the id is form-urlencoded (RFC 6749 §2.3.1).
+func ValidClientID(id string) bool {
+	if id == "" || len(id) > MaxClientIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; c <= 0x20 || c > 0x7e || c == ':' || c == '%' {
+		if c := id[i]; c < 0x21 || c > 0x7e {
 			return false
 		}
 	}
-	return id != ""
+	return true
 }
 
 func dedupe(in []string) []string {
@@ -235,15 +310,18 @@ func dedupe(in []string) []string {
 // metadataOf is the admin view of a stored client.
 func metadataOf(c store.Client) Metadata {
 	m := Metadata{
-		ClientID: c.ID, ClientIDIssuedAt: c.IssuedAt.Unix(), ClientName: c.Name, GrantTypes: c.GrantTypes,
+		ClientID: c.ID, ClientName: c.Name, GrantTypes: c.GrantTypes,
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Scope: c.Scope,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, IDTokenSignedAlg: c.IDTokenSignedAlg,
 		Audience: c.Audience, AccessTokenSigningAlg: c.AccessTokenSigningAlg, SkipConsent: c.SkipConsent,
 	}
+	if !c.IssuedAt.IsZero() {
+		m.ClientIDIssuedAt = c.IssuedAt.Unix()
+	}
 	if len(c.JWKS) > 0 {
 		m.JWKS = json.RawMessage(c.JWKS)
 	}
-	if slices.Contains(c.GrantTypes, "authorization_code") {
+	if slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
 		m.ResponseTypes = []string{"code"}
 	}
 	return m

@@ -1,5 +1,5 @@
 // Package clients is the client registry: RFC 7591 metadata validation,
-// server-generated secrets stored only as digests, and client
+// server-generated secrets stored only as keyed digests, and client
 // authentication at the token endpoint (RFC 6749 §2.3, RFC 7523 §2.2).
 package clients
 
@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,8 +18,8 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// Store is the part of the store this package uses.
-type Store interface {
+// ClientStore is the part of the store this package uses.
+type ClientStore interface {
 	CreateClient(ctx context.Context, c store.Client) error
 	GetClient(ctx context.Context, id string) (store.Client, error)
 	ListClients(ctx context.Context) ([]store.Client, error)
@@ -28,23 +29,32 @@ type Store interface {
 
 // Config configures a Registry.
 type Config struct {
-	Store Store
-	// SecretKey keys the HMAC-SHA-256 digests of client secrets (≥ 32 bytes).
+	Store ClientStore
+	// SecretKey keys the HMAC-SHA-256 digests of client secrets (≥ 32
+	// bytes). Changing it invalidates every stored secret.
 	SecretKey []byte
 	// Audiences are the accepted "aud" values of private_key_jwt client
-	// assertions (the issuer and the token endpoint URL).
+	// assertions: the issuer and the token endpoint URL (RFC 7523 §3).
+	// Without any, every assertion is refused.
 	Audiences []string
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// ReplayCacheSize bounds the remembered assertion ids (default 100,000).
+	ReplayCacheSize int
+	Now             func() time.Time
+	Logger          *slog.Logger
 }
 
-// Registry manages clients.
+// Registry manages clients and authenticates them.
 type Registry struct {
 	cfg    Config
 	replay *replayCache
+	// dummy is compared against when the client is unknown, so that an
+	// unknown client costs what a wrong secret costs.
+	dummy []byte
+	// equal compares digests; a field so tests can see both paths use it.
+	equal func(a, b []byte) bool
 }
 
-// NewRegistry validates cfg and returns a Registry.
+// NewRegistry validates cfg, fills its defaults and returns a Registry.
 func NewRegistry(cfg Config) (*Registry, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("clients: Store is required")
@@ -52,25 +62,39 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	if len(cfg.SecretKey) < 32 {
 		return nil, errors.New("clients: SecretKey must be at least 32 bytes")
 	}
+	if cfg.ReplayCacheSize <= 0 {
+		cfg.ReplayCacheSize = 100_000
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Registry{cfg: cfg, replay: newReplayCache(100_000)}, nil
+	cfg.SecretKey = append([]byte(nil), cfg.SecretKey...)
+	cfg.Audiences = append([]string(nil), cfg.Audiences...)
+	r := &Registry{cfg: cfg, replay: newReplayCache(cfg.ReplayCacheSize), equal: hmac.Equal}
+	r.dummy = r.digest(newSecret())
+	return r, nil
 }
 
-// newSecret returns 256 random bits, base64url-encoded.
+// newSecret returns 256 random bits, base64url-encoded (43 characters).
 func newSecret() string {
 	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newClientID returns 128 random bits, base64url-encoded (22 characters).
+func newClientID() string {
+	b := make([]byte, 16)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// digest is what the store keeps of a secret. A fast keyed digest is right
-// for 256-bit random secrets: nothing to brute-force, and a slow hash
-// would cap the token endpoint.
+// digest is what the store keeps of a secret: HMAC-SHA-256 under
+// SecretKey. A fast keyed digest is right for 256-bit random secrets: there
+// is nothing to brute-force, and a slow hash would cap the token endpoint.
 func (r *Registry) digest(secret string) []byte {
 	m := hmac.New(sha256.New, r.cfg.SecretKey)
 	m.Write([]byte(secret))
@@ -80,25 +104,24 @@ func (r *Registry) digest(secret string) []byte {
 func needsSecret(method string) bool { return method == AuthBasic || method == AuthPost }
 
 func withSecret(m Metadata, secret string) Registered {
-	reg := Registered{Metadata: m}
-	if secret != "" {
-		zero := int64(0)
-		reg.ClientSecret, reg.ClientSecretExpiresAt = secret, &zero
-	}
-	return reg
+	return Registered{Metadata: m, ClientSecret: secret}
 }
 
-// Create registers a client; its secret (for secret-based methods) is in
-// the answer and nowhere else.
+func (r *Registry) now() time.Time { return r.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// Create registers a client (RFC 7591 §3.2.1). The id is the caller's
+// client_id or a random one. Clients of client_secret_basic and
+// client_secret_post get a secret, returned here and nowhere else. A taken
+// client_id is a Conflict.
 func (r *Registry) Create(ctx context.Context, m Metadata) (Registered, error) {
 	c, err := normalize(m)
 	if err != nil {
 		return Registered{}, err
 	}
 	if c.ID == "" {
-		c.ID = newSecret()[:22]
+		c.ID = newClientID()
 	}
-	now := r.cfg.Now().UTC().Truncate(time.Microsecond)
+	now := r.now()
 	c.IssuedAt, c.UpdatedAt = now, now
 	var secret string
 	if needsSecret(c.TokenEndpointAuthMethod) {
@@ -107,34 +130,41 @@ func (r *Registry) Create(ctx context.Context, m Metadata) (Registered, error) {
 	}
 	if err := r.cfg.Store.CreateClient(ctx, c); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return Registered{}, oauth.New(oauth.Conflict, "client_id %q is taken", c.ID)
+			return Registered{}, oauth.New(oauth.Conflict, "client_id %q is taken", c.ID).WithCause(err)
 		}
-		return Registered{}, err
+		return Registered{}, fmt.Errorf("clients: create %q: %w", c.ID, err)
 	}
+	r.cfg.Logger.InfoContext(ctx, "client registered", "client_id", c.ID, "auth_method", c.TokenEndpointAuthMethod)
 	return withSecret(metadataOf(c), secret), nil
 }
 
-func notFound(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return oauth.New(oauth.NotFound, "no such client")
+// notFound turns store.ErrNotFound into a NotFound OAuth error and wraps
+// any other store error.
+func notFound(op, id string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return oauth.New(oauth.NotFound, "no client %q", id).WithCause(err)
+	default:
+		return fmt.Errorf("clients: %s %q: %w", op, id, err)
 	}
-	return err
 }
 
-// Get returns a client's metadata.
+// Get returns a client's metadata (never its secret).
 func (r *Registry) Get(ctx context.Context, id string) (Metadata, error) {
 	c, err := r.cfg.Store.GetClient(ctx, id)
 	if err != nil {
-		return Metadata{}, notFound(err)
+		return Metadata{}, notFound("get", id, err)
 	}
 	return metadataOf(c), nil
 }
 
-// List returns every client's metadata, ordered by ID.
+// List returns every client's metadata, ordered by client_id.
 func (r *Registry) List(ctx context.Context) ([]Metadata, error) {
 	list, err := r.cfg.Store.ListClients(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("clients: list: %w", err)
 	}
 	out := make([]Metadata, 0, len(list))
 	for _, c := range list {
@@ -143,17 +173,23 @@ func (r *Registry) List(ctx context.Context) ([]Metadata, error) {
 	return out, nil
 }
 
-// Lookup returns the stored record for the token layer.
+// Lookup returns the stored record for the token layer. A missing client is
+// an error wrapping store.ErrNotFound.
 func (r *Registry) Lookup(ctx context.Context, id string) (store.Client, error) {
-	return r.cfg.Store.GetClient(ctx, id)
+	c, err := r.cfg.Store.GetClient(ctx, id)
+	if err != nil {
+		return store.Client{}, fmt.Errorf("clients: lookup %q: %w", id, err)
+	}
+	return c, nil
 }
 
-// Replace is PUT: the metadata is replaced as a whole and validated; the
-// secret is kept, dropped when the client becomes public, and created (and
-// returned) when a public client starts using a secret.
+// Replace is PUT (RFC 7592 §2.2): the metadata is replaced as a whole and
+// validated; client_id and client_id_issued_at stay. The secret is kept
+// while the method uses one, dropped when it no longer does, and created
+// (and returned, the only time) when a client starts using a secret.
 func (r *Registry) Replace(ctx context.Context, id string, m Metadata) (Registered, error) {
 	if m.ClientID != "" && m.ClientID != id {
-		return Registered{}, metaErr("client_id in the body (%q) differs from the path", m.ClientID)
+		return Registered{}, metaErr("client_id in the body (%q) differs from the one in the path", m.ClientID)
 	}
 	m.ClientID = id
 	next, err := normalize(m)
@@ -162,6 +198,7 @@ func (r *Registry) Replace(ctx context.Context, id string, m Metadata) (Register
 	}
 	var secret string
 	c, err := r.cfg.Store.UpdateClient(ctx, id, func(c *store.Client) error {
+		secret = "" // the store may run update more than once
 		digest := c.SecretDigest
 		switch {
 		case !needsSecret(next.TokenEndpointAuthMethod):
@@ -173,36 +210,40 @@ func (r *Registry) Replace(ctx context.Context, id string, m Metadata) (Register
 		issued := c.IssuedAt
 		*c = next
 		c.ID, c.IssuedAt, c.SecretDigest = id, issued, digest
-		c.UpdatedAt = r.cfg.Now().UTC().Truncate(time.Microsecond)
+		c.UpdatedAt = r.now()
 		return nil
 	})
 	if err != nil {
-		return Registered{}, notFound(err)
+		return Registered{}, notFound("replace", id, err)
 	}
 	return withSecret(metadataOf(c), secret), nil
 }
 
 // Delete removes a client.
 func (r *Registry) Delete(ctx context.Context, id string) error {
-	return notFound(r.cfg.Store.DeleteClient(ctx, id))
+	return notFound("delete", id, r.cfg.Store.DeleteClient(ctx, id))
 }
 
-// ResetSecret issues a new secret; the old one stops working at once.
+// ResetSecret issues a new secret and returns it (the only time); the old
+// one stops working at once. Clients without a secret (none,
+// private_key_jwt) get invalid_request.
 func (r *Registry) ResetSecret(ctx context.Context, id string) (Registered, error) {
 	secret := newSecret()
+	digest := r.digest(secret)
 	c, err := r.cfg.Store.UpdateClient(ctx, id, func(c *store.Client) error {
 		if !needsSecret(c.TokenEndpointAuthMethod) {
-			return oauth.New(oauth.InvalidRequest, "client %q does not authenticate with a secret", id)
+			return oauth.New(oauth.InvalidRequest, "client %q (%s) does not authenticate with a secret", id, c.TokenEndpointAuthMethod)
 		}
-		c.SecretDigest = r.digest(secret)
-		c.UpdatedAt = r.cfg.Now().UTC().Truncate(time.Microsecond)
+		c.SecretDigest = digest
+		c.UpdatedAt = r.now()
 		return nil
 	})
 	if err != nil {
 		if e := oauth.As(err); e != nil {
 			return Registered{}, e
 		}
-		return Registered{}, notFound(err)
+		return Registered{}, notFound("reset secret of", id, err)
 	}
+	r.cfg.Logger.InfoContext(ctx, "client secret reset", "client_id", id)
 	return withSecret(metadataOf(c), secret), nil
 }

@@ -1,0 +1,138 @@
+package clients
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
+)
+
+// memStore is a tiny in-memory ClientStore with the store contract's
+// semantics (copies in and out, ErrExists, ErrNotFound, update errors
+// returned unchanged).
+type memStore struct {
+	mu      sync.Mutex
+	clients map[string]store.Client
+	gets    int
+}
+
+var _ ClientStore = (*memStore)(nil)
+
+func newMemStore() *memStore { return &memStore{clients: map[string]store.Client{}} }
+
+func clone(c store.Client) store.Client {
+	c.SecretDigest = slices.Clone(c.SecretDigest)
+	c.GrantTypes = slices.Clone(c.GrantTypes)
+	c.RedirectURIs = slices.Clone(c.RedirectURIs)
+	c.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
+	c.JWKS = slices.Clone(c.JWKS)
+	c.Audience = slices.Clone(c.Audience)
+	return c
+}
+
+func (m *memStore) CreateClient(_ context.Context, c store.Client) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.clients[c.ID]; ok {
+		return store.ErrExists
+	}
+	m.clients[c.ID] = clone(c)
+	return nil
+}
+
+func (m *memStore) GetClient(_ context.Context, id string) (store.Client, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gets++
+	c, ok := m.clients[id]
+	if !ok {
+		return store.Client{}, store.ErrNotFound
+	}
+	return clone(c), nil
+}
+
+func (m *memStore) ListClients(context.Context) ([]store.Client, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.Client
+	for _, c := range m.clients {
+		out = append(out, clone(c))
+	}
+	slices.SortFunc(out, func(a, b store.Client) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (m *memStore) UpdateClient(_ context.Context, id string, update func(*store.Client) error) (store.Client, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.clients[id]
+	if !ok {
+		return store.Client{}, store.ErrNotFound
+	}
+	c = clone(c)
+	if err := update(&c); err != nil {
+		return store.Client{}, err
+	}
+	c.ID = id
+	m.clients[id] = clone(c)
+	return clone(c), nil
+}
+
+func (m *memStore) DeleteClient(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.clients[id]; !ok {
+		return store.ErrNotFound
+	}
+	delete(m.clients, id)
+	return nil
+}
+
+var (
+	testKey = []byte("0123456789abcdef0123456789abcdef")
+	t0      = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// quiet discards logs.
+var quiet = slog.New(slog.DiscardHandler)
+
+const testAudience = "https://authd.example/token"
+
+func newTestRegistry(t testing.TB) (*Registry, *memStore, *clock) {
+	t.Helper()
+	st, clk := newMemStore(), &clock{now: t0}
+	r, err := NewRegistry(Config{Store: st, SecretKey: testKey, Now: clk.Now, Logger: quiet, Audiences: []string{"https://authd.example", testAudience}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, st, clk
+}
+
+// wantOAuth fails unless err is an *oauth.Error with code and status.
+func wantOAuth(t *testing.T, err error, code string, status int) *oauth.Error {
+	t.Helper()
+	e := oauth.As(err)
+	if e == nil {
+		t.Fatalf("error = %v, want oauth %s", err, code)
+	}
+	if e.Code != code || e.Status != status {
+		t.Fatalf("error = %s/%d (%v), want %s/%d", e.Code, e.Status, e, code, status)
+	}
+	return e
+}
