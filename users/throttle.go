@@ -1,28 +1,36 @@
 package users
 
 import (
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// ThrottleConfig sets how many failed logins are tolerated. Only failures
-// spend tokens; a throttled key refuses attempts until tokens refill.
+// ThrottleConfig sets how many failed logins are tolerated. Zero fields
+// take the defaults.
 type ThrottleConfig struct {
-	// PerUsername: failures per minute and burst, per username (default 5, 10).
+	// UsernamePerMinute and UsernameBurst limit failures per username
+	// (default 5 per minute, burst 10).
 	UsernamePerMinute float64
 	UsernameBurst     int
-	// PerIP: failures per minute and burst, per client address (default 20, 50).
+	// IPPerMinute and IPBurst limit failures per client address, IPv6 per
+	// /64 (default 20 per minute, burst 50).
 	IPPerMinute float64
 	IPBurst     int
-	// MaxKeys bounds memory (default 100,000 keys per kind).
+	// MaxKeys bounds memory: at most this many usernames and as many
+	// addresses are tracked (default 100,000 each).
 	MaxKeys int
 	Now     func() time.Time
 }
 
 // Throttle limits failed logins per username and per client address, in
-// memory (per replica).
+// memory (per replica), with token buckets (golang.org/x/time/rate). Only
+// failures spend tokens: a throttled key refuses attempts until a token has
+// refilled. Usernames are keyed in their stored form (trimmed, lower case),
+// so changing case does not evade the limit.
 type Throttle struct {
 	cfg        ThrottleConfig
 	mu         sync.Mutex
@@ -53,54 +61,82 @@ func NewThrottle(cfg ThrottleConfig) *Throttle {
 	return &Throttle{cfg: cfg, byUsername: map[string]*rate.Limiter{}, byIP: map[string]*rate.Limiter{}}
 }
 
-// Allow reports whether a login attempt may proceed and, if not, how long
-// to wait.
-func (t *Throttle) Allow(username, ip string) (bool, time.Duration) {
+// usernameKey is the username as stored (see NormalizeUsername).
+func usernameKey(username string) string { return strings.ToLower(strings.TrimSpace(username)) }
+
+// ipKey is the address, or its /64 for IPv6 (one host usually holds a
+// whole /64). Unparsable input is used as is; "" means no address.
+func ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// Allow reports whether a login attempt for username from ip may proceed
+// and, if not, how long until it may. It spends nothing.
+func (t *Throttle) Allow(username, ip string) (ok bool, retryAfter time.Duration) {
 	now := t.cfg.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var wait time.Duration
-	for _, l := range []*rate.Limiter{t.byUsername[username], t.byIP[ip]} {
+	for _, l := range []*rate.Limiter{t.byUsername[usernameKey(username)], t.byIP[ipKey(ip)]} {
 		if l == nil {
 			continue
 		}
 		if tokens := l.TokensAt(now); tokens < 1 {
 			w := time.Duration((1 - tokens) / float64(l.Limit()) * float64(time.Second))
-			wait = max(wait, w)
+			retryAfter = max(retryAfter, w)
 		}
 	}
-	return wait == 0, wait
+	return retryAfter == 0, retryAfter
 }
 
-// Failure spends a token of the username and of the address.
+// Failure spends one token of the username and one of the address.
 func (t *Throttle) Failure(username, ip string) {
 	now := t.cfg.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.limiter(t.byUsername, username, t.cfg.UsernamePerMinute, t.cfg.UsernameBurst, now).AllowN(now, 1)
-	t.limiter(t.byIP, ip, t.cfg.IPPerMinute, t.cfg.IPBurst, now).AllowN(now, 1)
+	if k := usernameKey(username); k != "" {
+		t.limiter(t.byUsername, k, t.cfg.UsernamePerMinute, t.cfg.UsernameBurst, now).AllowN(now, 1)
+	}
+	if k := ipKey(ip); k != "" {
+		t.limiter(t.byIP, k, t.cfg.IPPerMinute, t.cfg.IPBurst, now).AllowN(now, 1)
+	}
 }
 
-// Success forgets the username's failures.
+// Success forgets the username's failures (not the address's: one good
+// password must not reset an address guessing many accounts).
 func (t *Throttle) Success(username string) {
 	t.mu.Lock()
-	delete(t.byUsername, username)
+	delete(t.byUsername, usernameKey(username))
 	t.mu.Unlock()
 }
 
+// limiter returns key's limiter, creating it. When the map is full, idle
+// entries (refilled completely, so holding no state) are evicted first,
+// then arbitrary ones (an attacker flooding the map can thus
+// reset some counters; the per-address limit still holds): memory stays bounded even under a flood of keys.
 func (t *Throttle) limiter(m map[string]*rate.Limiter, key string, perMinute float64, burst int, now time.Time) *rate.Limiter {
 	if l, ok := m[key]; ok {
 		return l
 	}
 	if len(m) >= t.cfg.MaxKeys {
-		// Drop keys that have refilled completely: they hold no state.
 		for k, l := range m {
 			if l.TokensAt(now) >= float64(l.Burst()) {
 				delete(m, k)
 			}
 		}
-		for k := range m { // still full: drop arbitrary keys (map order)
-			if len(m) < t.cfg.MaxKeys {
+		// Still full: drop arbitrary keys (map order), 1% at a time so
+		// that a flood does not rescan the map for every new key.
+		target := t.cfg.MaxKeys - max(1, t.cfg.MaxKeys/100)
+		for k := range m {
+			if len(m) <= target {
 				break
 			}
 			delete(m, k)

@@ -1,6 +1,6 @@
 // Package users keeps resource owners: their records, argon2id password
-// hashes, authentication with equal work for unknown users, and a throttle
-// for failed logins.
+// hashes, authentication that does the same work for unknown users, and a
+// throttle for failed logins.
 package users
 
 import (
@@ -8,7 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -20,8 +20,8 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// Store is the part of the store this package uses.
-type Store interface {
+// UserStore is the part of the store this package uses.
+type UserStore interface {
 	CreateUser(ctx context.Context, u store.User) error
 	GetUser(ctx context.Context, id string) (store.User, error)
 	GetUserByUsername(ctx context.Context, username string) (store.User, error)
@@ -30,31 +30,36 @@ type Store interface {
 	DeleteUser(ctx context.Context, id string) error
 }
 
-// ErrInvalidCredentials: wrong username or password (never says which).
+// ErrInvalidCredentials: wrong username or wrong password (never which).
 var ErrInvalidCredentials = errors.New("users: invalid credentials")
 
 // Limits on user input.
 const (
-	MaxUsernameLen = 64
-	MinPasswordLen = 8
+	MaxUsernameLen = 64 // characters
+	MinPasswordLen = 8  // bytes
 	MaxPasswordLen = 1024
+	MaxEmailLen    = 254
 )
 
 // Config configures a Service.
 type Config struct {
-	Store  Store
+	Store  UserStore
 	Hasher *Argon2id // nil: DefaultArgon2id()
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
-// Service manages users.
+// Service manages users and checks their passwords.
 type Service struct {
-	cfg   Config
-	dummy string // a hash verified for unknown usernames, so timing is equal
+	cfg Config
+	// dummy is verified for unknown usernames, so that they cost what a
+	// wrong password costs.
+	dummy string
+	// verify is cfg.Hasher.Verify; a field so tests can count calls.
+	verify func(phc, password string) (ok, needsRehash bool, err error)
 }
 
-// New validates cfg and returns a Service.
+// New validates cfg, fills its defaults and returns a Service.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("users: Store is required")
@@ -62,9 +67,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Hasher == nil {
 		cfg.Hasher = DefaultArgon2id()
 	}
-	if cfg.Hasher.Time == 0 || cfg.Hasher.MemoryKiB == 0 || cfg.Hasher.Threads == 0 || cfg.Hasher.KeyLen < 16 || cfg.Hasher.SaltLen < 8 {
-		return nil, errors.New("users: invalid argon2id parameters")
+	h := *cfg.Hasher // our own copy: parameters cannot change under us
+	if err := h.validate(); err != nil {
+		return nil, err
 	}
+	cfg.Hasher = &h
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -75,7 +82,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, dummy: dummy}, nil
+	return &Service{cfg: cfg, dummy: dummy, verify: cfg.Hasher.Verify}, nil
 }
 
 // View is a user as the admin API shows it: never a password or its hash.
@@ -103,29 +110,32 @@ type CreateRequest struct {
 	Roles    []string `json:"roles"`
 }
 
-// PatchRequest is the body of PATCH /admin/users/{id}; nil fields stay.
+// PatchRequest is the body of PATCH /admin/users/{id}; nil fields stay as
+// they are.
 type PatchRequest struct {
 	Email    *string   `json:"email"`
 	Roles    *[]string `json:"roles"`
 	Password *string   `json:"password"`
 }
 
+// newID returns 128 random bits, base64url-encoded: the user's "sub".
 func newID() string {
 	b := make([]byte, 16)
-	rand.Read(b)
+	rand.Read(b) // never fails (crypto/rand, Go ≥ 1.24)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// normalizeUsername trims and lower-cases a username and checks it.
-func normalizeUsername(u string) (string, error) {
+// NormalizeUsername is the stored form of a username: trimmed and lower
+// case. It must be 1 to 64 characters of valid UTF-8, without control
+// characters or whitespace other than a plain space.
+func NormalizeUsername(u string) (string, error) {
+	valid := utf8.ValidString(u) // before ToLower, which replaces invalid bytes
 	u = strings.ToLower(strings.TrimSpace(u))
-	if u == "" || utf8.RuneCountInString(u) > MaxUsernameLen || !utf8.ValidString(u) {
-		return "", oauth.New(oauth.InvalidRequest, "username must be 1 to %d characters", MaxUsernameLen)
+	if u == "" || !valid || utf8.RuneCountInString(u) > MaxUsernameLen {
+		return "", oauth.New(oauth.InvalidRequest, "username must be 1 to %d characters of UTF-8", MaxUsernameLen)
 	}
-	for _, r := range u {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return "", oauth.New(oauth.InvalidRequest, "username must not contain spaces or control characters")
-		}
+	if strings.ContainsFunc(u, func(r rune) bool { return unicode.IsControl(r) || (unicode.IsSpace(r) && r != ' ') }) {
+		return "", oauth.New(oauth.InvalidRequest, "username must not contain control characters or whitespace other than spaces")
 	}
 	return u, nil
 }
@@ -137,23 +147,27 @@ func checkPassword(p string) error {
 	return nil
 }
 
+// checkEmail is a plausibility check only (something@something); an empty
+// address is allowed.
 func checkEmail(e string) error {
 	if e == "" {
 		return nil
 	}
-	at := strings.IndexByte(e, '@')
-	if len(e) > 254 || at < 1 || at == len(e)-1 || strings.ContainsAny(e, " \t\r\n") {
+	at := strings.LastIndexByte(e, '@')
+	if len(e) > MaxEmailLen || at < 1 || at == len(e)-1 || !utf8.ValidString(e) ||
+		strings.ContainsFunc(e, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) {
 		return oauth.New(oauth.InvalidRequest, "malformed email %q", e)
 	}
 	return nil
 }
 
-// normalizeRoles checks roles (non-empty, no spaces) and deduplicates them.
+// normalizeRoles checks roles (non-empty, no whitespace or control
+// characters: they travel in a space-free JWT claim) and deduplicates them.
 func normalizeRoles(roles []string) ([]string, error) {
 	out := make([]string, 0, len(roles))
 	for _, r := range roles {
-		if r == "" || strings.ContainsFunc(r, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) {
-			return nil, oauth.New(oauth.InvalidRequest, "malformed role %q", r)
+		if r == "" || !utf8.ValidString(r) || strings.ContainsFunc(r, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) {
+			return nil, oauth.New(oauth.InvalidRequest, "malformed role %q: roles are non-empty, without spaces", r)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
@@ -162,9 +176,12 @@ func normalizeRoles(roles []string) ([]string, error) {
 	return out, nil
 }
 
-// Create adds a user (409 if the username is taken).
+func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Microsecond) }
+
+// Create adds a user with a random id. A taken username (compared in lower
+// case) is a Conflict; malformed input is invalid_request.
 func (s *Service) Create(ctx context.Context, req CreateRequest) (View, error) {
-	username, err := normalizeUsername(req.Username)
+	username, err := NormalizeUsername(req.Username)
 	if err != nil {
 		return View{}, err
 	}
@@ -182,29 +199,36 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+	now := s.now()
 	u := store.User{ID: newID(), Username: username, Email: req.Email, PasswordHash: hash, Roles: roles, CreatedAt: now, UpdatedAt: now}
 	if err := s.cfg.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrExists) {
-			return View{}, oauth.New(oauth.Conflict, "username %q is taken", username)
+			return View{}, oauth.New(oauth.Conflict, "username %q is taken", username).WithCause(err)
 		}
-		return View{}, err
+		return View{}, fmt.Errorf("users: create %q: %w", username, err)
 	}
+	s.cfg.Logger.InfoContext(ctx, "user created", "user_id", u.ID)
 	return viewOf(u), nil
 }
 
-func notFound(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return oauth.New(oauth.NotFound, "no such user")
+// notFound turns store.ErrNotFound into a NotFound OAuth error and wraps
+// any other store error.
+func notFound(op, id string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return oauth.New(oauth.NotFound, "no user %q", id).WithCause(err)
+	default:
+		return fmt.Errorf("users: %s %q: %w", op, id, err)
 	}
-	return err
 }
 
 // Get returns one user.
 func (s *Service) Get(ctx context.Context, id string) (View, error) {
 	u, err := s.cfg.Store.GetUser(ctx, id)
 	if err != nil {
-		return View{}, notFound(err)
+		return View{}, notFound("get", id, err)
 	}
 	return viewOf(u), nil
 }
@@ -213,7 +237,7 @@ func (s *Service) Get(ctx context.Context, id string) (View, error) {
 func (s *Service) List(ctx context.Context) ([]View, error) {
 	list, err := s.cfg.Store.ListUsers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("users: list: %w", err)
 	}
 	out := make([]View, 0, len(list))
 	for _, u := range list {
@@ -222,13 +246,19 @@ func (s *Service) List(ctx context.Context) ([]View, error) {
 	return out, nil
 }
 
-// Lookup returns the stored record for the token layer.
+// Lookup returns the stored record for the token layer. A missing user is
+// an error wrapping store.ErrNotFound.
 func (s *Service) Lookup(ctx context.Context, id string) (store.User, error) {
-	return s.cfg.Store.GetUser(ctx, id)
+	u, err := s.cfg.Store.GetUser(ctx, id)
+	if err != nil {
+		return store.User{}, fmt.Errorf("users: lookup %q: %w", id, err)
+	}
+	return u, nil
 }
 
-// Patch changes email, roles or password. A password change also sets
-// NotBefore, ending the user's earlier logins.
+// Patch changes email, roles or password (JSON merge semantics: absent
+// fields stay). A password change also sets NotBefore to now, ending the
+// user's earlier logins.
 func (s *Service) Patch(ctx context.Context, id string, req PatchRequest) (View, error) {
 	var roles []string
 	var hash string
@@ -251,7 +281,7 @@ func (s *Service) Patch(ctx context.Context, id string, req PatchRequest) (View,
 			return View{}, err
 		}
 	}
-	now := s.cfg.Now().UTC()
+	now := s.now()
 	u, err := s.cfg.Store.UpdateUser(ctx, id, func(u *store.User) error {
 		if req.Email != nil {
 			u.Email = *req.Email
@@ -263,52 +293,61 @@ func (s *Service) Patch(ctx context.Context, id string, req PatchRequest) (View,
 			u.PasswordHash = hash
 			u.NotBefore = now
 		}
-		u.UpdatedAt = now.Truncate(time.Microsecond)
+		u.UpdatedAt = now
 		return nil
 	})
 	if err != nil {
-		return View{}, notFound(err)
+		return View{}, notFound("patch", id, err)
+	}
+	if req.Password != nil {
+		s.cfg.Logger.InfoContext(ctx, "password changed; earlier logins revoked", "user_id", id)
 	}
 	return viewOf(u), nil
 }
 
 // Delete removes a user.
 func (s *Service) Delete(ctx context.Context, id string) error {
-	return notFound(s.cfg.Store.DeleteUser(ctx, id))
+	return notFound("delete", id, s.cfg.Store.DeleteUser(ctx, id))
 }
 
-// Revoke ends every login of the user that started until now and returns
-// that instant.
+// Revoke ends every login of the user that started until now (it sets
+// NotBefore) and returns that instant.
 func (s *Service) Revoke(ctx context.Context, id string) (time.Time, error) {
-	now := s.cfg.Now().UTC()
+	now := s.now()
 	_, err := s.cfg.Store.UpdateUser(ctx, id, func(u *store.User) error {
-		u.NotBefore = now
+		u.NotBefore, u.UpdatedAt = now, now
 		return nil
 	})
 	if err != nil {
-		return time.Time{}, notFound(err)
+		return time.Time{}, notFound("revoke", id, err)
 	}
+	s.cfg.Logger.InfoContext(ctx, "user revoked", "user_id", id, "not_before", now)
 	return now, nil
 }
 
 // Authenticate checks a username and password. A wrong username and a
-// wrong password both cost one argon2id verification and return
-// ErrInvalidCredentials. A hash made with outdated parameters is remade.
+// wrong password both cost one argon2id verification (an unknown user's
+// against a dummy hash made at New) and return ErrInvalidCredentials. A
+// hash made with other parameters than the Hasher's is remade and stored,
+// best effort.
 func (s *Service) Authenticate(ctx context.Context, username, password string) (store.User, error) {
-	name, nerr := normalizeUsername(username)
+	if len(password) > MaxPasswordLen {
+		return store.User{}, ErrInvalidCredentials // refused unhashed, whoever the user
+	}
+	name, nerr := NormalizeUsername(username)
 	var u store.User
 	var err error
 	if nerr == nil {
 		u, err = s.cfg.Store.GetUserByUsername(ctx, name)
 	}
 	if nerr != nil || errors.Is(err, store.ErrNotFound) {
-		s.cfg.Hasher.Verify(s.dummy, password) // equal work: no user enumeration by timing
+		s.verify(s.dummy, password) // equal work: no user enumeration by timing
 		return store.User{}, ErrInvalidCredentials
 	}
 	if err != nil {
-		return store.User{}, err
+		return store.User{}, fmt.Errorf("users: authenticate: %w", err)
 	}
-	ok, rehash, err := s.cfg.Hasher.Verify(u.PasswordHash, password)
+	ok, rehash, err := s.verify(u.PasswordHash, password)
 	if err != nil {
 		s.cfg.Logger.ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID, "err", err)
 		return store.User{}, ErrInvalidCredentials
@@ -317,16 +356,27 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 		return store.User{}, ErrInvalidCredentials
 	}
 	if rehash {
-		if hash, err := s.cfg.Hasher.Hash(password); err == nil {
-			if _, err := s.cfg.Store.UpdateUser(ctx, u.ID, func(r *store.User) error {
-				if r.PasswordHash == u.PasswordHash { // unchanged since we read it
-					r.PasswordHash = hash
-				}
-				return nil
-			}); err != nil {
-				s.cfg.Logger.WarnContext(ctx, "rehash password", "user_id", u.ID, "err", err)
-			}
-		}
+		s.rehash(ctx, u, password)
 	}
 	return u, nil
+}
+
+// rehash stores a hash of password made with the current parameters,
+// unless the hash changed since u was read. Failures are logged only: the
+// login itself succeeded.
+func (s *Service) rehash(ctx context.Context, u store.User, password string) {
+	hash, err := s.cfg.Hasher.Hash(password)
+	if err == nil {
+		_, err = s.cfg.Store.UpdateUser(ctx, u.ID, func(r *store.User) error {
+			if r.PasswordHash == u.PasswordHash {
+				r.PasswordHash = hash
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "err", err)
+		return
+	}
+	s.cfg.Logger.InfoContext(ctx, "password rehashed with current parameters", "user_id", u.ID)
 }

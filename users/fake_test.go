@@ -1,0 +1,163 @@
+package users
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
+)
+
+// memStore is a tiny in-memory UserStore with the store contract's
+// semantics.
+type memStore struct {
+	mu    sync.Mutex
+	users map[string]store.User
+	err   error // returned by every call when set
+}
+
+var _ UserStore = (*memStore)(nil)
+
+func newMemStore() *memStore { return &memStore{users: map[string]store.User{}} }
+
+func cloneUser(u store.User) store.User {
+	u.Roles = slices.Clone(u.Roles)
+	return u
+}
+
+func (m *memStore) CreateUser(_ context.Context, u store.User) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	for _, o := range m.users {
+		if o.ID == u.ID || o.Username == u.Username {
+			return store.ErrExists
+		}
+	}
+	m.users[u.ID] = cloneUser(u)
+	return nil
+}
+
+func (m *memStore) GetUser(_ context.Context, id string) (store.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return store.User{}, m.err
+	}
+	u, ok := m.users[id]
+	if !ok {
+		return store.User{}, store.ErrNotFound
+	}
+	return cloneUser(u), nil
+}
+
+func (m *memStore) GetUserByUsername(_ context.Context, username string) (store.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return store.User{}, m.err
+	}
+	for _, u := range m.users {
+		if u.Username == username {
+			return cloneUser(u), nil
+		}
+	}
+	return store.User{}, store.ErrNotFound
+}
+
+func (m *memStore) ListUsers(context.Context) ([]store.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	var out []store.User
+	for _, u := range m.users {
+		out = append(out, cloneUser(u))
+	}
+	slices.SortFunc(out, func(a, b store.User) int { return strings.Compare(a.Username, b.Username) })
+	return out, nil
+}
+
+func (m *memStore) UpdateUser(_ context.Context, id string, update func(*store.User) error) (store.User, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return store.User{}, m.err
+	}
+	u, ok := m.users[id]
+	if !ok {
+		return store.User{}, store.ErrNotFound
+	}
+	next := cloneUser(u)
+	if err := update(&next); err != nil {
+		return store.User{}, err
+	}
+	next.ID, next.Username = u.ID, u.Username
+	m.users[id] = cloneUser(next)
+	return next, nil
+}
+
+func (m *memStore) DeleteUser(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	if _, ok := m.users[id]; !ok {
+		return store.ErrNotFound
+	}
+	delete(m.users, id)
+	return nil
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+var (
+	t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// fast are argon2id parameters small enough for tests.
+	fast  = Argon2id{Time: 1, MemoryKiB: 64, Threads: 1, KeyLen: 32, SaltLen: 16}
+	quiet = slog.New(slog.DiscardHandler)
+)
+
+// newTestService returns a Service over st with the fast parameters, and
+// counts its verifications.
+func newTestService(t testing.TB, st *memStore, h Argon2id) (*Service, *clock, *[]string) {
+	t.Helper()
+	clk := &clock{now: t0}
+	s, err := New(Config{Store: st, Hasher: &h, Now: clk.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verified []string
+	inner := s.verify
+	s.verify = func(phc, password string) (bool, bool, error) {
+		verified = append(verified, phc)
+		return inner(phc, password)
+	}
+	return s, clk, &verified
+}
+
+// wantOAuth fails unless err is an *oauth.Error with code and status.
+func wantOAuth(t *testing.T, err error, code string, status int) {
+	t.Helper()
+	e := oauth.As(err)
+	if e == nil || e.Code != code || e.Status != status {
+		t.Fatalf("error = %v, want oauth %s/%d", err, code, status)
+	}
+}
