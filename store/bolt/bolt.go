@@ -128,6 +128,9 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
 	}
+	// Rotations are batched: a short delay groups concurrent ones into one
+	// commit without slowing a lone request much (bbolt's 10ms default did).
+	db.MaxBatchDelay = 500 * time.Microsecond
 	s := &Store{db: db, now: opts.Now, log: opts.Logger, sweeperDone: make(chan struct{}), feedWake: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopSweeper = cancel
@@ -180,6 +183,15 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) e
 		return err
 	}
 	return wrap(op, s.db.View(fn))
+}
+
+// batch is update for hot, idempotent writes: bbolt coalesces concurrent
+// calls into one transaction (fn may run more than once).
+func (s *Store) batch(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return wrap(op, s.db.Batch(fn))
 }
 
 func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {

@@ -73,7 +73,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	key := []byte(r.FamilyID)
 	var res store.RotateResult
 	var reused error
-	err := s.update(ctx, "rotate refresh token", func(tx *bbolt.Tx) error {
+	// A batch: concurrent rotations share one commit (and one fsync). bbolt
+	// may run the function more than once; it starts from a clean result.
+	err := s.batch(ctx, "rotate refresh token", func(tx *bbolt.Tx) error {
 		res, reused = store.RotateResult{}, nil
 		var f store.Family
 		ok, err := get(tx, bucketFamilies, key, &f)
