@@ -78,7 +78,8 @@ type ClientStore interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// UpdateClient atomically applies update to the stored client and
 	// stores the result. update runs under the store's write lock: it must
-	// not call the store. An error from update aborts without writing and is
+	// not call the store. It may run more than once (a backend retries on a
+	// conflict), so it must be safe to repeat. An error from update aborts without writing and is
 	// returned unchanged. ErrNotFound if there is no such client. The ID
 	// cannot change.
 	UpdateClient(ctx context.Context, id string, update func(*Client) error) (Client, error)
@@ -111,7 +112,8 @@ type UserStore interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// UpdateUser atomically applies update to the stored user. ID and
 	// Username cannot change (a changed value is ignored). An error from
-	// update aborts without writing and is returned unchanged.
+	// update aborts without writing and is returned unchanged. update may
+	// run more than once and must not call the store.
 	UpdateUser(ctx context.Context, id string, update func(*User) error) (User, error)
 	DeleteUser(ctx context.Context, id string) error
 }
