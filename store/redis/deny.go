@@ -53,21 +53,43 @@ var (
 )
 
 // Deny adds or extends an entry (one Lua script on its own key) and
-// appends it to the revocation feed.
+// appends it to the revocation feed, both in one round trip (see the feed
+// comment in feed.go for atomicity and partial failure). A denial already
+// expired is neither written nor appended.
 // At keeps its nanoseconds, so it must lie between the years 1678 and 2262.
 func (s *Store) Deny(ctx context.Context, d store.Denial) error {
 	if d.At.Before(minNano) || d.At.After(maxNano) {
 		return fmt.Errorf("redis deny: At %v out of range", d.At)
 	}
-	written, err := denyScript.Run(ctx, s.rdb, []string{s.denyKey(d.Kind, d.Value)},
-		d.At.UnixNano(), ceilMicros(d.ExpiresAt), micros(s.now())).Int()
-	if err != nil {
+	now := s.now()
+	denyKeys := []string{s.denyKey(d.Kind, d.Value)}
+	denyArgs := []any{d.At.UnixNano(), ceilMicros(d.ExpiresAt), micros(now)}
+	feedKeys, feedArgs := s.feedAppendArgs(d, now)
+	pipe := s.writePipeline()
+	deny := denyScript.EvalSha(ctx, pipe, denyKeys, denyArgs...)
+	feed := feedAppendScript.EvalSha(ctx, pipe, feedKeys, feedArgs...)
+	_, _ = pipe.Exec(ctx) // errors are checked per command
+	// A server that lost its script cache (restart, failover, SCRIPT
+	// FLUSH) answers NOSCRIPT: run that script again with EVAL. Both
+	// scripts are idempotent for readers.
+	if isNoScript(deny.Err()) {
+		deny = denyScript.Eval(ctx, s.rdb, denyKeys, denyArgs...)
+	}
+	if err := deny.Err(); err != nil {
 		return s.fail("deny", err)
 	}
-	if written == 0 {
-		return nil // already expired: nothing to tell the feed
+	if isNoScript(feed.Err()) {
+		feed = feedAppendScript.Eval(ctx, s.rdb, feedKeys, feedArgs...)
 	}
-	return s.appendFeed(ctx, d)
+	if err := feed.Err(); err != nil && !errors.Is(err, goredis.Nil) {
+		return s.fail("append revocation feed", err)
+	}
+	return nil
+}
+
+// isNoScript reports a NOSCRIPT answer to EVALSHA.
+func isNoScript(err error) bool {
+	return errors.Is(err, goredis.ErrNoScript) || goredis.HasErrorPrefix(err, "NOSCRIPT")
 }
 
 // DenyState reads the entries of one token's identifiers in one pipelined

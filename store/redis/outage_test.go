@@ -85,6 +85,9 @@ func TestOutageAndRecovery(t *testing.T) {
 			_, err := s.DenyState(ctx, store.DenyQuery{JTI: "j", SID: "s"})
 			return err
 		},
+		"Deny":         func() error { return s.Deny(ctx, jtiDenial("j", time.Now())) },
+		"Denials":      func() error { _, _, err := s.Denials(ctx); return err },
+		"DenialsAfter": func() error { _, err := s.DenialsAfter(ctx, "", 10*time.Second); return err },
 	}
 	for name, op := range ops {
 		start := time.Now()

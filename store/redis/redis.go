@@ -7,11 +7,16 @@
 //	P{users}:u:<id>       user, JSON            P{users}:idx    sorted set of user IDs
 //	P{users}:n:<username> user ID               P{keys}:set     hash: v (version), k (JSON keys)
 //	Pfam:{<family id>}    family, packed record Pdeny:<kind>:<value>  "<at ns>:<expires µs>"
+//	Prevocations          stream: the revocation feed (see feed.go)
 //
 // The hash tags ({clients}, {users}, {keys}, {<family id>}) keep every key
 // that one script or transaction touches in one Cluster slot. Families and
-// denylist entries carry a TTL, so nothing needs sweeping. Multi-key steps
+// denylist entries carry a TTL and the feed stream is trimmed by time as
+// it is appended to, so nothing needs sweeping. Multi-key steps
 // run as Lua scripts (atomic on the server) or as WATCH/MULTI transactions.
+//
+// Redis 7.0 or later is required (the feed records its trim boundary with
+// XSETID MAXDELETEDID and reads it back from XINFO STREAM).
 package redis
 
 import (
@@ -52,8 +57,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
-	// FeedRetention is how long revocation-feed records are kept; it must
-	// exceed the access-token TTL plus a minute (default 2h).
+	// FeedRetention is how long revocation-feed records are kept (by this
+	// Store's clock; default 2h). It must exceed the access-token TTL plus
+	// a minute, so that the stream holds every live denial; a follower
+	// whose cursor is older than what is kept gets store.ErrCursorExpired.
 	FeedRetention time.Duration
 }
 

@@ -43,4 +43,10 @@ func TestClusterConformance(t *testing.T) {
 		s.prefix = redistest.Prefix(t, s.rdb) // its cleanup runs before Close (LIFO)
 		return s
 	})
+	// The revocation feed where the entry and the stream live on
+	// different nodes.
+	t.Run("FeedAcrossReplicas", func(t *testing.T) { testFeedAcrossReplicas(t, clusterReplicas(t, addrs)) })
+	t.Run("FeedTrim", func(t *testing.T) { testFeedTrim(t, clusterReplicas(t, addrs)) })
+	t.Run("FeedSkipsExpired", func(t *testing.T) { testFeedSkipsExpired(t, clusterReplicas(t, addrs)) })
+	t.Run("DenyAfterScriptFlush", func(t *testing.T) { testDenyAfterScriptFlush(t, clusterReplicas(t, addrs)) })
 }
