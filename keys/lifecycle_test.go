@@ -331,8 +331,14 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("Delete(unknown) = %v, want ErrKeyNotFound", err)
 	}
 
-	// Active key without a next key: a new key takes over at once.
+	// Deleting the active key: the published next key takes over at once.
 	old := activeOf(t, m.List(), ES256)
+	var first string
+	for _, in := range m.List() {
+		if in.Alg == ES256 && in.State == store.KeyNext {
+			first = in.Kid
+		}
+	}
 	tok, _, _ := m.Sign(ES256, TypeAccessToken, []byte(`{}`))
 	if err := m.Delete(ctx, old.Kid); err != nil {
 		t.Fatal(err)
@@ -345,11 +351,14 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("token of a deleted key: %v, want ErrKeyNotFound", err)
 	}
 	repl := activeOf(t, infos, ES256)
+	if repl.Kid != first {
+		t.Fatalf("active after Delete = %s, want the published next key %s", repl.Kid, first)
+	}
 	if _, kid, err := m.Sign(ES256, TypeAccessToken, []byte(`{}`)); err != nil || kid != repl.Kid {
 		t.Fatalf("after Delete signs with %s (%v), want %s", kid, err, repl.Kid)
 	}
 
-	// Active key with a next key: the next key takes over.
+	// Later in the period, again the next key takes over.
 	clk.Set(repl.ActivatedAt.Add(9 * time.Hour))
 	if err := m.Reload(ctx); err != nil {
 		t.Fatal(err)
@@ -429,5 +438,145 @@ func TestDowntimeKeepsPublishAhead(t *testing.T) {
 	fresh := nextOf(m)
 	if fresh.ActivatesAt.Before(clk.Now().Add(time.Hour)) || !fresh.ActivatesAt.Equal(clk.Now().Add(10*time.Hour)) {
 		t.Fatalf("next key activates at %s; want a period from now, %s", fresh.ActivatesAt, clk.Now().Add(10*time.Hour))
+	}
+}
+
+// TestManualRotatePromotesPublishedKey: wherever in the lifecycle Rotate
+// is called, the key it makes active was already in the JWKS body served
+// before the call, so verifiers and other replicas already have it.
+func TestManualRotatePromotesPublishedKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	must := func(t *testing.T, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	both := func(t *testing.T, m *Manager, f func(alg string) error) {
+		t.Helper()
+		for _, alg := range []string{RS256, ES256} {
+			must(t, f(alg))
+		}
+	}
+	inState := func(m *Manager, alg, state string) string {
+		for _, in := range m.List() {
+			if in.Alg == alg && in.State == state {
+				return in.Kid
+			}
+		}
+		return ""
+	}
+	// rotateChecked rotates alg on m and checks the promoted key.
+	rotateChecked := func(t *testing.T, m *Manager, alg string) {
+		t.Helper()
+		before := bodyKids(t, m.JWKS().Body)
+		old := activeOf(t, m.List(), alg)
+		got, err := m.Rotate(ctx, alg)
+		must(t, err)
+		if !before[got.Kid] {
+			t.Fatalf("Rotate(%s) activated %s, which the JWKS before the call lacked (%v)", alg, got.Kid, before)
+		}
+		if got.Kid == old.Kid || got.State != store.KeyActive || activeOf(t, m.List(), alg).Kid != got.Kid {
+			t.Fatalf("Rotate(%s) = %+v; the active key was %s", alg, got, old.Kid)
+		}
+		if _, kid, _ := m.Sign(alg, TypeAccessToken, []byte(`{}`)); kid != got.Kid {
+			t.Fatalf("signs with %s after Rotate, want %s", kid, got.Kid)
+		}
+		if inState(m, alg, store.KeyNext) == "" {
+			t.Fatalf("no %s next key published after Rotate", alg)
+		}
+	}
+
+	base, _ := func() (store.KeySet, error) {
+		st := &fakeStore{}
+		newManager(t, st, newClock(), nil)
+		return st.GetKeySet(ctx)
+	}()
+	for _, tc := range []struct {
+		name string
+		// at brings a fresh manager to a point of the lifecycle and returns
+		// the manager to rotate on.
+		at func(t *testing.T, m *Manager, st *fakeStore, clk *clock) *Manager
+	}{
+		{"first start", nil},
+		{"mid period", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(5 * time.Hour)
+			must(t, m.Reload(ctx))
+			return m
+		}},
+		{"just before the scheduled activation", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(10*time.Hour - time.Second)
+			must(t, m.Reload(ctx))
+			return m
+		}},
+		{"scheduled activation due but not applied", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(10 * time.Hour)
+			return m
+		}},
+		{"right after a scheduled activation", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(10 * time.Hour)
+			must(t, m.Reload(ctx))
+			return m
+		}},
+		{"right after a manual rotation", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(time.Minute)
+			both(t, m, func(alg string) error { _, err := m.Rotate(ctx, alg); return err })
+			return m
+		}},
+		{"after the next key was deleted", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(2 * time.Hour)
+			both(t, m, func(alg string) error { return m.Delete(ctx, inState(m, alg, store.KeyNext)) })
+			return m
+		}},
+		{"after the active key was deleted", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(2 * time.Hour)
+			both(t, m, func(alg string) error { return m.Delete(ctx, activeOf(t, m.List(), alg).Kid) })
+			return m
+		}},
+		{"after a retired key expired", func(t *testing.T, m *Manager, _ *fakeStore, clk *clock) *Manager {
+			clk.Add(10 * time.Hour)
+			must(t, m.Reload(ctx))
+			clk.Add(2*time.Hour + 10*time.Minute) // RetireAfter
+			must(t, m.Reload(ctx))
+			if n := len(m.List()); n != 4 {
+				t.Fatalf("%d keys listed, want 4 once the retired keys expired", n)
+			}
+			return m
+		}},
+		{"restart after downtime past the rotation", func(t *testing.T, _ *Manager, st *fakeStore, clk *clock) *Manager {
+			clk.Add(25 * time.Hour)
+			return newManager(t, st, clk, nil)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Each case starts from a copy of one freshly created set
+			// (RSA generation is slow under -race).
+			clk := newClock()
+			st := &fakeStore{set: store.KeySet{Version: base.Version, Keys: cloneKeys(base.Keys)}}
+			m := newManager(t, st, clk, nil)
+			if tc.at != nil {
+				m = tc.at(t, m, st, clk)
+			}
+			for _, alg := range []string{ES256, RS256} {
+				rotateChecked(t, m, alg)
+			}
+		})
+	}
+
+	// A walk through two and a half periods: at every step a copy of the
+	// set, opened by another replica, is rotated.
+	clk := newClock()
+	st := &fakeStore{set: base}
+	m := newManager(t, st, clk, nil)
+	for step := range 20 {
+		clk.Add(75 * time.Minute)
+		must(t, m.Reload(ctx))
+		set, _ := st.GetKeySet(ctx)
+		fork := newManager(t, &fakeStore{set: set}, clk, nil)
+		rotateChecked(t, fork, ES256)
+		if step%10 == 0 { // RSA generation is slow under -race
+			rotateChecked(t, fork, RS256)
+		}
 	}
 }
