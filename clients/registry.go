@@ -39,8 +39,11 @@ type Config struct {
 	Audiences []string
 	// ReplayCacheSize bounds the remembered assertion ids (default 100,000).
 	ReplayCacheSize int
-	Now             func() time.Time
-	Logger          *slog.Logger
+	// CacheTTL keeps client records in memory this long (0: no cache).
+	// Local writes take effect at once; another replica's after the TTL.
+	CacheTTL time.Duration
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Registry manages clients and authenticates them.
@@ -73,6 +76,9 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	}
 	cfg.SecretKey = append([]byte(nil), cfg.SecretKey...)
 	cfg.Audiences = append([]string(nil), cfg.Audiences...)
+	if cfg.CacheTTL > 0 {
+		cfg.Store = newClientCache(cfg.Store, cfg.CacheTTL, 10_000, cfg.Now)
+	}
 	r := &Registry{cfg: cfg, replay: newReplayCache(cfg.ReplayCacheSize), equal: hmac.Equal}
 	r.dummy = r.digest(newSecret())
 	return r, nil

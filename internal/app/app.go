@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Now:       opts.Now,
 		Logger:    log.With("component", "clients"),
 		Audiences: []string{cfg.Issuer, cfg.Issuer + server.PathToken},
+		CacheTTL:  cfg.ClientCacheTTL,
 	})
 	if err != nil {
 		return nil, err

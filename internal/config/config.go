@@ -67,6 +67,9 @@ type Config struct {
 	KeyPublishAhead time.Duration
 	// ShutdownTimeout bounds the graceful drain on SIGTERM/SIGINT.
 	ShutdownTimeout time.Duration
+	// ClientCacheTTL keeps client records in memory on the token path; a
+	// change on another replica is seen after at most this long (0: off).
+	ClientCacheTTL time.Duration
 	// RefreshReuseMaxRetries is how many retries are honoured inside the
 	// reuse leeway.
 	RefreshReuseMaxRetries int

@@ -60,6 +60,7 @@ func TestDefaults(t *testing.T) {
 		RefreshTokenMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
 		ShutdownTimeout: 15 * time.Second, RefreshReuseMaxRetries: 3, DefaultAudience: "http://127.0.0.1:8080",
 		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
+		ClientCacheTTL: time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -220,6 +221,7 @@ func TestValidation(t *testing.T) {
 		{[]string{"--key-publish-ahead", "0s"}, "--key-publish-ahead: must be greater than 0", ""},
 		{[]string{"--refresh-reuse-leeway", "-1s"}, "--refresh-reuse-leeway: must not be negative", ""},
 		{[]string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout: must not be negative", ""},
+		{[]string{"--client-cache-ttl", "2m"}, "--client-cache-ttl: must be between 0 and 1m", ""},
 		{[]string{"--refresh-token-max-lifetime", "24h"}, "--refresh-token-max-lifetime: ", "at least --refresh-token-ttl"},
 		{[]string{"--key-publish-ahead", "720h"}, "--key-publish-ahead: ", "shorter than --key-rotation-period"},
 		{[]string{"--refresh-reuse-max-retries", "-1"}, "--refresh-reuse-max-retries: ", "≥ 0"},

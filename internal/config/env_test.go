@@ -49,6 +49,7 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"argon2-memory":              "65536",
 		"argon2-threads":             "4",
 		"shutdown-timeout":           "30s",
+		"client-cache-ttl":           "5s",
 	}
 	base, err := load(t, secrets())
 	if err != nil {

@@ -166,6 +166,8 @@ func validateDurations(c *Config) error {
 		return settingErr("refresh-reuse-leeway", "must not be negative, got %s", c.RefreshReuseLeeway)
 	case c.ShutdownTimeout < 0:
 		return settingErr("shutdown-timeout", "must not be negative, got %s", c.ShutdownTimeout)
+	case c.ClientCacheTTL < 0 || c.ClientCacheTTL > time.Minute:
+		return settingErr("client-cache-ttl", "must be between 0 and 1m, got %s", c.ClientCacheTTL)
 	case c.RefreshTokenMaxLifetime < c.RefreshTokenTTL:
 		return settingErr("refresh-token-max-lifetime", "(%s) must be at least --refresh-token-ttl (%s)", c.RefreshTokenMaxLifetime, c.RefreshTokenTTL)
 	case c.KeyPublishAhead >= c.KeyRotationPeriod:
