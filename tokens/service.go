@@ -333,7 +333,9 @@ func contains(list []string, s string) bool {
 // storeError maps a store failure to the OAuth error the client sees.
 func storeError(err error, what string) error {
 	if errors.Is(err, store.ErrUnavailable) {
-		return oauth.New(oauth.TemporarilyUnavailable, "the token store is unavailable, retry later").WithCause(err)
+		e := oauth.New(oauth.TemporarilyUnavailable, "the token store is unavailable, retry later").WithCause(err)
+		e.RetryAfter = 1
+		return e
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
