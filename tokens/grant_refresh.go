@@ -26,9 +26,14 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 	}
 	now := s.cfg.Now()
 	next := s.newRefreshToken(req.Client.ID, fid)
-	sealed, err := sealSuccessor(presented, fid, next)
-	if err != nil {
-		return nil, err
+	// The sealed successor only serves retries inside the leeway; without
+	// a leeway it is not stored (60 bytes less per login).
+	var sealed []byte
+	if s.cfg.RefreshReuseLeeway > 0 {
+		var err error
+		if sealed, err = sealSuccessor(presented, fid, next); err != nil {
+			return nil, err
+		}
 	}
 	res, err := s.cfg.Families.RotateRefresh(ctx, store.Rotation{
 		FamilyID:   fid,
