@@ -124,6 +124,13 @@ func clientCredentials(in *instance, c client) vegeta.Targeter {
 	return staticTarget(http.MethodPost, in.tokenURL, []byte(form.Encode()), formHeader(c))
 }
 
+// introspection posts one token to the introspection endpoint (RFC 7662
+// §2.1) as client c.
+func introspection(in *instance, c client, token string) vegeta.Targeter {
+	form := url.Values{"token": {token}}
+	return staticTarget(http.MethodPost, in.introspectURL, []byte(form.Encode()), formHeader(c))
+}
+
 func formHeader(c client) http.Header {
 	return http.Header{
 		"Content-Type":  {"application/x-www-form-urlencoded"},

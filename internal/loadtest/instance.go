@@ -31,9 +31,9 @@ type instance struct {
 	admin  *http.Server
 	// adminURL is the base of the admin listener; tokenURL and jwksURL
 	// come from the discovery document (RFC 8414 §3).
-	adminURL, tokenURL, jwksURL string
-	cancel                      context.CancelFunc
-	client                      *http.Client
+	adminURL, tokenURL, jwksURL, introspectURL string
+	cancel                                     context.CancelFunc
+	client                                     *http.Client
 }
 
 // startInstance runs authd with the given store settings (flags of
@@ -97,8 +97,9 @@ func startInstance(ctx context.Context, dataDir string, logger *slog.Logger, sto
 // discover reads the token endpoint and the JWKS URI from discovery.
 func (in *instance) discover(ctx context.Context, issuer string) error {
 	var doc struct {
-		TokenEndpoint string `json:"token_endpoint"`
-		JWKSURI       string `json:"jwks_uri"`
+		TokenEndpoint         string `json:"token_endpoint"`
+		JWKSURI               string `json:"jwks_uri"`
+		IntrospectionEndpoint string `json:"introspection_endpoint"`
 	}
 	if err := in.call(ctx, http.MethodGet, issuer+"/.well-known/oauth-authorization-server", "", nil, &doc); err != nil {
 		return fmt.Errorf("discovery: %w", err)
@@ -106,7 +107,7 @@ func (in *instance) discover(ctx context.Context, issuer string) error {
 	if doc.TokenEndpoint == "" || doc.JWKSURI == "" {
 		return errors.New("discovery: no token_endpoint or jwks_uri")
 	}
-	in.tokenURL, in.jwksURL = doc.TokenEndpoint, doc.JWKSURI
+	in.tokenURL, in.jwksURL, in.introspectURL = doc.TokenEndpoint, doc.JWKSURI, doc.IntrospectionEndpoint
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -171,6 +172,32 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 		return err
 	}
 	rep.add(attack(ctx, rotation("refresh rotation ES256 (bolt)", in, rt, tokens), atk))
+	return introspectScenario(ctx, rep, in, es, "introspection ES256 (bolt)", atk)
+}
+
+// introspectScenario introspects one active ES256 access token of es with
+// a second (resource server) client, after checking it is reported active.
+func introspectScenario(ctx context.Context, rep *report, in *instance, es client, name string, atk attackOptions) error {
+	rs, err := in.createClient(ctx, map[string]any{"client_name": "loadtest resource server"})
+	if err != nil {
+		return err
+	}
+	tok, err := in.token(ctx, es, url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.introspectURL, strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header = formHeader(rs)
+	var answer struct {
+		Active bool `json:"active"`
+	}
+	if err := in.do(req, &answer); err != nil || !answer.Active {
+		return fmt.Errorf("%s: the token is not reported active (%v)", name, err)
+	}
+	rep.add(attack(ctx, scenario{Name: name, Targeter: introspection(in, rs, tok.AccessToken)}, atk))
 	return nil
 }
 
@@ -208,7 +235,7 @@ func redisScenarios(ctx context.Context, o options, rep *report, dataDir string,
 		return err
 	}
 	rep.add(attack(ctx, rotation("refresh rotation ES256 (redis)", in, rt, tokens), atk))
-	return nil
+	return introspectScenario(ctx, rep, in, es, "introspection ES256 (redis)", atk)
 }
 
 // ccClient registers a client_credentials client whose access tokens are
