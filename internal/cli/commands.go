@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authd-dev/authd/clients"
 	"io"
 	"net/http"
 	"os"
@@ -31,24 +32,10 @@ An admin API error prints "error: <error>: <error_description>" and exits 1.`,
 	return cmd
 }
 
-// clientRequest is the body of POST /admin/clients: RFC 7591 §2 client
-// metadata plus the authd extensions of CONTRACT.md. Unset fields are
-// omitted so the server's defaults apply.
-type clientRequest struct {
-	ClientID                 string          `json:"client_id,omitempty"`
-	ClientName               string          `json:"client_name,omitempty"`
-	GrantTypes               []string        `json:"grant_types,omitempty"`
-	RedirectURIs             []string        `json:"redirect_uris,omitempty"`
-	PostLogoutRedirectURIs   []string        `json:"post_logout_redirect_uris,omitempty"`
-	Scope                    string          `json:"scope,omitempty"`
-	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method,omitempty"`
-	JWKS                     json.RawMessage `json:"jwks,omitempty"`
-	JWKSURI                  string          `json:"jwks_uri,omitempty"`
-	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg,omitempty"`
-	Audience                 []string        `json:"audience,omitempty"`
-	AccessTokenSigningAlg    string          `json:"access_token_signing_alg,omitempty"`
-	SkipConsent              bool            `json:"skip_consent,omitempty"`
-}
+// clientRequest is the body of POST /admin/clients: the admin API's own
+// client metadata type (RFC 7591 §2 names plus authd's extensions). Unset
+// fields are omitted so the server's defaults apply.
+type clientRequest = clients.Metadata
 
 var clientTable = &tableSpec{key: "clients", columns: []column{
 	{"CLIENT_ID", "client_id"}, {"NAME", "client_name"}, {"GRANT_TYPES", "grant_types"},
@@ -96,7 +83,7 @@ func clientCmd(opts Options) *cobra.Command {
 	fl.StringSliceVar(&req.Audience, "audience", nil, "allowed audience, repeatable")
 	fl.StringVar(&req.TokenEndpointAuthMethod, "auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post, private_key_jwt, none")
 	fl.StringVar(&req.AccessTokenSigningAlg, "signing-alg", "", "access_token_signing_alg: RS256 or ES256 (default: the server's --signing-alg)")
-	fl.StringVar(&req.IDTokenSignedResponseAlg, "id-token-signing-alg", "", "id_token_signed_response_alg: RS256 or ES256")
+	fl.StringVar(&req.IDTokenSignedAlg, "id-token-signing-alg", "", "id_token_signed_response_alg: RS256 or ES256")
 	fl.StringVar(&req.JWKSURI, "jwks-uri", "", "jwks_uri of the client's public keys (private_key_jwt)")
 	fl.StringVar(&jwksFile, "jwks", "", "file with the client's JWK Set as JSON (private_key_jwt)")
 	fl.BoolVar(&req.SkipConsent, "skip-consent", false, "first-party client: never show the consent page")
