@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/authd-dev/authd/clients"
 	"io"
 	"net/http"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/authd-dev/authd/clients"
 )
 
 // adminGroup is a parent command (client, user, keys) carrying the admin
