@@ -132,7 +132,7 @@ func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	v := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: PathAuthorize, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: s.issuerPath() + PathAuthorize, HttpOnly: true,
 		Secure: strings.HasPrefix(s.cfg.Issuer, "https://"), SameSite: http.SameSiteLaxMode})
 	return v
 }
@@ -176,7 +176,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.showError(w, r, err)
 		return
 	}
-	s.renderPage(w, http.StatusOK, page{Kind: "login", Title: "Sign in", Client: clientName(client), Action: PathAuthorize + "/login", Request: sealed})
+	s.renderPage(w, http.StatusOK, page{Kind: "login", Title: "Sign in", Client: clientName(client), Action: s.loginAction(), Request: sealed})
 }
 
 // handleLogin takes the login form, then the consent form, and ends with
@@ -222,7 +222,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			msg, status = "Too many failed sign-ins. Wait a minute and try again.", http.StatusTooManyRequests
 		}
 		s.renderPage(w, status, page{Kind: "login", Title: "Sign in", Error: msg, Client: clientName(client),
-			Action: PathAuthorize + "/login", Request: form.Get("request"), Username: form.Get("username")})
+			Action: s.loginAction(), Request: form.Get("request"), Username: form.Get("username")})
 		return
 	}
 	req.Subject, req.AuthTime = user.ID, s.cfg.Now().Unix()
@@ -236,7 +236,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.renderPage(w, http.StatusOK, page{Kind: "consent", Title: "Allow access?", Client: clientName(client),
-		Action: PathAuthorize + "/login", Request: sealed, Scopes: strings.Fields(req.Scope)})
+		Action: s.loginAction(), Request: sealed, Scopes: strings.Fields(req.Scope)})
 }
 
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, client store.Client, req tokens.AuthRequest) {
@@ -252,6 +252,19 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, client store.Cli
 	}
 	s.redirect(w, r, req, url.Values{"code": {code}})
 }
+
+// issuerPath is the path part of the issuer: behind a proxy that mounts
+// authd under a prefix, the browser must use that prefix.
+func (s *Server) issuerPath() string {
+	u, err := url.Parse(s.cfg.Issuer)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(u.Path, "/")
+}
+
+// loginAction is where the login and consent forms post.
+func (s *Server) loginAction() string { return s.issuerPath() + PathAuthorize + "/login" }
 
 func clientName(c store.Client) string {
 	if c.Name != "" {
