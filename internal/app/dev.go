@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,9 @@ func (a *App) devBanner(ctx context.Context, out io.Writer, adminAddr string) er
   admin token (also in %s):
     %s
 
+  KEK, which encrypts the signing keys at rest (also in %s):
+    %s
+
   a first access token:
     curl -s -u %s:%s -d grant_type=client_credentials %s%s
 
@@ -40,6 +45,7 @@ func (a *App) devBanner(ctx context.Context, out io.Writer, adminAddr string) er
     curl -s -H "Authorization: Bearer %s" http://%s/admin/clients
 
 `, filepath.Join(a.Config.DataDir, "dev-admin-token"), a.Config.AdminToken,
+		filepath.Join(a.Config.DataDir, "dev-kek"), a.devKEKText(),
 		DevClientID, secret, iss, server.PathToken,
 		a.Config.AdminToken, adminAddr)
 	return nil
@@ -74,4 +80,17 @@ func (a *App) ensureDevClient(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return reg.ClientSecret, nil
+}
+
+// devKEKText is the KEK as the banner shows it: printed only when dev mode
+// generated it (it is then in the data dir anyway), never when the
+// operator passed one.
+func (a *App) devKEKText() string {
+	b, err := os.ReadFile(filepath.Join(a.Config.DataDir, "dev-kek"))
+	if err == nil {
+		if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b))); err == nil && bytes.Equal(k, a.Config.KEK) {
+			return base64.StdEncoding.EncodeToString(a.Config.KEK)
+		}
+	}
+	return "(given with --kek / AUTHD_KEK; not printed)"
 }
