@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -416,4 +415,3 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 }
 
-var _ = time.Second
