@@ -414,4 +414,3 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Errorf("metrics exposed on the public listener: %d", resp.StatusCode)
 	}
 }
-
