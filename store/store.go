@@ -40,6 +40,8 @@ type Store interface {
 	FamilyStore
 	DenyList
 	RevocationFeed
+	ReplayCache
+	Notifier
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

@@ -82,6 +82,8 @@ type Store struct {
 	feedMu   sync.Mutex
 	feedWake chan struct{}
 
+	notify hub // Publish/Subscribe (notify.go)
+
 	stopSweeper context.CancelFunc
 	sweeperDone chan struct{}
 	closeOnce   sync.Once

@@ -45,6 +45,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Families", func(t *testing.T) { testFamilies(t, newStore) })
 	t.Run("DenyList", func(t *testing.T) { testDenyList(t, newStore) })
 	t.Run("RevocationFeed", func(t *testing.T) { testFeed(t, newStore) })
+	t.Run("ReplayCache", func(t *testing.T) { testReplay(t, newStore) })
+	t.Run("Notifier", func(t *testing.T) { testNotify(t, newStore) })
 }
 
 // Digest returns the SHA-256 digest of a test token, the shape of the
