@@ -25,7 +25,6 @@ type subscriber struct {
 	overflow bool // guarded by hub.mu
 }
 
-
 var _ store.Notifier = (*Store)(nil)
 
 // Publish delivers msg to the subscribers of topic in this process
