@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -33,10 +35,20 @@ const (
 // assertionAlgs is the signature allowlist of client assertions.
 var assertionAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 
-// checkAssertion is private_key_jwt (RFC 7523 §2.2, §3): a JWT signed by a
-// key of the client's registered JWK set, iss = sub = client_id, aud naming
-// authd (Config.Audiences), exp in the future and not too far, jti present
-// and used once (per replica: see replayCache).
+// AssertionTyp is the explicit type of a client authentication JWT
+// (draft-ietf-oauth-rfc7523bis, "client-authentication+jwt").
+const AssertionTyp = "client-authentication+jwt"
+
+// replayPrefix namespaces assertion ids in the store's ReplayCache.
+const replayPrefix = "assertion:"
+
+// checkAssertion is private_key_jwt (RFC 7523 §2.2, §3, as updated by
+// draft-ietf-oauth-rfc7523bis): a JWT signed by a key of the client's
+// registered JWK set, iss = sub = client_id, typ absent, "JWT" or
+// "client-authentication+jwt", aud the issuer as its only value (or the
+// token endpoint URL where Config.AcceptTokenEndpointAudience allows
+// it), exp in the future and not too far, jti present and used once
+// across every replica (the store's ReplayCache).
 func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.Client, error) {
 	if form.Get("client_assertion_type") != AssertionType {
 		return store.Client{}, oauth.New(oauth.InvalidRequest, "client_assertion_type must be %s", AssertionType)
@@ -47,6 +59,9 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 	tok, err := jwt.ParseSigned(form.Get("client_assertion"), assertionAlgs)
 	if err != nil {
 		return store.Client{}, authFailed(fmt.Errorf("%w: %w", ErrBadAssertion, err))
+	}
+	if err := checkAssertionTyp(tok); err != nil {
+		return store.Client{}, authFailed(err)
 	}
 	var unverified jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
@@ -72,9 +87,6 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 	if len(c.JWKS) == 0 {
 		return store.Client{}, oauth.New(oauth.InvalidClient, "this server does not fetch jwks_uri yet; register the client's keys as jwks")
 	}
-	if len(r.cfg.Audiences) == 0 {
-		return store.Client{}, errors.New("clients: no Audiences configured: client assertions cannot be checked")
-	}
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(c.JWKS, &set); err != nil {
 		return store.Client{}, fmt.Errorf("clients: stored jwks of %q: %w", id, err)
@@ -84,7 +96,7 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 		return store.Client{}, authFailed(err)
 	}
 	now := r.cfg.Now()
-	expected := jwt.Expected{Issuer: id, Subject: id, AnyAudience: r.cfg.Audiences, Time: now}
+	expected := jwt.Expected{Issuer: id, Subject: id, Time: now}
 	switch {
 	case claims.ID == "":
 		err = errors.New("no jti")
@@ -95,15 +107,74 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 	case claims.Expiry.Time().After(now.Add(MaxAssertionLifetime + AssertionSkew)):
 		err = fmt.Errorf("exp more than %s ahead", MaxAssertionLifetime)
 	default:
-		err = claims.ValidateWithLeeway(expected, AssertionSkew) // iss, sub, aud, nbf, iat
+		if err = r.checkAssertionAudience(claims.Audience); err == nil {
+			err = claims.ValidateWithLeeway(expected, AssertionSkew) // iss, sub, nbf, iat
+		}
 	}
 	if err != nil {
 		return store.Client{}, authFailed(fmt.Errorf("%w: %w", ErrBadAssertion, err))
 	}
-	if !r.replay.first(id+"\x00"+claims.ID, claims.Expiry.Time(), now) {
+	// RFC 7523 §3 item 7: single use. The record lives until the
+	// assertion's exp (at most MaxAssertionLifetime + AssertionSkew ahead,
+	// checked above) and is shared by every replica. The key is a digest,
+	// so its size does not depend on the client's jti.
+	sum := sha256.Sum256([]byte(id + "\x00" + claims.ID))
+	err = r.cfg.Replay.MarkUsed(ctx, replayPrefix+hex.EncodeToString(sum[:]), claims.Expiry.Time())
+	switch {
+	case errors.Is(err, store.ErrExists):
 		return store.Client{}, authFailed(ErrAssertionReplayed)
+	case err != nil:
+		return store.Client{}, fmt.Errorf("clients: record assertion of %q: %w", id, err)
 	}
 	return c, nil
+}
+
+// checkAssertionTyp refuses an assertion whose typ header names another
+// kind of JWT (an access token "at+jwt", a DPoP proof "dpop+jwt", a
+// logout token …), so that no other JWT a client signs can be passed off
+// as its authentication (draft-ietf-oauth-rfc7523bis explicit typing;
+// RFC 8725 §3.11). Absent and "JWT" are accepted for existing clients.
+// Media types compare case-insensitively, with an optional
+// "application/" prefix (RFC 7515 §4.1.9).
+func checkAssertionTyp(tok *jwt.JSONWebToken) error {
+	if len(tok.Headers) != 1 {
+		return fmt.Errorf("%w: one signature expected", ErrBadAssertion)
+	}
+	raw, present := tok.Headers[0].ExtraHeaders[jose.HeaderType]
+	if !present {
+		return nil
+	}
+	typ, ok := raw.(string)
+	if !ok {
+		return fmt.Errorf("%w: typ header is not a string", ErrBadAssertion)
+	}
+	t := strings.ToLower(typ)
+	t = strings.TrimPrefix(t, "application/")
+	if t == "jwt" || t == AssertionTyp {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: %q", ErrBadAssertion, ErrAssertionType, typ)
+}
+
+// checkAssertionAudience applies draft-ietf-oauth-rfc7523bis: the aud of
+// a client assertion is the issuer identifier (RFC 8414 §2) as its only
+// value (a string, or an array of one). The token endpoint URL is accepted
+// instead only when the operator allows it, for clients written to
+// RFC 7523 §3 or OpenID Connect Core §9, which suggested it. Values
+// compare as simple strings (RFC 3986 §6.2.1).
+func (r *Registry) checkAssertionAudience(aud jwt.Audience) error {
+	if len(aud) != 1 {
+		return fmt.Errorf("%w: aud must have exactly one value, the issuer %q; got %d", jwt.ErrInvalidAudience, r.cfg.Issuer, len(aud))
+	}
+	switch {
+	case aud[0] == r.cfg.Issuer:
+		return nil
+	case r.cfg.AcceptTokenEndpointAudience && aud[0] == r.cfg.TokenEndpoint:
+		return nil
+	case aud[0] == r.cfg.TokenEndpoint:
+		return fmt.Errorf("%w: aud is the token endpoint URL; this server wants its issuer %q", jwt.ErrInvalidAudience, r.cfg.Issuer)
+	}
+	return fmt.Errorf("%w: aud %q is not the issuer %q", jwt.ErrInvalidAudience, aud[0], r.cfg.Issuer)
 }
 
 // verifyWithSet checks tok's signature with the set's key named by the
@@ -139,39 +210,4 @@ func verifyWithSet(tok *jwt.JSONWebToken, set jose.JSONWebKeySet, claims *jwt.Cl
 		}
 	}
 	return fmt.Errorf("%w: no registered key verifies the signature (kid %q, alg %s)", ErrBadAssertion, h.KeyID, h.Algorithm)
-}
-
-// replayCache remembers used assertion ids until they expire (RFC 7523
-// §3 item 7). It is in memory, so per replica: an assertion replayed on
-// another replica within its lifetime is not caught. A shared cache in the
-// store would close that gap.
-type replayCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	max  int
-}
-
-func newReplayCache(max int) *replayCache {
-	return &replayCache{seen: map[string]time.Time{}, max: max}
-}
-
-// first records key until exp and reports whether it was unused.
-func (c *replayCache) first(key string, exp, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.seen[key]; ok && e.After(now) {
-		return false
-	}
-	if len(c.seen) >= c.max {
-		for k, e := range c.seen {
-			if !e.After(now) {
-				delete(c.seen, k)
-			}
-		}
-		if len(c.seen) >= c.max {
-			return false // full of live entries: refuse rather than forget
-		}
-	}
-	c.seen[key] = exp
-	return true
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
@@ -22,6 +21,9 @@ var (
 	ErrMalformedBasic    = errors.New("clients: malformed Basic credentials")
 	ErrBadAssertion      = errors.New("clients: invalid client assertion")
 	ErrAssertionReplayed = errors.New("clients: client assertion already used")
+	// ErrAssertionType: the assertion's typ header names another kind of
+	// JWT (at+jwt, dpop+jwt …).
+	ErrAssertionType = errors.New("clients: client assertion of another JWT type")
 )
 
 // authFailed is the one answer to every failed client authentication
@@ -29,14 +31,6 @@ var (
 // look the same.
 func authFailed(cause error) *oauth.Error {
 	return oauth.New(oauth.InvalidClient, "client authentication failed").WithCause(cause)
-}
-
-// UsedBasic reports whether the request carried HTTP Basic credentials; the
-// HTTP layer then answers invalid_client with WWW-Authenticate: Basic
-// (RFC 6749 §5.2).
-func UsedBasic(req *http.Request) bool {
-	scheme, _, _ := strings.Cut(req.Header.Get("Authorization"), " ")
-	return strings.EqualFold(scheme, "Basic")
 }
 
 // Authenticate identifies and authenticates the client of a token,

@@ -48,7 +48,7 @@ func seed(r *Registry, st *memStore, c store.Client, secret string) {
 }
 
 func form(v url.Values) *http.Request {
-	req, _ := http.NewRequest(http.MethodPost, testAudience, nil)
+	req, _ := http.NewRequest(http.MethodPost, testTokenEndpoint, nil)
 	req.PostForm = v
 	return req
 }
@@ -189,7 +189,7 @@ func TestAuthenticateWithOAuth2Library(t *testing.T) {
 		}
 		c, err := r.Authenticate(req.Context(), req)
 		if e := oauth.As(err); e != nil {
-			if UsedBasic(req) {
+			if _, _, basic := req.BasicAuth(); basic {
 				w.Header().Set("WWW-Authenticate", `Basic realm="authd"`)
 			}
 			w.WriteHeader(e.Status)
@@ -233,34 +233,24 @@ func TestAuthenticateWithOAuth2Library(t *testing.T) {
 	}
 }
 
-func TestUsedBasic(t *testing.T) {
-	for header, want := range map[string]bool{
-		"":                 false,
-		"Basic YTpi":       true,
-		"BASIC YTpi":       true,
-		"Bearer abc":       false,
-		"Basically YTpi":   false,
-		"Digest username=": false,
-	} {
-		req := form(url.Values{})
-		if header != "" {
-			req.Header.Set("Authorization", header)
-		}
-		if got := UsedBasic(req); got != want {
-			t.Errorf("UsedBasic(%q) = %v, want %v", header, got, want)
-		}
-	}
-}
-
 // assertion signs claims as a client assertion with key (alg from its
 // type), kid in the header unless empty.
 func assertion(t *testing.T, key crypto.Signer, kid string, claims any) string {
+	t.Helper()
+	return typedAssertion(t, key, kid, "JWT", claims)
+}
+
+// typedAssertion is assertion with the typ header typ ("" = none).
+func typedAssertion(t *testing.T, key crypto.Signer, kid, typ string, claims any) string {
 	t.Helper()
 	alg := jose.RS256
 	if _, ok := key.(*ecdsa.PrivateKey); ok {
 		alg = jose.ES256
 	}
-	opts := (&jose.SignerOptions{}).WithType("JWT")
+	opts := &jose.SignerOptions{}
+	if typ != "" {
+		opts = opts.WithType(jose.ContentType(typ))
+	}
 	if kid != "" {
 		opts = opts.WithHeader("kid", kid)
 	}
@@ -300,7 +290,7 @@ func TestAuthenticatePrivateKeyJWT(t *testing.T) {
 	n := 0
 	claims := func(edit func(c map[string]any)) map[string]any {
 		n++
-		c := map[string]any{"iss": "svc", "sub": "svc", "aud": testAudience, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": fmt.Sprint("jti-", n)}
+		c := map[string]any{"iss": "svc", "sub": "svc", "aud": testIssuer, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": fmt.Sprint("jti-", n)}
 		if edit != nil {
 			edit(c)
 		}
@@ -316,8 +306,7 @@ func TestAuthenticatePrivateKeyJWT(t *testing.T) {
 		{name: "ES256 with kid", req: assertionForm(assertion(t, ec, "ec-1", claims(nil)))},
 		{name: "RS256 without kid", req: assertionForm(assertion(t, rk, "", claims(nil)))},
 		{name: "ES256 without kid", req: assertionForm(assertion(t, ec, "", claims(nil)))},
-		{name: "aud is the issuer", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["aud"] = "https://authd.example" })))},
-		{name: "aud array", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["aud"] = []string{"x", testAudience} })))},
+		{name: "aud array of the issuer alone", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["aud"] = []string{testIssuer} })))},
 		{name: "with matching client_id", req: func() *http.Request {
 			req := assertionForm(assertion(t, ec, "ec-1", claims(nil)))
 			req.PostForm.Set("client_id", "svc")
@@ -342,6 +331,9 @@ func TestAuthenticatePrivateKeyJWT(t *testing.T) {
 		{name: "other key, no kid", req: assertionForm(assertion(t, other, "", claims(nil))), code: oauth.InvalidClient, cause: ErrBadAssertion},
 		{name: "unknown kid", req: assertionForm(assertion(t, ec, "ec-9", claims(nil))), code: oauth.InvalidClient, cause: ErrBadAssertion},
 		{name: "wrong aud", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["aud"] = "https://elsewhere.example/token" }))), code: oauth.InvalidClient, cause: jwt.ErrInvalidAudience},
+		{name: "aud the token endpoint (not allowed here)", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["aud"] = testTokenEndpoint }))), code: oauth.InvalidClient, cause: jwt.ErrInvalidAudience},
+		{name: "aud array with the issuer and another", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["aud"] = []string{testIssuer, "https://other.example"} }))), code: oauth.InvalidClient, cause: jwt.ErrInvalidAudience},
+		{name: "aud the issuer with a trailing slash", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["aud"] = testIssuer + "/" }))), code: oauth.InvalidClient, cause: jwt.ErrInvalidAudience},
 		{name: "no aud", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { delete(c, "aud") }))), code: oauth.InvalidClient, cause: jwt.ErrInvalidAudience},
 		{name: "expired", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["exp"] = now.Unix() }))), code: oauth.InvalidClient, cause: jwt.ErrExpired},
 		{name: "no exp", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { delete(c, "exp") }))), code: oauth.InvalidClient, cause: ErrBadAssertion},
@@ -393,38 +385,6 @@ func TestAuthenticatePrivateKeyJWT(t *testing.T) {
 			t.Errorf("expired replay: %v", err)
 		}
 	})
-
-	t.Run("no audiences configured", func(t *testing.T) {
-		r2, err := NewRegistry(Config{Store: st, SecretKey: testKey, Now: clk.Now, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now = clk.Now()
-		_, err = r2.Authenticate(ctx, assertionForm(assertion(t, ec, "ec-1", claims(nil))))
-		if err == nil || oauth.As(err) != nil {
-			t.Fatalf("Authenticate = %v, want a server error (fail closed)", err)
-		}
-	})
-}
-
-func TestReplayCache(t *testing.T) {
-	c := newReplayCache(2)
-	if !c.first("a", t0.Add(time.Minute), t0) || !c.first("b", t0.Add(time.Hour), t0) {
-		t.Fatal("fresh keys refused")
-	}
-	if c.first("a", t0.Add(time.Minute), t0.Add(time.Second)) {
-		t.Error("replay accepted")
-	}
-	if c.first("c", t0.Add(time.Hour), t0.Add(time.Second)) {
-		t.Error("full of live entries, yet a new key was accepted (and an old one forgotten)")
-	}
-	// "a" has expired: it makes room.
-	if !c.first("c", t0.Add(time.Hour), t0.Add(2*time.Minute)) {
-		t.Error("expired entry not evicted")
-	}
-	if c.first("b", t0.Add(time.Hour), t0.Add(2*time.Minute)) {
-		t.Error("live entry evicted")
-	}
 }
 
 func BenchmarkAuthenticateBasic(b *testing.B) {
@@ -437,5 +397,103 @@ func BenchmarkAuthenticateBasic(b *testing.B) {
 		if _, err := r.Authenticate(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAssertionTyp: draft-ietf-oauth-rfc7523bis explicit typing. A client
+// assertion may carry no typ, "JWT" or "client-authentication+jwt"; any
+// other JWT the client signs (an access token, a DPoP proof, a logout
+// token …) is refused as an assertion.
+func TestAssertionTyp(t *testing.T) {
+	ec, _ := testKeys(t)
+	r, _, clk := newTestRegistry(t)
+	ctx := context.Background()
+	if _, err := r.Create(ctx, Metadata{ClientID: "svc", TokenEndpointAuthMethod: AuthPrivateKeyJWT, JWKS: jwksOf(t, publicJWK(ec, "ec-1"))}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		typ string
+		ok  bool
+	}{
+		{"", true},
+		{"JWT", true},
+		{"jwt", true},
+		{"client-authentication+jwt", true},
+		{"application/client-authentication+jwt", true},
+		{"Client-Authentication+JWT", true},
+		{"at+jwt", false},
+		{"application/at+jwt", false},
+		{"dpop+jwt", false},
+		{"logout+jwt", false},
+		{"token-introspection+jwt", false},
+		{"secevent+jwt", false},
+		{"JOSE", false},
+	}
+	for i, tt := range tests {
+		t.Run("typ="+tt.typ, func(t *testing.T) {
+			now := clk.Now()
+			claims := map[string]any{"iss": "svc", "sub": "svc", "aud": testIssuer, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": fmt.Sprint("typ-", i)}
+			_, err := r.Authenticate(ctx, assertionForm(typedAssertion(t, ec, "ec-1", tt.typ, claims)))
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("typ %q refused: %v", tt.typ, err)
+				}
+				return
+			}
+			wantOAuth(t, err, oauth.InvalidClient, http.StatusUnauthorized)
+			if !errors.Is(err, ErrAssertionType) {
+				t.Errorf("typ %q: cause %v, want ErrAssertionType", tt.typ, err)
+			}
+		})
+	}
+}
+
+// TestAssertionAudienceSetting: the token endpoint URL is accepted as aud
+// only where the operator allows it; the issuer always is; anything else
+// never (draft-ietf-oauth-rfc7523bis).
+func TestAssertionAudienceSetting(t *testing.T) {
+	ec, _ := testKeys(t)
+	ctx := context.Background()
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprint("allow=", allow), func(t *testing.T) {
+			st, clk := newMemStore(), &clock{now: t0}
+			r, err := NewRegistry(Config{Store: st, SecretKey: testKey, Now: clk.Now, Logger: quiet, Issuer: testIssuer, TokenEndpoint: testTokenEndpoint, AcceptTokenEndpointAudience: allow, Replay: newMemReplay(clk.Now)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Create(ctx, Metadata{ClientID: "svc", TokenEndpointAuthMethod: AuthPrivateKeyJWT, JWKS: jwksOf(t, publicJWK(ec, "ec-1"))}); err != nil {
+				t.Fatal(err)
+			}
+			for i, tt := range []struct {
+				aud any
+				ok  bool
+			}{
+				{testIssuer, true},
+				{[]string{testIssuer}, true},
+				{testTokenEndpoint, allow},
+				{[]string{testTokenEndpoint}, allow},
+				{[]string{testIssuer, testTokenEndpoint}, false},
+				{"https://evil.example", false},
+				{"https://evil.example/token", false},
+			} {
+				claims := map[string]any{"iss": "svc", "sub": "svc", "aud": tt.aud, "iat": t0.Unix(), "exp": t0.Add(time.Minute).Unix(), "jti": fmt.Sprint("aud-", i)}
+				_, err := r.Authenticate(ctx, assertionForm(assertion(t, ec, "ec-1", claims)))
+				if tt.ok && err != nil {
+					t.Errorf("aud %v refused: %v", tt.aud, err)
+				}
+				if !tt.ok && !errors.Is(err, jwt.ErrInvalidAudience) {
+					t.Errorf("aud %v: %v, want invalid audience", tt.aud, err)
+				}
+			}
+		})
+	}
+	if _, err := NewRegistry(Config{Store: newMemStore(), SecretKey: testKey, Issuer: testIssuer, AcceptTokenEndpointAudience: true, Replay: newMemReplay(time.Now)}); err == nil {
+		t.Error("AcceptTokenEndpointAudience without TokenEndpoint accepted")
+	}
+	if _, err := NewRegistry(Config{Store: newMemStore(), SecretKey: testKey, Issuer: testIssuer}); err == nil {
+		t.Error("a Registry without a Replay record was built")
+	}
+	if _, err := NewRegistry(Config{Store: newMemStore(), SecretKey: testKey, Replay: newMemReplay(time.Now)}); err == nil {
+		t.Error("a Registry without an Issuer was built")
 	}
 }

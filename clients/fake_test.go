@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -20,6 +21,9 @@ type memStore struct {
 	mu      sync.Mutex
 	clients map[string]store.Client
 	gets    int
+	// afterGet, if set, runs after GetClient has read a record and before
+	// it returns it (outside the lock): a write can overlap the read there.
+	afterGet func(id string)
 }
 
 var _ ClientStore = (*memStore)(nil)
@@ -48,13 +52,18 @@ func (m *memStore) CreateClient(_ context.Context, c store.Client) error {
 
 func (m *memStore) GetClient(_ context.Context, id string) (store.Client, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.gets++
 	c, ok := m.clients[id]
+	c = clone(c)
+	hook := m.afterGet
+	m.mu.Unlock()
 	if !ok {
 		return store.Client{}, store.ErrNotFound
 	}
-	return clone(c), nil
+	if hook != nil {
+		hook(id)
+	}
+	return c, nil
 }
 
 func (m *memStore) ListClients(context.Context) ([]store.Client, error) {
@@ -94,6 +103,31 @@ func (m *memStore) DeleteClient(_ context.Context, id string) error {
 	return nil
 }
 
+// memReplay is an in-memory store.ReplayCache judged by its clock.
+type memReplay struct {
+	mu   sync.Mutex
+	now  func() time.Time
+	used map[string]time.Time
+}
+
+func newMemReplay(now func() time.Time) *memReplay {
+	return &memReplay{now: now, used: map[string]time.Time{}}
+}
+
+func (m *memReplay) MarkUsed(_ context.Context, key string, exp time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if !exp.After(now) {
+		return errors.New("memReplay: expiry in the past")
+	}
+	if e, ok := m.used[key]; ok && now.Before(e) {
+		return store.ErrExists
+	}
+	m.used[key] = exp
+	return nil
+}
+
 var (
 	testKey = []byte("0123456789abcdef0123456789abcdef")
 	t0      = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -112,12 +146,15 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.U
 // quiet discards logs.
 var quiet = slog.New(slog.DiscardHandler)
 
-const testAudience = "https://authd.example/token"
+const (
+	testIssuer        = "https://authd.example"
+	testTokenEndpoint = "https://authd.example/token"
+)
 
 func newTestRegistry(t testing.TB) (*Registry, *memStore, *clock) {
 	t.Helper()
 	st, clk := newMemStore(), &clock{now: t0}
-	r, err := NewRegistry(Config{Store: st, SecretKey: testKey, Now: clk.Now, Logger: quiet, Audiences: []string{"https://authd.example", testAudience}})
+	r, err := NewRegistry(Config{Store: st, SecretKey: testKey, Now: clk.Now, Logger: quiet, Issuer: testIssuer, TokenEndpoint: testTokenEndpoint, Replay: newMemReplay(clk.Now)})
 	if err != nil {
 		t.Fatal(err)
 	}

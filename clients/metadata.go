@@ -282,6 +282,26 @@ func checkScope(scope string) (string, error) {
 	return strings.Join(out, " "), nil
 }
 
+// ValidNewClientID reports whether id may be given to a new client: 1 to
+// 128 RFC 3986 §2.3 unreserved characters (ALPHA, DIGIT, "-", ".", "_",
+// "~"), and not "." or ".." (dot segments, RFC 3986 §5.2.4). Such an id
+// is the same in a URL path, a form and Basic credentials, so every admin
+// route can name it. Ids stored by older versions only need ValidClientID.
+func ValidNewClientID(id string) bool {
+	if id == "" || len(id) > MaxClientIDLen || id == "." || id == ".." {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // ValidClientID reports whether id is 1 to 128 VSCHARs (RFC 6749 §A.1)
 // other than space. Characters like ':' and '%' are allowed: in HTTP Basic
 // credentials the id is form-urlencoded (RFC 6749 §2.3.1).

@@ -33,14 +33,27 @@ type Config struct {
 	// SecretKey keys the HMAC-SHA-256 digests of client secrets (≥ 32
 	// bytes). Changing it invalidates every stored secret.
 	SecretKey []byte
-	// Audiences are the accepted "aud" values of private_key_jwt client
-	// assertions: the issuer and the token endpoint URL (RFC 7523 §3).
-	// Without any, every assertion is refused.
-	Audiences []string
-	// ReplayCacheSize bounds the remembered assertion ids (default 100,000).
-	ReplayCacheSize int
+	// Issuer is the issuer identifier (RFC 8414 §2): the one accepted
+	// "aud" of private_key_jwt client assertions
+	// (draft-ietf-oauth-rfc7523bis). Required.
+	Issuer string
+	// TokenEndpoint is the token endpoint URL. It is accepted as the aud of
+	// a client assertion only with AcceptTokenEndpointAudience.
+	TokenEndpoint string
+	// AcceptTokenEndpointAudience also accepts assertions whose aud is
+	// TokenEndpoint, for clients written to RFC 7523 §3 / OpenID Connect
+	// Core §9 (off by default: draft-ietf-oauth-rfc7523bis).
+	AcceptTokenEndpointAudience bool
+	// Replay records used assertion ids for every replica (RFC 7523 §3
+	// item 7). Required.
+	Replay store.ReplayCache
+	// Notifier, if set, carries client invalidations between replicas
+	// (see Run). Without it, another replica's change is seen after
+	// CacheTTL.
+	Notifier store.Notifier
 	// CacheTTL keeps client records in memory this long (0: no cache).
-	// Local writes take effect at once; another replica's after the TTL.
+	// Local writes take effect at once; another replica's as soon as its
+	// notification arrives, and after at most the TTL.
 	CacheTTL time.Duration
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -48,8 +61,8 @@ type Config struct {
 
 // Registry manages clients and authenticates them.
 type Registry struct {
-	cfg    Config
-	replay *replayCache
+	cfg   Config
+	cache *clientCache // nil without CacheTTL
 	// dummy is compared against when the client is unknown, so that an
 	// unknown client costs what a wrong secret costs.
 	dummy []byte
@@ -65,8 +78,17 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	if len(cfg.SecretKey) < 32 {
 		return nil, errors.New("clients: SecretKey must be at least 32 bytes")
 	}
-	if cfg.ReplayCacheSize <= 0 {
-		cfg.ReplayCacheSize = 100_000
+	if cfg.Replay == nil {
+		return nil, errors.New("clients: Replay is required")
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("clients: Issuer is required")
+	}
+	if cfg.AcceptTokenEndpointAudience && cfg.TokenEndpoint == "" {
+		return nil, errors.New("clients: AcceptTokenEndpointAudience needs TokenEndpoint")
+	}
+	if cfg.CacheTTL < 0 {
+		return nil, errors.New("clients: CacheTTL must not be negative")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -75,13 +97,24 @@ func NewRegistry(cfg Config) (*Registry, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.SecretKey = append([]byte(nil), cfg.SecretKey...)
-	cfg.Audiences = append([]string(nil), cfg.Audiences...)
+	r := &Registry{equal: hmac.Equal}
 	if cfg.CacheTTL > 0 {
-		cfg.Store = newClientCache(cfg.Store, cfg.CacheTTL, 10_000, cfg.Now)
+		r.cache = newClientCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 10_000, cfg.Now)
+		cfg.Store = r.cache
 	}
-	r := &Registry{cfg: cfg, replay: newReplayCache(cfg.ReplayCacheSize), equal: hmac.Equal}
+	r.cfg = cfg
 	r.dummy = r.digest(newSecret())
 	return r, nil
+}
+
+// Run follows the client invalidations other replicas publish, dropping
+// cached records as they change, until ctx ends. Without a cache or a
+// Notifier there is nothing to follow and it returns at once.
+func (r *Registry) Run(ctx context.Context) error {
+	if r.cache == nil || r.cache.notifier == nil {
+		return nil
+	}
+	return r.cache.follow(ctx)
 }
 
 // newSecret returns 256 random bits, base64url-encoded (43 characters).
@@ -116,10 +149,13 @@ func withSecret(m Metadata, secret string) Registered {
 func (r *Registry) now() time.Time { return r.cfg.Now().UTC().Truncate(time.Microsecond) }
 
 // Create registers a client (RFC 7591 §3.2.1). The id is the caller's
-// client_id or a random one. Clients of client_secret_basic and
-// client_secret_post get a secret, returned here and nowhere else. A taken
-// client_id is a Conflict.
+// client_id (RFC 3986 unreserved characters only: ValidNewClientID) or a
+// random one. Clients of client_secret_basic and client_secret_post get a
+// secret, returned here and nowhere else. A taken client_id is a Conflict.
 func (r *Registry) Create(ctx context.Context, m Metadata) (Registered, error) {
+	if m.ClientID != "" && !ValidNewClientID(m.ClientID) {
+		return Registered{}, metaErr("client_id must be 1 to %d characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 3986 unreserved), and not '.' or '..'", MaxClientIDLen)
+	}
 	c, err := normalize(m)
 	if err != nil {
 		return Registered{}, err

@@ -38,14 +38,14 @@ func TestNewRegistryConfig(t *testing.T) {
 
 // postSecret is a client_secret_post request.
 func postSecret(id, secret string) *http.Request {
-	req, _ := http.NewRequest(http.MethodPost, testAudience, nil)
+	req, _ := http.NewRequest(http.MethodPost, testTokenEndpoint, nil)
 	req.PostForm = url.Values{"client_id": {id}, "client_secret": {secret}}
 	return req
 }
 
 // basicReq is a client_secret_basic request encoded as RFC 6749 §2.3.1 asks.
 func basicReq(id, secret string) *http.Request {
-	req, _ := http.NewRequest(http.MethodPost, testAudience, nil)
+	req, _ := http.NewRequest(http.MethodPost, testTokenEndpoint, nil)
 	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	req.PostForm = url.Values{}
 	return req
@@ -128,10 +128,10 @@ func TestCreatePublicAndKeyClientsHaveNoSecret(t *testing.T) {
 func TestCreateErrors(t *testing.T) {
 	r, _, _ := newTestRegistry(t)
 	ctx := context.Background()
-	if _, err := r.Create(ctx, Metadata{ClientID: "svc:a+b"}); err != nil {
+	if _, err := r.Create(ctx, Metadata{ClientID: "svc.a_b-c~d"}); err != nil {
 		t.Fatal(err)
 	}
-	wantOAuth(t, func() error { _, err := r.Create(ctx, Metadata{ClientID: "svc:a+b"}); return err }(), oauth.Conflict, http.StatusConflict)
+	wantOAuth(t, func() error { _, err := r.Create(ctx, Metadata{ClientID: "svc.a_b-c~d"}); return err }(), oauth.Conflict, http.StatusConflict)
 	wantOAuth(t, func() error { _, err := r.Create(ctx, Metadata{GrantTypes: []string{"implicit"}}); return err }(), oauth.InvalidClientMetadata, http.StatusBadRequest)
 }
 
@@ -300,7 +300,7 @@ func TestReplaceSecretSurvivesUpdateRetries(t *testing.T) {
 		c.SecretDigest = r.digest("concurrent")
 		st.clients["app"] = c
 	}}
-	r, err := NewRegistry(Config{Store: rs, SecretKey: testKey, Logger: quiet})
+	r, err := NewRegistry(Config{Store: rs, SecretKey: testKey, Logger: quiet, Issuer: testIssuer, Replay: newMemReplay(time.Now)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,5 +321,39 @@ func TestReplaceSecretSurvivesUpdateRetries(t *testing.T) {
 	}
 	if _, err := r.Authenticate(ctx, basicReq("app", "concurrent")); err != nil {
 		t.Errorf("stored secret: %v", err)
+	}
+}
+
+// TestNewClientIDs: item 8. A new client's id is limited to RFC 3986
+// unreserved characters, so every admin route can name it; an id stored
+// by an older version with reserved characters stays readable, replaceable,
+// resettable and deletable.
+func TestNewClientIDs(t *testing.T) {
+	r, st, _ := newTestRegistry(t)
+	ctx := context.Background()
+	for _, id := range []string{"a/b", "..", ".", "a b", "a?b", "a#b", "a%2Fb", "svc:a+b", "a@b", "é", strings.Repeat("x", MaxClientIDLen+1)} {
+		_, err := r.Create(ctx, Metadata{ClientID: id})
+		if e := wantOAuth(t, err, oauth.InvalidClientMetadata, http.StatusBadRequest); !strings.Contains(e.Description, "unreserved") {
+			t.Errorf("create %q: description %q does not say what is allowed", id, e.Description)
+		}
+	}
+	for _, id := range []string{"a", "A-Z_0.9~", "...", "a..b", strings.Repeat("x", MaxClientIDLen)} {
+		if _, err := r.Create(ctx, Metadata{ClientID: id}); err != nil {
+			t.Errorf("create %q: %v", id, err)
+		}
+	}
+	legacy := "../team/a:b"
+	seed(r, st, store.Client{ID: legacy, TokenEndpointAuthMethod: AuthBasic, GrantTypes: []string{GrantClientCredentials}}, "s")
+	if _, err := r.Get(ctx, legacy); err != nil {
+		t.Fatalf("get legacy: %v", err)
+	}
+	if _, err := r.Replace(ctx, legacy, Metadata{ClientName: "renamed", TokenEndpointAuthMethod: AuthBasic}); err != nil {
+		t.Fatalf("replace legacy: %v", err)
+	}
+	if _, err := r.ResetSecret(ctx, legacy); err != nil {
+		t.Fatalf("reset legacy: %v", err)
+	}
+	if err := r.Delete(ctx, legacy); err != nil {
+		t.Fatalf("delete legacy: %v", err)
 	}
 }

@@ -96,8 +96,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		SecretKey: clientSecretDigestKey,
 		Now:       opts.Now,
 		Logger:    log.With("component", "clients"),
-		Audiences: []string{cfg.Issuer, cfg.Issuer + server.PathToken},
-		CacheTTL:  cfg.ClientCacheTTL,
+		Issuer:    cfg.Issuer,
+		// The token endpoint URL as an assertion audience only where the
+		// operator allows it (draft-ietf-oauth-rfc7523bis).
+		TokenEndpoint:               cfg.Issuer + server.PathToken,
+		AcceptTokenEndpointAudience: cfg.ClientAssertionAudienceTokenEndpoint,
+		Replay:                      st,
+		Notifier:                    st,
+		CacheTTL:                    cfg.ClientCacheTTL,
 	})
 	if err != nil {
 		return nil, err
@@ -184,6 +190,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 // ctx ends.
 func (a *App) Run(ctx context.Context) {
 	go a.Feed.Run(ctx)
+	go func() { _ = a.Clients.Run(ctx) }() // client cache invalidations; ends with ctx
 	a.Keys.Run(ctx)
 }
 

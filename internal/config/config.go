@@ -70,6 +70,9 @@ type Config struct {
 	// ClientCacheTTL keeps client records in memory on the token path; a
 	// change on another replica is seen after at most this long (0: off).
 	ClientCacheTTL time.Duration
+	// ClientAssertionAudienceTokenEndpoint also accepts the token endpoint
+	// URL as the aud of client assertions (default: the issuer only).
+	ClientAssertionAudienceTokenEndpoint bool
 	// RefreshReuseMaxRetries is how many retries are honoured inside the
 	// reuse leeway.
 	RefreshReuseMaxRetries int

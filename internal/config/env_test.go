@@ -50,6 +50,7 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"argon2-threads":             "4",
 		"shutdown-timeout":           "30s",
 		"client-cache-ttl":           "5s",
+		"client-assertion-audience-token-endpoint": "true",
 	}
 	base, err := load(t, secrets())
 	if err != nil {

@@ -53,6 +53,7 @@ var settings = []setting{
 	{"argon2-memory", "19456", "argon2id memory parameter in KiB", func(c *Config) any { return &c.Argon2MemoryKiB }},
 	{"argon2-threads", "1", "argon2id parallelism parameter", func(c *Config) any { return &c.Argon2Threads }},
 	{"shutdown-timeout", "15s", "how long SIGTERM waits for in-flight requests", func(c *Config) any { return &c.ShutdownTimeout }},
+	{"client-assertion-audience-token-endpoint", "false", "also accept the token endpoint URL (not only the issuer) as the aud of private_key_jwt client assertions, for clients written to RFC 7523 / OpenID Connect Core; draft-ietf-oauth-rfc7523bis wants the issuer only", func(c *Config) any { return &c.ClientAssertionAudienceTokenEndpoint }},
 	{"client-cache-ttl", "1s", "how long a replica keeps a client record in memory (0 turns the cache off; another replica's change to a client is seen after at most this long)", func(c *Config) any { return &c.ClientCacheTTL }},
 }
 
