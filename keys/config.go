@@ -67,6 +67,11 @@ type Config struct {
 	// RefreshInterval is how often Run reloads the set and applies due
 	// transitions (default 2s).
 	RefreshInterval time.Duration
+	// Notifier, when set, carries key-set changes between replicas: every
+	// change this Manager stores is published on store.TopicKeys, and Run
+	// reloads at once when another replica publishes one. Polling every
+	// RefreshInterval stays as the fallback.
+	Notifier store.Notifier
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Logger receives lifecycle events (default: discarded).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,9 +207,17 @@ func (m *Manager) Delete(ctx context.Context, kid string) error {
 }
 
 // Run reloads the set every RefreshInterval and applies due transitions,
-// until ctx is done. Errors are logged; the last good snapshot keeps
-// serving.
+// until ctx is done. With a Notifier it also reloads as soon as another
+// replica publishes a change on store.TopicKeys, and whenever its
+// subscription (re)starts (a change may have been missed meanwhile).
+// Errors are logged; the last good snapshot keeps serving.
 func (m *Manager) Run(ctx context.Context) {
+	wake := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if m.cfg.Notifier != nil {
+		wg.Go(func() { m.follow(ctx, wake) })
+	}
 	t := time.NewTicker(m.cfg.RefreshInterval)
 	defer t.Stop()
 	for {
@@ -216,10 +225,43 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-wake:
 		}
 		if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
 			m.cfg.Logger.Warn("reload signing keys", "err", err)
 		}
+	}
+}
+
+// follow turns the notices of store.TopicKeys into wake-ups of Run (at
+// most one pending: a burst of changes costs one reload).
+func (m *Manager) follow(ctx context.Context, wake chan<- struct{}) {
+	_ = m.cfg.Notifier.Subscribe(ctx, store.TopicKeys, func(n store.Notice) {
+		switch n.Kind {
+		case store.NoticeMessage, store.NoticeSubscribed:
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		case store.NoticeLost:
+			m.cfg.Logger.Warn("key-set notifications interrupted; replicas pick up key changes by polling until they resume", "interval", m.cfg.RefreshInterval)
+		}
+	})
+}
+
+// publishTimeout bounds the notification of a stored key-set change.
+const publishTimeout = time.Second
+
+// announce tells the other replicas that version is stored. A failure only
+// delays them until their next poll.
+func (m *Manager) announce(ctx context.Context, version uint64) {
+	if m.cfg.Notifier == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+	defer cancel()
+	if err := m.cfg.Notifier.Publish(ctx, store.TopicKeys, strconv.FormatUint(version, 10)); err != nil {
+		m.cfg.Logger.Warn("publish key-set change; other replicas pick it up by polling", "version", version, "err", err)
 	}
 }
 
@@ -276,7 +318,9 @@ func (m *Manager) updateFrom(ctx context.Context, set store.KeySet, op func(*pla
 		stored, err := m.cfg.Store.SwapKeySet(ctx, set.Version, p.keys)
 		if err == nil {
 			m.applied(p)
-			return m.install(stored)
+			err = m.install(stored)
+			m.announce(ctx, stored.Version)
+			return err
 		}
 		if !errors.Is(err, store.ErrConflict) || attempt == maxSwapAttempts {
 			return fmt.Errorf("keys: store key set: %w", err)

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/url"
 
 	"github.com/gorilla/mux"
 
 	"github.com/authd-dev/authd/clients"
+	"github.com/authd-dev/authd/oauth"
 )
 
 // ClientAdmin is the client registry as the admin API uses it.
@@ -17,6 +19,19 @@ type ClientAdmin interface {
 	Replace(ctx context.Context, id string, m clients.Metadata) (clients.Registered, error)
 	Delete(ctx context.Context, id string) error
 	ResetSecret(ctx context.Context, id string) (clients.Registered, error)
+}
+
+// clientID is the {id} of a client route, percent-decoded: the admin
+// router matches the escaped path (Server.Admin), so a client id from an
+// older version that holds reserved characters ("a/b", "..") is
+// reachable as /admin/clients/a%2Fb or /admin/clients/%2E%2E (RFC 3986
+// §2.1, §3.3). New ids hold unreserved characters only (clients.ValidNewClientID).
+func clientID(r *http.Request) (string, error) {
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil {
+		return "", oauth.New(oauth.InvalidRequest, "the client id in the path is not validly percent-encoded")
+	}
+	return id, nil
 }
 
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +62,12 @@ func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
-	m, err := s.cfg.Clients.Get(r.Context(), mux.Vars(r)["id"])
+	id, err := clientID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	m, err := s.cfg.Clients.Get(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -56,12 +76,17 @@ func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) replaceClient(w http.ResponseWriter, r *http.Request) {
+	id, err := clientID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var m clients.Metadata
 	if err := s.decodeJSON(w, r, &m); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	reg, err := s.cfg.Clients.Replace(r.Context(), mux.Vars(r)["id"], m)
+	reg, err := s.cfg.Clients.Replace(r.Context(), id, m)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -73,7 +98,11 @@ func (s *Server) replaceClient(w http.ResponseWriter, r *http.Request) {
 // deleteClient removes the client and ends its tokens: refresh tokens stop
 // working with the client, and its access tokens are denylisted.
 func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
+	id, err := clientID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if err := s.cfg.Clients.Delete(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -88,7 +117,12 @@ func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) resetClientSecret(w http.ResponseWriter, r *http.Request) {
-	reg, err := s.cfg.Clients.ResetSecret(r.Context(), mux.Vars(r)["id"])
+	id, err := clientID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	reg, err := s.cfg.Clients.ResetSecret(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -163,6 +163,10 @@ func (s *Server) Public() http.Handler {
 // Admin returns the handler of the admin listener.
 func (s *Server) Admin() http.Handler {
 	r := s.router()
+	// Route on the escaped path, so that ids holding '/' or ".." (clients
+	// created by older versions) can be named percent-encoded; handlers
+	// decode their path variables (admin_clients.go).
+	r.UseEncodedPath()
 	s.health(r, "admin")
 	s.route(r, "admin", "metrics", "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}), http.MethodGet)
 	s.adminRoutes(r)

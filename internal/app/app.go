@@ -83,6 +83,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		RotationPeriod: cfg.KeyRotationPeriod,
 		PublishAhead:   cfg.KeyPublishAhead,
 		RetireAfter:    longest + time.Minute,
+		Notifier:       st,
 		Now:            opts.Now,
 		Logger:         log.With("component", "keys"),
 		Registerer:     a.Registry,
