@@ -101,14 +101,3 @@ func pruneReplay(used, idx *bbolt.Bucket, now time.Time) error {
 	}
 	return nil
 }
-
-// replayEntries counts the stored replay entries (for tests).
-func (s *Store) replayEntries() (n int, err error) {
-	err = s.db.View(func(tx *bbolt.Tx) error {
-		if b := tx.Bucket(bucketReplay); b != nil {
-			n = b.Stats().KeyN
-		}
-		return nil
-	})
-	return n, err
-}
