@@ -114,12 +114,14 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 	if err != nil {
 		return store.Client{}, authFailed(fmt.Errorf("%w: %w", ErrBadAssertion, err))
 	}
-	// RFC 7523 §3 item 7: single use. The record lives until the
-	// assertion's exp (at most MaxAssertionLifetime + AssertionSkew ahead,
-	// checked above) and is shared by every replica. The key is a digest,
+	// RFC 7523 §3 item 7: single use. The record is shared by every
+	// replica and lives until the assertion's exp plus AssertionSkew (so
+	// a replica or a store whose clock runs ahead cannot drop it while
+	// another still accepts the assertion), at most
+	// MaxAssertionLifetime + 2×AssertionSkew ahead. The key is a digest,
 	// so its size does not depend on the client's jti.
 	sum := sha256.Sum256([]byte(id + "\x00" + claims.ID))
-	err = r.cfg.Replay.MarkUsed(ctx, replayPrefix+hex.EncodeToString(sum[:]), claims.Expiry.Time())
+	err = r.cfg.Replay.MarkUsed(ctx, replayPrefix+hex.EncodeToString(sum[:]), claims.Expiry.Time().Add(AssertionSkew))
 	switch {
 	case errors.Is(err, store.ErrExists):
 		return store.Client{}, authFailed(ErrAssertionReplayed)
