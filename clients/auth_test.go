@@ -235,13 +235,13 @@ func TestAuthenticateWithOAuth2Library(t *testing.T) {
 
 // assertion signs claims as a client assertion with key (alg from its
 // type), kid in the header unless empty.
-func assertion(t *testing.T, key crypto.Signer, kid string, claims any) string {
+func assertion(t testing.TB, key crypto.Signer, kid string, claims any) string {
 	t.Helper()
 	return typedAssertion(t, key, kid, "JWT", claims)
 }
 
 // typedAssertion is assertion with the typ header typ ("" = none).
-func typedAssertion(t *testing.T, key crypto.Signer, kid, typ string, claims any) string {
+func typedAssertion(t testing.TB, key crypto.Signer, kid, typ string, claims any) string {
 	t.Helper()
 	alg := jose.RS256
 	if _, ok := key.(*ecdsa.PrivateKey); ok {

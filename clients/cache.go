@@ -33,7 +33,7 @@ type clientCache struct {
 	max      int
 	now      func() time.Time
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	epoch   uint64 // bumped by every invalidation; guarded by mu
 	entries map[string]cachedClient
 }
@@ -49,10 +49,10 @@ func newClientCache(st ClientStore, n store.Notifier, log *slog.Logger, ttl time
 
 func (c *clientCache) GetClient(ctx context.Context, id string) (store.Client, error) {
 	now := c.now()
-	c.mu.Lock()
+	c.mu.RLock()
 	e, ok := c.entries[id]
 	epoch := c.epoch
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok && now.Before(e.expires) {
 		return e.c, nil
 	}
