@@ -37,9 +37,13 @@ type Notice struct {
 
 // Notifier broadcasts short messages to every replica sharing the store
 // (on Redis by Pub/Sub; on bolt, one node, in process). Delivery is best
-// effort and at most once: a message published while a subscriber is
-// disconnected is lost, which NoticeSubscribed announces. Notifications
-// speed up what polling and TTLs guarantee; they never replace them.
+// effort, at most once and not necessarily in order (on a Redis Cluster
+// successive messages may travel through different nodes): a message
+// published while a subscriber is disconnected is lost, which
+// NoticeSubscribed announces. Messages should therefore be idempotent
+// signals ("client X changed", "reload the keys"), never state.
+// Notifications speed up what polling and TTLs guarantee; they never
+// replace them.
 type Notifier interface {
 	// Publish sends msg to the current subscribers of topic.
 	Publish(ctx context.Context, topic, msg string) error
