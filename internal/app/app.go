@@ -187,12 +187,17 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-// Run runs the background loops (key rotation, the revocation feed) until
-// ctx ends.
+// Run runs the background loops (key rotation and key-set notifications,
+// client-cache invalidations, the revocation feed) until ctx ends.
 func (a *App) Run(ctx context.Context) {
 	go a.Feed.Run(ctx)
-	go func() { _ = a.Clients.Run(ctx) }() // client cache invalidations; ends with ctx
+	clientsDone := make(chan struct{})
+	go func() { // client cache invalidations from other replicas
+		defer close(clientsDone)
+		_ = a.Clients.Run(ctx)
+	}()
 	a.Keys.Run(ctx)
+	<-clientsDone
 }
 
 // Close releases the store.
