@@ -35,4 +35,23 @@ var (
 	// ErrFeedNotReady means the revocation feed has not delivered its first
 	// snapshot in time, so revocation cannot be checked: Verify fails closed.
 	ErrFeedNotReady = errors.New("verifier: revocation feed not ready")
+	// ErrStaleKeys means the cached JWKS is past its freshness lifetime
+	// and its stale-if-error allowance (bounded by WithMaxKeyStaleness),
+	// and refreshing it fails: Verify fails closed until a fetch succeeds.
+	ErrStaleKeys = errors.New("verifier: JWKS is stale and cannot be refreshed")
+	// ErrFeedStale means the revocation feed has been disconnected for
+	// longer than WithFeedMaxStaleness allows and WithFeedFailClosed was
+	// given: revocations may be missing, so Verify fails closed.
+	ErrFeedStale = errors.New("verifier: revocation feed disconnected for too long")
+)
+
+// Errors returned by New, wrapped with details.
+var (
+	// ErrInvalidOption means an option was given a value that makes no
+	// sense (a non-positive interval, a nil client, clock or logger, …).
+	ErrInvalidOption = errors.New("verifier: invalid option")
+	// ErrInsecureURL means discovery, the JWKS or the revocation feed
+	// would be fetched over plain http from a host that is not loopback,
+	// and WithInsecureAllowHTTP was not given.
+	ErrInsecureURL = errors.New("verifier: plain http outside loopback")
 )

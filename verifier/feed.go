@@ -41,6 +41,66 @@ type feedClient struct {
 	readyOnce sync.Once
 
 	cursor string // Last-Event-ID for the next connection
+
+	// maxStale bounds how long after a disconnect the denylist counts
+	// as current; failClosed makes Verify fail past it.
+	maxStale   time.Duration
+	failClosed bool
+
+	mu        sync.Mutex
+	connected bool      // a stream is up
+	downSince time.Time // while !connected: when the feed was last heard from
+	lastWarn  time.Time // last "denylist is stale" warning
+}
+
+// staleWarnEvery rate-limits the warning that the denylist is stale.
+const staleWarnEvery = time.Minute
+
+// setConnected records whether a stream is up; at a disconnect, lastHeard
+// is when the feed last sent anything, since when revocations may have
+// been missed.
+func (f *feedClient) setConnected(up bool, lastHeard time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.connected = up
+	if !up {
+		f.downSince = lastHeard
+	}
+}
+
+// status reports the connection and how long the denylist has not been
+// known to be current (0 while connected).
+func (f *feedClient) status(now time.Time) (connected bool, lag time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.connected {
+		return true, 0
+	}
+	return false, max(now.Sub(f.downSince), 0)
+}
+
+// current enforces the staleness bound: past it Verify fails with
+// ErrFeedStale if failClosed, otherwise a warning is logged at most once
+// per staleWarnEvery.
+func (f *feedClient) current(now time.Time) error {
+	_, lag := f.status(now)
+	if lag <= f.maxStale {
+		return nil
+	}
+	if f.failClosed {
+		return fmt.Errorf("%w: for %s (bound %s)", ErrFeedStale, lag.Round(time.Second), f.maxStale)
+	}
+	f.mu.Lock()
+	warn := f.lastWarn.IsZero() || now.Sub(f.lastWarn) >= staleWarnEvery
+	if warn {
+		f.lastWarn = now
+	}
+	f.mu.Unlock()
+	if warn {
+		f.log.Warn("verifier: revocation feed disconnected longer than the staleness bound; revoked tokens may be accepted",
+			"disconnected_for", lag.Round(time.Second), "bound", f.maxStale)
+	}
+	return nil
 }
 
 // errStreamEnded is a feed connection closed by the issuer.
@@ -105,10 +165,15 @@ func (f *feedClient) stream(ctx context.Context) (delivered bool, retry time.Dur
 		return false, 0, fmt.Errorf("revocation feed: content type %q", resp.Header.Get("Content-Type"))
 	}
 
+	// The denylist is current while the stream is up; once it ends,
+	// revocations may be missed from the last time the issuer was heard.
+	lastHeard := f.now()
+	f.setConnected(true, lastHeard)
+	defer func() { f.setConnected(false, lastHeard) }()
 	watchdog := time.AfterFunc(feedIdle, cancel)
 	defer watchdog.Stop()
 	r := newSSEReader(resp.Body)
-	r.onComment = func() { watchdog.Reset(feedIdle) }
+	r.onComment = func() { watchdog.Reset(feedIdle); lastHeard = f.now() }
 	for {
 		ev, err := r.Next()
 		if err != nil {
@@ -118,6 +183,7 @@ func (f *feedClient) stream(ctx context.Context) (delivered bool, retry time.Dur
 			return delivered, r.retry, err
 		}
 		watchdog.Reset(feedIdle)
+		lastHeard = f.now()
 		if err := f.apply(ev); err != nil {
 			// A malformed event may hide a revocation: start over from a
 			// fresh snapshot rather than skip it.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,17 +44,23 @@ type keySnapshot struct {
 	keys      map[string][]publicKey // by kid
 	etag      string
 	expiresAt time.Time // freshness per Cache-Control max-age
+	// staleUntil is how long the keys may serve past expiresAt while
+	// refreshing fails (stale-if-error, bounded by the max staleness).
+	staleUntil time.Time
 }
 
 // keySet caches the issuer's JWKS (RFC 7517 §5). Lookups of a known, fresh
 // kid take a read lock only. A refresh happens when a kid is unknown or the
 // set is stale, at most once per minInterval, and concurrent callers share
-// it (singleflight); each waits only as long as its own ctx allows.
+// it (singleflight); each waits only as long as its own ctx allows. While
+// refreshes fail, a stale set serves until its staleUntil, then lookups
+// fail closed with ErrStaleKeys.
 type keySet struct {
 	url         string
 	client      *http.Client
 	now         func() time.Time
 	minInterval time.Duration
+	maxStale    time.Duration
 	log         *slog.Logger
 	// base is the context of fetches: they outlive the caller that happened
 	// to start them, and end when the Verifier closes.
@@ -65,6 +72,15 @@ type keySet struct {
 	snap      *keySnapshot
 	lastFetch time.Time // start of the last fetch attempt, successful or not
 	fetched   bool
+	lastErr   error // error of the last fetch attempt, nil if it succeeded
+}
+
+// refreshResult is what one shared refresh hands every waiter.
+type refreshResult struct {
+	snap *keySnapshot // the current snapshot, possibly nil
+	// current is true when the last fetch attempt succeeded: the snapshot
+	// was validated by the issuer no longer than minInterval ago.
+	current bool
 }
 
 // lookup returns the keys published under kid, refreshing the set if kid
@@ -78,16 +94,21 @@ func (s *keySet) lookup(ctx context.Context, kid string) ([]publicKey, error) {
 			return keys, nil
 		}
 	}
-	snap, err := s.refresh(ctx)
-	if snap == nil {
+	res, err := s.refresh(ctx)
+	if res.snap == nil {
 		return nil, fmt.Errorf("%w: kid %q: %w", ErrUnknownKey, kid, err)
 	}
-	if keys, ok := snap.keys[kid]; ok {
-		// A stale set whose refresh failed still serves the keys it has
-		// (stale-if-error, RFC 5861 §4): the issuer being down must not
-		// fail every token.
+	if err != nil && !res.current {
+		// The issuer could not be asked (now or at the last attempt): a
+		// stale set serves only within its stale-if-error allowance
+		// (RFC 5861 §4), then fails closed.
+		if !s.now().Before(res.snap.staleUntil) {
+			return nil, fmt.Errorf("%w: stale since %s: %w", ErrStaleKeys, res.snap.expiresAt.UTC().Format(time.RFC3339), err)
+		}
+	}
+	if keys, ok := res.snap.keys[kid]; ok {
 		if err != nil && !errors.Is(err, errRefreshTooSoon) {
-			s.log.Warn("verifier: using stale JWKS", "err", err)
+			s.log.Warn("verifier: using stale JWKS", "stale_until", res.snap.staleUntil, "err", err)
 		}
 		return keys, nil
 	}
@@ -103,14 +124,18 @@ var errRefreshTooSoon = errors.New("JWKS refreshed less than the minimum interva
 // refresh fetches the JWKS once for all concurrent callers, unless the
 // last fetch began less than minInterval ago. It returns the current
 // snapshot (possibly nil) and the error of the fetch, if any.
-func (s *keySet) refresh(ctx context.Context) (*keySnapshot, error) {
+func (s *keySet) refresh(ctx context.Context) (refreshResult, error) {
 	ch := s.sf.DoChan("jwks", func() (any, error) {
 		s.mu.Lock()
 		now := s.now()
 		if s.fetched && now.Sub(s.lastFetch) < s.minInterval {
-			snap := s.snap
+			res := refreshResult{snap: s.snap, current: s.lastErr == nil}
+			err := errRefreshTooSoon
+			if s.lastErr != nil {
+				err = fmt.Errorf("%w; the last fetch failed: %w", errRefreshTooSoon, s.lastErr)
+			}
 			s.mu.Unlock()
-			return snap, errRefreshTooSoon
+			return res, err
 		}
 		s.lastFetch, s.fetched = now, true
 		old := s.snap
@@ -121,19 +146,20 @@ func (s *keySet) refresh(ctx context.Context) (*keySnapshot, error) {
 		snap, err := s.fetch(fctx, old)
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		s.lastErr = err
 		if err != nil {
 			s.log.Warn("verifier: JWKS fetch failed", "url", s.url, "err", err)
-			return s.snap, err
+			return refreshResult{snap: s.snap}, err
 		}
 		s.snap = snap
-		return snap, nil
+		return refreshResult{snap: snap, current: true}, nil
 	})
 	select {
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return refreshResult{}, ctx.Err()
 	case res := <-ch:
-		snap, _ := res.Val.(*keySnapshot)
-		return snap, res.Err
+		r, _ := res.Val.(refreshResult)
+		return r, res.Err
 	}
 }
 
@@ -155,10 +181,11 @@ func (s *keySet) fetch(ctx context.Context, old *keySnapshot) (*keySnapshot, err
 	}
 	defer resp.Body.Close()
 	now := s.now()
+	fresh, stale := cacheLifetimes(resp.Header, s.maxStale)
 	switch {
 	case resp.StatusCode == http.StatusNotModified && old != nil && old.etag != "":
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxJWKSBody))
-		return &keySnapshot{keys: old.keys, etag: old.etag, expiresAt: now.Add(maxAge(resp.Header))}, nil
+		return &keySnapshot{keys: old.keys, etag: old.etag, expiresAt: now.Add(fresh), staleUntil: now.Add(fresh + stale)}, nil
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("JWKS %s: status %s", s.url, resp.Status)
 	}
@@ -173,29 +200,52 @@ func (s *keySet) fetch(ctx context.Context, old *keySnapshot) (*keySnapshot, err
 	if err != nil {
 		return nil, fmt.Errorf("JWKS %s: %w", s.url, err)
 	}
-	return &keySnapshot{keys: keys, etag: resp.Header.Get("ETag"), expiresAt: now.Add(maxAge(resp.Header))}, nil
+	return &keySnapshot{keys: keys, etag: resp.Header.Get("ETag"), expiresAt: now.Add(fresh), staleUntil: now.Add(fresh + stale)}, nil
 }
 
-// maxAge reads the freshness lifetime of a response from Cache-Control
-// (RFC 9111 §5.2.2.1, §5.2.2.4): no-cache or no-store make it stale at once.
-func maxAge(h http.Header) time.Duration {
-	age := defaultJWKSMaxAge
+// cacheLifetimes reads a response's Cache-Control: the freshness lifetime
+// (RFC 9111 §5.2.2.1 max-age; no-cache and no-store make it 0, §5.2.2.4,
+// §5.2.2.5), and how long past it the keys may still serve while
+// refreshing fails: stale-if-error (RFC 5861 §4) when present, maxStale
+// when absent, never more than maxStale, and none at all with
+// must-revalidate, no-cache or no-store (RFC 9111 §5.2.2.2: a stale
+// response must not be used without successful validation).
+func cacheLifetimes(h http.Header, maxStale time.Duration) (fresh, stale time.Duration) {
+	fresh, stale = defaultJWKSMaxAge, maxStale
+	seconds := func(val string) (time.Duration, bool) {
+		n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		return time.Duration(min(n, int64(math.MaxInt64/time.Second))) * time.Second, true
+	}
+	noCache, noStale := false, false
 	for _, v := range h.Values("Cache-Control") {
 		for dir := range strings.SplitSeq(v, ",") {
 			name, val, _ := strings.Cut(strings.TrimSpace(dir), "=")
 			switch strings.ToLower(name) {
 			case "no-cache", "no-store":
-				return 0
+				noCache, noStale = true, true
+			case "must-revalidate":
+				noStale = true
 			case "max-age":
-				n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64)
-				if err != nil || n < 0 {
-					return 0 // RFC 9111 §4.2.1: an invalid max-age is stale
-				}
-				age = time.Duration(min(n, int64(maxJWKSMaxAge/time.Second))) * time.Second
+				// RFC 9111 §4.2.1: an invalid max-age is stale (0).
+				d, _ := seconds(val)
+				fresh = min(d, maxJWKSMaxAge)
+			case "stale-if-error":
+				// An invalid allowance allows nothing.
+				d, _ := seconds(val)
+				stale = min(d, maxStale)
 			}
 		}
 	}
-	return age
+	if noCache {
+		fresh = 0
+	}
+	if noStale {
+		stale = 0
+	}
+	return fresh, stale
 }
 
 // parseJWKS decodes a JWK Set. Keys that are not asymmetric public

@@ -27,8 +27,9 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 //   - a malformed Authorization header: 400, error="invalid_request";
 //   - a token that does not verify: 401, error="invalid_token" and an
 //     error_description naming the reason (never the token or its claims);
-//   - the revocation feed not ready: 503 with Retry-After, since the token
-//     may well be valid.
+//   - the revocation feed not ready, the feed disconnected for longer than
+//     the bound with WithFeedFailClosed, or the JWKS stale beyond its
+//     allowance: 503 with Retry-After, since the token may well be valid.
 //
 // Tokens in the query or form body (§2.2, §2.3) are not accepted.
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
@@ -51,9 +52,18 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		}
 		claims, err := v.Verify(r.Context(), token)
 		if err != nil {
-			if errors.Is(err, ErrFeedNotReady) {
+			switch {
+			case errors.Is(err, ErrFeedNotReady):
 				w.Header().Set("Retry-After", "1")
 				http.Error(w, "revocation state not available yet", http.StatusServiceUnavailable)
+				return
+			case errors.Is(err, ErrFeedStale):
+				w.Header().Set("Retry-After", "5")
+				http.Error(w, "revocation state is out of date", http.StatusServiceUnavailable)
+				return
+			case errors.Is(err, ErrStaleKeys):
+				w.Header().Set("Retry-After", "5")
+				http.Error(w, "the issuer's signing keys cannot be refreshed", http.StatusServiceUnavailable)
 				return
 			}
 			v.challenge(w, http.StatusUnauthorized, "invalid_token", describe(err))

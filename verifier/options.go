@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -12,6 +13,16 @@ const (
 	DefaultLeeway = 30 * time.Second
 	// DefaultMinRefreshInterval is the least time between two JWKS fetches.
 	DefaultMinRefreshInterval = 10 * time.Second
+	// DefaultMaxKeyStaleness is the longest a JWKS is used past its
+	// freshness lifetime while it cannot be refreshed (see
+	// WithMaxKeyStaleness). It matches the stale-if-error authd serves.
+	DefaultMaxKeyStaleness = 24 * time.Hour
+	// DefaultFeedMaxStaleness is how long after the revocation feed was
+	// last connected the local denylist still counts as current (see
+	// WithFeedMaxStaleness).
+	DefaultFeedMaxStaleness = 2 * time.Minute
+	// MaxLeeway is the largest clock skew WithLeeway accepts.
+	MaxLeeway = 5 * time.Minute
 )
 
 // defaultAlgorithms is the allowlist when WithAlgorithms is not given: the
@@ -33,6 +44,18 @@ type options struct {
 	feedClientSecret   string
 	feed               bool
 	logger             *slog.Logger
+	maxKeyStaleness    time.Duration
+	feedMaxStaleness   time.Duration
+	feedFailClosed     bool
+	feedStalenessSet   bool
+	insecureHTTP       bool
+	// errs collects invalid option values; New reports them all.
+	errs []error
+}
+
+// invalid records an invalid option value.
+func (o *options) invalid(option, format string, args ...any) {
+	o.errs = append(o.errs, fmt.Errorf("%w: %s: %s", ErrInvalidOption, option, fmt.Sprintf(format, args...)))
 }
 
 // Option configures a Verifier.
@@ -67,20 +90,36 @@ func WithAlgorithms(algs ...string) Option {
 // WithHTTPClient sets the HTTP client for discovery, the JWKS and the
 // revocation feed (default: a client of http.DefaultTransport). Its Timeout
 // is ignored for the long-lived feed stream; requests for discovery and the
-// JWKS are bounded by 10 s besides.
+// JWKS are bounded by 10 s besides. A nil client makes New fail.
 func WithHTTPClient(c *http.Client) Option {
-	return func(o *options) { o.client = c }
+	return func(o *options) {
+		if c == nil {
+			o.invalid("WithHTTPClient", "nil client")
+		}
+		o.client = c
+	}
 }
 
 // WithClock sets the clock used for token times, the JWKS cache and the
-// revocation entries (default time.Now).
+// revocation entries (default time.Now). A nil clock makes New fail.
 func WithClock(now func() time.Time) Option {
-	return func(o *options) { o.now = now }
+	return func(o *options) {
+		if now == nil {
+			o.invalid("WithClock", "nil clock")
+		}
+		o.now = now
+	}
 }
 
-// WithLeeway sets the clock skew allowed on exp, nbf and iat (default 30 s).
+// WithLeeway sets the clock skew allowed on exp, nbf and iat (default 30 s;
+// 0 allows none). A negative leeway or one above MaxLeeway makes New fail.
 func WithLeeway(d time.Duration) Option {
-	return func(o *options) { o.leeway = d }
+	return func(o *options) {
+		if d < 0 || d > MaxLeeway {
+			o.invalid("WithLeeway", "%s is negative or above %s", d, MaxLeeway)
+		}
+		o.leeway = d
+	}
 }
 
 // WithJWKSURL sets the JWKS location and skips discovery. The revocation
@@ -91,9 +130,72 @@ func WithJWKSURL(u string) Option {
 
 // WithMinRefreshInterval sets the least time between two JWKS fetches
 // (default 10 s). A token with a kid that is still unknown within the
-// interval after a fetch fails with ErrUnknownKey without a fetch.
+// interval after a fetch fails with ErrUnknownKey without a fetch. The
+// interval must be positive: without one, tokens with made-up key ids
+// would turn every request into a fetch from the issuer.
 func WithMinRefreshInterval(d time.Duration) Option {
-	return func(o *options) { o.minRefreshInterval = d }
+	return func(o *options) {
+		if d <= 0 {
+			o.invalid("WithMinRefreshInterval", "%s is not positive", d)
+		}
+		o.minRefreshInterval = d
+	}
+}
+
+// WithMaxKeyStaleness bounds how long the cached JWKS is used past its
+// freshness lifetime (Cache-Control max-age) while refreshing it fails
+// (default DefaultMaxKeyStaleness, 24 h). Within the bound the issuer's
+// stale-if-error directive (RFC 5861 §4) decides: the cached keys serve
+// for stale-if-error seconds after they went stale, or up to the bound
+// when the issuer sends none; must-revalidate (RFC 9111 §5.2.2.2) allows
+// no stale use at all. Past it, Verify fails closed with ErrStaleKeys
+// until a fetch succeeds. It must be positive.
+func WithMaxKeyStaleness(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 {
+			o.invalid("WithMaxKeyStaleness", "%s is not positive", d)
+		}
+		o.maxKeyStaleness = d
+	}
+}
+
+// WithFeedMaxStaleness sets how long the local denylist counts as current
+// after the revocation feed disconnected (default DefaultFeedMaxStaleness,
+// 2 minutes). Revocations made meanwhile arrive only when the feed
+// reconnects, so past the bound a revoked token may be accepted. What
+// happens then is WithFeedFailClosed's choice: by default Verify keeps
+// accepting tokens and logs a warning (at most once a minute); FeedStatus
+// reports the staleness either way. A silently dead connection is noticed
+// within 45 s (the feed's idle timeout), so the effective bound is up to
+// 45 s longer. It must be positive.
+func WithFeedMaxStaleness(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 {
+			o.invalid("WithFeedMaxStaleness", "%s is not positive", d)
+		}
+		o.feedMaxStaleness, o.feedStalenessSet = d, true
+	}
+}
+
+// WithFeedFailClosed makes Verify fail with ErrFeedStale (Middleware: 503)
+// once the revocation feed has been disconnected for longer than the
+// WithFeedMaxStaleness bound, until it reconnects: no token is accepted
+// while revocations may be missing. Without it the verifier fails open
+// after the bound (tokens are accepted, a warning is logged), so that an
+// issuer outage does not become an outage of the resource server; access
+// tokens are short-lived, which bounds the exposure.
+func WithFeedFailClosed() Option {
+	return func(o *options) { o.feedFailClosed = true }
+}
+
+// WithInsecureAllowHTTP allows discovery, the JWKS and the revocation feed
+// over plain http to hosts other than loopback. Without it New refuses such
+// URLs, and a fetch redirected to one fails: anyone on the path could
+// substitute their own keys, or hide revocations (RFC 8414 §2 wants https
+// issuers, §6.1 TLS for the metadata and what it points to). Loopback
+// hosts (localhost, 127.0.0.0/8, ::1) may always use http.
+func WithInsecureAllowHTTP() Option {
+	return func(o *options) { o.insecureHTTP = true }
 }
 
 // WithRevocationFeed follows the issuer's revocation feed, authenticating
@@ -110,7 +212,12 @@ func WithRevocationFeed(clientID, clientSecret string) Option {
 }
 
 // WithLogger sets the logger for JWKS refreshes and the feed connection
-// (default: discard).
+// (default: discard). A nil logger makes New fail.
 func WithLogger(l *slog.Logger) Option {
-	return func(o *options) { o.logger = l }
+	return func(o *options) {
+		if l == nil {
+			o.invalid("WithLogger", "nil logger")
+		}
+		o.logger = l
+	}
 }

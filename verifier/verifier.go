@@ -54,9 +54,17 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 	o := options{
 		leeway:             DefaultLeeway,
 		minRefreshInterval: DefaultMinRefreshInterval,
+		maxKeyStaleness:    DefaultMaxKeyStaleness,
+		feedMaxStaleness:   DefaultFeedMaxStaleness,
+		client:             &http.Client{},
+		now:                time.Now,
+		logger:             slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if len(o.errs) > 0 {
+		return nil, errors.Join(o.errs...)
 	}
 	if err := validIssuer(issuer); err != nil {
 		return nil, err
@@ -71,25 +79,20 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 	if err != nil {
 		return nil, err
 	}
-	if o.leeway < 0 || o.minRefreshInterval < 0 {
-		return nil, errors.New("verifier: leeway and minimum refresh interval must not be negative")
-	}
 	if o.feed && (o.feedClientID == "" || o.feedClientSecret == "") {
 		return nil, errors.New("verifier: WithRevocationFeed needs a client id and secret")
 	}
-	if o.client == nil {
-		o.client = &http.Client{}
+	if (o.feedFailClosed || o.feedStalenessSet) && !o.feed {
+		return nil, fmt.Errorf("%w: WithFeedMaxStaleness and WithFeedFailClosed need WithRevocationFeed", ErrInvalidOption)
 	}
-	if o.now == nil {
-		o.now = time.Now
-	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
+	client := secureClient(o.client, o.insecureHTTP)
 
 	feedURL := strings.TrimSuffix(issuer, "/") + feedPath
 	if o.jwksURL == "" {
-		doc, err := discover(ctx, o.client, issuer)
+		if err := checkTransport("discovery", issuer, o.insecureHTTP); err != nil {
+			return nil, err
+		}
+		doc, err := discover(ctx, client, issuer)
 		if err != nil {
 			return nil, err
 		}
@@ -100,6 +103,17 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 	}
 	if u, err := url.Parse(o.jwksURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("verifier: invalid JWKS URL %q", o.jwksURL)
+	}
+	if err := checkTransport("JWKS", o.jwksURL, o.insecureHTTP); err != nil {
+		return nil, err
+	}
+	if o.feed {
+		if u, err := url.Parse(feedURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("verifier: invalid revocation feed URL %q", feedURL)
+		}
+		if err := checkTransport("revocation feed", feedURL, o.insecureHTTP); err != nil {
+			return nil, err
+		}
 	}
 
 	base, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -116,9 +130,10 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 		done:     make(chan struct{}),
 		keys: &keySet{
 			url:         o.jwksURL,
-			client:      o.client,
+			client:      client,
 			now:         o.now,
 			minInterval: o.minRefreshInterval,
+			maxStale:    o.maxKeyStaleness,
 			log:         o.logger,
 			base:        base,
 		},
@@ -130,7 +145,7 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 		close(v.done)
 		return v, nil
 	}
-	streamClient := *o.client
+	streamClient := *client
 	streamClient.Timeout = 0 // the feed is one long response
 	v.feed = &feedClient{
 		url:          feedURL,
@@ -141,6 +156,8 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 		log:          o.logger,
 		list:         newDenylist(),
 		ready:        make(chan struct{}),
+		maxStale:     o.feedMaxStaleness,
+		failClosed:   o.feedFailClosed,
 	}
 	go func() {
 		defer close(v.done)
@@ -156,6 +173,39 @@ func (v *Verifier) Close() error {
 	v.closeOnce.Do(v.cancel)
 	<-v.done
 	return nil
+}
+
+// FeedStatus describes the revocation feed of a Verifier, for health
+// checks and metrics of the resource server.
+type FeedStatus struct {
+	// Enabled is false without WithRevocationFeed; the other fields are
+	// then zero.
+	Enabled bool
+	// Ready is true once the first snapshot has arrived.
+	Ready bool
+	// Connected is true while a feed stream is up.
+	Connected bool
+	// Lag is how long revocations may have been missed: zero while
+	// connected, else the time since the feed was last heard from.
+	Lag time.Duration
+	// Stale is true when Lag exceeds the WithFeedMaxStaleness bound.
+	Stale bool
+}
+
+// FeedStatus reports the state of the revocation feed.
+func (v *Verifier) FeedStatus() FeedStatus {
+	if v.feed == nil {
+		return FeedStatus{}
+	}
+	st := FeedStatus{Enabled: true}
+	select {
+	case <-v.feed.ready:
+		st.Ready = true
+	default:
+	}
+	st.Connected, st.Lag = v.feed.status(v.now())
+	st.Stale = st.Ready && st.Lag > v.feed.maxStale
+	return st
 }
 
 func validIssuer(issuer string) error {
@@ -282,6 +332,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	}
 	if v.feed != nil {
 		if err := v.feed.wait(ctx); err != nil {
+			return nil, err
+		}
+		if err := v.feed.current(v.now()); err != nil {
 			return nil, err
 		}
 		if kind, ok := v.feed.list.revoked(c, v.now()); ok {
