@@ -49,22 +49,22 @@ type feedClient struct {
 
 	mu        sync.Mutex
 	connected bool      // a stream is up
-	downSince time.Time // while !connected: when the feed was last heard from
+	downSince time.Time // while !connected: when the last stream ended
 	lastWarn  time.Time // last "denylist is stale" warning
 }
 
 // staleWarnEvery rate-limits the warning that the denylist is stale.
 const staleWarnEvery = time.Minute
 
-// setConnected records whether a stream is up; at a disconnect, lastHeard
-// is when the feed last sent anything, since when revocations may have
-// been missed.
-func (f *feedClient) setConnected(up bool, lastHeard time.Time) {
+// setConnected records whether a stream is up, and at a disconnect since
+// when revocations may have been missed.
+func (f *feedClient) setConnected(up bool) {
+	now := f.now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.connected = up
 	if !up {
-		f.downSince = lastHeard
+		f.downSince = now
 	}
 }
 
@@ -165,15 +165,15 @@ func (f *feedClient) stream(ctx context.Context) (delivered bool, retry time.Dur
 		return false, 0, fmt.Errorf("revocation feed: content type %q", resp.Header.Get("Content-Type"))
 	}
 
-	// The denylist is current while the stream is up; once it ends,
-	// revocations may be missed from the last time the issuer was heard.
-	lastHeard := f.now()
-	f.setConnected(true, lastHeard)
-	defer func() { f.setConnected(false, lastHeard) }()
+	// The denylist is current while the stream is up; from its end on,
+	// revocations may be missed. A silently dead connection ends after
+	// feedIdle.
+	f.setConnected(true)
+	defer f.setConnected(false)
 	watchdog := time.AfterFunc(feedIdle, cancel)
 	defer watchdog.Stop()
 	r := newSSEReader(resp.Body)
-	r.onComment = func() { watchdog.Reset(feedIdle); lastHeard = f.now() }
+	r.onComment = func() { watchdog.Reset(feedIdle) }
 	for {
 		ev, err := r.Next()
 		if err != nil {
@@ -183,7 +183,6 @@ func (f *feedClient) stream(ctx context.Context) (delivered bool, retry time.Dur
 			return delivered, r.retry, err
 		}
 		watchdog.Reset(feedIdle)
-		lastHeard = f.now()
 		if err := f.apply(ev); err != nil {
 			// A malformed event may hide a revocation: start over from a
 			// fresh snapshot rather than skip it.

@@ -186,7 +186,7 @@ type FeedStatus struct {
 	// Connected is true while a feed stream is up.
 	Connected bool
 	// Lag is how long revocations may have been missed: zero while
-	// connected, else the time since the feed was last heard from.
+	// connected, else the time since the last stream ended.
 	Lag time.Duration
 	// Stale is true when Lag exceeds the WithFeedMaxStaleness bound.
 	Stale bool

@@ -62,6 +62,13 @@ func WithMaxAge(d time.Duration) Option {
 	return func(i *Issuer) { i.maxAge = d }
 }
 
+// WithCacheControl sets the whole Cache-Control header of JWKS responses
+// instead of "public, max-age=…" (e.g. to add stale-if-error or
+// must-revalidate).
+func WithCacheControl(v string) Option {
+	return func(i *Issuer) { i.cacheControl = v }
+}
+
 type signingKey struct {
 	kid  string
 	alg  jose.SignatureAlgorithm
@@ -79,8 +86,9 @@ type entry struct {
 type Issuer struct {
 	t      testing.TB
 	srv    *httptest.Server
-	now    func() time.Time
-	maxAge time.Duration
+	now          func() time.Time
+	maxAge       time.Duration
+	cacheControl string
 
 	mu          sync.Mutex
 	keys        []*signingKey                           // every published key
@@ -90,6 +98,7 @@ type Issuer struct {
 	jwksArrived chan struct{} // closed when a held JWKS request arrives
 	jwksCount   int
 	jwks304     int
+	jwksFail    int // non-zero: JWKS requests get this status
 	entries     []entry       // cursor n means "after entries[:n]"
 	changed     chan struct{} // closed and replaced at each Revoke
 	drop        chan struct{} // closed and replaced by DropFeedConnections
@@ -288,6 +297,19 @@ func (i *Issuer) HoldJWKS() (arrived <-chan struct{}, release func()) {
 	}
 }
 
+// FailJWKS makes JWKS requests answer status (e.g. 503) until restore is
+// called; failed requests count in JWKSRequests.
+func (i *Issuer) FailJWKS(status int) (restore func()) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.jwksFail = status
+	return func() {
+		i.mu.Lock()
+		i.jwksFail = 0
+		i.mu.Unlock()
+	}
+}
+
 // DropFeedConnections ends every open revocation-feed stream, as a
 // restart of authd would.
 func (i *Issuer) DropFeedConnections() {
@@ -358,6 +380,13 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	i.mu.Lock()
+	if i.jwksFail != 0 {
+		i.jwksCount++
+		status := i.jwksFail
+		i.mu.Unlock()
+		http.Error(w, "failing on purpose", status)
+		return
+	}
 	var set jose.JSONWebKeySet
 	for _, k := range i.keys {
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"})
@@ -376,7 +405,11 @@ func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		i.jwks304++
 	}
 	i.mu.Unlock()
-	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(i.maxAge/time.Second)))
+	if i.cacheControl != "" {
+		w.Header().Set("Cache-Control", i.cacheControl)
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(i.maxAge/time.Second)))
+	}
 	w.Header().Set("ETag", etag)
 	if notModified {
 		w.WriteHeader(http.StatusNotModified)
