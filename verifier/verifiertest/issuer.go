@@ -84,8 +84,8 @@ type entry struct {
 
 // Issuer is a fake authd issuer. Its methods are safe for concurrent use.
 type Issuer struct {
-	t      testing.TB
-	srv    *httptest.Server
+	t            testing.TB
+	srv          *httptest.Server
 	now          func() time.Time
 	maxAge       time.Duration
 	cacheControl string
@@ -98,7 +98,7 @@ type Issuer struct {
 	jwksArrived chan struct{} // closed when a held JWKS request arrives
 	jwksCount   int
 	jwks304     int
-	jwksFail    int // non-zero: JWKS requests get this status
+	jwksFail    int           // non-zero: JWKS requests get this status
 	entries     []entry       // cursor n means "after entries[:n]"
 	changed     chan struct{} // closed and replaced at each Revoke
 	drop        chan struct{} // closed and replaced by DropFeedConnections
