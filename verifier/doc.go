@@ -8,15 +8,40 @@
 // resource server's audience, and "exp", "nbf" and "iat" hold within a small
 // leeway.
 //
+// # The JWKS cache
+//
 // The JWKS is cached. A token with an unknown "kid" triggers one refresh
 // shared by every concurrent caller; refreshes are at most one per minimum
-// interval, so tokens with garbage key ids cannot make the verifier hammer
-// the issuer; Cache-Control max-age and ETag are honoured. Cheap claim
-// checks run before any fetch.
+// interval (WithMinRefreshInterval, 10 s by default, never zero), so
+// tokens with garbage key ids cannot make the verifier hammer the issuer;
+// Cache-Control max-age and ETag are honoured. Cheap claim checks run
+// before any fetch.
+//
+// When the set is past its max-age and refreshing it fails, the cached
+// keys keep serving only within the issuer's stale-if-error allowance
+// (RFC 5861 §4; authd sends 24 h), or WithMaxKeyStaleness when the issuer
+// sends none, and never longer than WithMaxKeyStaleness (default 24 h);
+// must-revalidate, no-cache and no-store allow no stale use. Past that,
+// Verify fails closed with ErrStaleKeys (Middleware: 503) until a fetch
+// succeeds.
+//
+// # The revocation feed
 //
 // With WithRevocationFeed the Verifier also follows authd's revocation feed
 // (Server-Sent Events) and rejects revoked tokens; see docs/revocation-feed.md
-// in the authd repository.
+// in the authd repository. After the feed disconnects, the denylist counts
+// as current for WithFeedMaxStaleness (default 2 minutes); past it, Verify
+// fails with ErrFeedStale if WithFeedFailClosed was given, and otherwise
+// keeps accepting tokens with a logged warning. FeedStatus reports the
+// state either way.
+//
+// # Transport
+//
+// Discovery, the JWKS and the feed must use https unless their host is
+// loopback; New refuses other plain-http URLs with ErrInsecureURL, and
+// redirects to them are not followed, unless WithInsecureAllowHTTP is
+// given. Option values that make no sense (a zero or negative interval, a
+// nil client, clock or logger) make New fail with ErrInvalidOption.
 //
 // The package imports nothing of authd; only the standard library, go-jose
 // and golang.org/x/sync. Package verifiertest provides a fake issuer for
