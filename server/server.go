@@ -13,7 +13,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/oauth"
@@ -75,6 +74,11 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// AdminToken is the bearer token of the admin API.
 	AdminToken string
+	// MetricsAuth makes /metrics require the admin token or MetricsToken;
+	// a MetricsToken implies it.
+	MetricsAuth bool
+	// MetricsToken is a bearer token accepted for /metrics only.
+	MetricsToken string
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
@@ -168,7 +172,7 @@ func (s *Server) Admin() http.Handler {
 	// decode their path variables (admin_clients.go).
 	r.UseEncodedPath()
 	s.health(r, "admin")
-	s.route(r, "admin", "metrics", "/metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}), http.MethodGet)
+	s.route(r, "admin", "metrics", "/metrics", s.metricsHandler(), http.MethodGet)
 	s.adminRoutes(r)
 	return r
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/feed"
 	"github.com/authd-dev/authd/internal/config"
+	"github.com/authd-dev/authd/internal/webhook"
 	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/server"
 	"github.com/authd-dev/authd/store"
@@ -42,6 +43,9 @@ type App struct {
 	Logger *slog.Logger
 	// Registry holds every metric of this instance.
 	Registry *prometheus.Registry
+	// Webhook delivers security events (nil without a webhook URL); Run
+	// runs it.
+	Webhook *webhook.Sender
 }
 
 // Options are the parts of an App that tests and embedders may replace.
@@ -119,6 +123,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	var onSecurityEvent func(tokens.SecurityEvent)
+	if cfg.SecurityWebhookURL != "" {
+		wc := webhook.DefaultConfig(cfg.SecurityWebhookURL, cfg.SecurityWebhookSecret)
+		wc.Now, wc.Logger, wc.Registerer = opts.Now, log.With("component", "webhook"), a.Registry
+		if a.Webhook, err = webhook.New(wc); err != nil {
+			return nil, err
+		}
+		onSecurityEvent = func(ev tokens.SecurityEvent) { a.Webhook.Send(ev) }
+	}
+
 	macKeys, err := refreshMACKeys(cfg.KEK, cfg.KEKPrevious)
 	if err != nil {
 		return nil, err
@@ -151,7 +165,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		FamilyReader:            st,
 		Users:                   userAuth{a.Users},
 		Throttle:                users.NewThrottle(users.ThrottleConfig{Now: opts.Now}),
-		OnSecurityEvent:         newWebhook(cfg.SecurityWebhookURL, log),
+		OnSecurityEvent:         onSecurityEvent,
 		Registerer:              a.Registry,
 		Now:                     opts.Now,
 		Logger:                  log.With("component", "tokens"),
@@ -176,6 +190,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		ScopesSupported: []string{"openid", "profile", "email", "offline_access"},
 		Ready:           st.Ping,
 		AdminToken:      cfg.AdminToken,
+		MetricsToken:    cfg.MetricsToken,
+		MetricsAuth:     cfg.MetricsRequireAuth,
 		Registry:        a.Registry,
 		Now:             opts.Now,
 		Logger:          log.With("component", "http"),
@@ -188,8 +204,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 }
 
 // Run runs the background loops (key rotation and key-set notifications,
-// client-cache invalidations, the revocation feed) until ctx ends.
+// client-cache invalidations, the revocation feed, the security webhook)
+// until ctx ends.
 func (a *App) Run(ctx context.Context) {
+	webhookDone := make(chan struct{})
+	go func() { // security-event deliveries
+		defer close(webhookDone)
+		if a.Webhook != nil {
+			a.Webhook.Run(ctx)
+		}
+	}()
 	go a.Feed.Run(ctx)
 	clientsDone := make(chan struct{})
 	go func() { // client cache invalidations from other replicas
@@ -198,6 +222,7 @@ func (a *App) Run(ctx context.Context) {
 	}()
 	a.Keys.Run(ctx)
 	<-clientsDone
+	<-webhookDone
 }
 
 // Close releases the store.

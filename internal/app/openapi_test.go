@@ -339,7 +339,8 @@ func (c *specChecker) documentedRoutes(listenerURL string) map[opKey]string {
 // TestOpenAPIRoutesMatchServer fails when the server serves a route the
 // document lacks, or the document promises one the server does not serve.
 func TestOpenAPIRoutesMatchServer(t *testing.T) {
-	in := start(t, "")
+	const metricsToken = "metrics-scraper-token-0123456789"
+	in := start(t, "", "--metrics-token", metricsToken)
 	c := newSpecChecker(t, in)
 	for _, l := range []struct {
 		name    string
@@ -368,7 +369,8 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 // a success and a representative error, and validates each request and
 // response against api/openapi.yaml.
 func TestOpenAPIConformance(t *testing.T) {
-	in := start(t, "")
+	const metricsToken = "metrics-scraper-token-0123456789"
+	in := start(t, "", "--metrics-token", metricsToken)
 	c := newSpecChecker(t, in)
 	public := func(method, path string, h http.Header) (*http.Response, []byte) {
 		return c.send(call{listener: "public", method: method, path: path, header: h})
@@ -381,8 +383,11 @@ func TestOpenAPIConformance(t *testing.T) {
 			c.want(resp, body, http.StatusOK)
 		}
 	}
-	resp, body := c.send(call{listener: "admin", method: http.MethodGet, path: "/metrics"})
+	resp, body := c.send(call{listener: "admin", method: http.MethodGet, path: "/metrics",
+		header: http.Header{"Authorization": {"Bearer " + metricsToken}}})
 	c.want(resp, body, http.StatusOK)
+	resp, body = c.send(call{listener: "admin", method: http.MethodGet, path: "/metrics", invalid: true})
+	c.want(resp, body, http.StatusUnauthorized)
 
 	// Discovery and JWKS.
 	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {

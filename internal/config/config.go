@@ -83,6 +83,14 @@ type Config struct {
 	RSAKeyBits int
 	// SecurityWebhookURL receives security events (empty: none).
 	SecurityWebhookURL string
+	// SecurityWebhookSecret ("whsec_" + base64) signs the webhook's
+	// deliveries (Standard Webhooks); required with the URL unless Dev.
+	SecurityWebhookSecret string
+	// MetricsToken is a bearer token accepted for /metrics (empty: none).
+	MetricsToken string
+	// MetricsRequireAuth makes /metrics require the admin token or
+	// MetricsToken; a MetricsToken implies it.
+	MetricsRequireAuth bool
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// LogFormat is text or json.

@@ -57,11 +57,8 @@ func validate(c *Config) error {
 	if c.DefaultAudience == "" {
 		c.DefaultAudience = c.Issuer
 	}
-	if c.SecurityWebhookURL != "" {
-		u, err := url.Parse(c.SecurityWebhookURL)
-		if err != nil || !oneOf(u.Scheme, "http", "https") || u.Host == "" {
-			return settingErr("security-webhook-url", "must be an absolute http(s) URL")
-		}
+	if err := validateWebhookAndMetrics(c); err != nil {
+		return err
 	}
 	if !oneOf(c.LogLevel, "debug", "info", "warn", "error") {
 		return settingErr("log-level", "unknown level %q (debug, info, warn or error)", c.LogLevel)
