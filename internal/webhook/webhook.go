@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -184,6 +185,9 @@ func New(cfg Config) (*Sender, error) {
 	if s.key == nil {
 		s.log().Warn("security webhook deliveries are NOT signed: set --security-webhook-secret (allowed only with --dev)")
 	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		s.log().Warn("security webhook URL is plain http: events (user ids, client ids, addresses) cross the network unencrypted; use https")
+	}
 	return s, nil
 }
 
@@ -296,6 +300,15 @@ func (s *Sender) attempt(ctx context.Context, m message) (time.Duration, error) 
 	default:
 		return 0, &permanentError{fmt.Sprintf("status %d", code)}
 	}
+}
+
+// isLoopback reports whether host is localhost, 127.0.0.0/8 or ::1.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Sign returns the base64 HMAC-SHA256 of "id.timestamp.body" under key,

@@ -341,6 +341,21 @@ func TestQueueBounded(t *testing.T) {
 	rc.await(t, 3)
 }
 
+// TestWarnings: unsigned deliveries and plain http to a remote host are
+// allowed (the configuration decides) but logged loudly at start.
+func TestWarnings(t *testing.T) {
+	var logs syncBuffer
+	cfg := webhook.DefaultConfig("http://hooks.example/x?token=T0KEN", "")
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	if _, err := webhook.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "NOT signed") || !strings.Contains(out, "plain http") || strings.Contains(out, "T0KEN") {
+		t.Fatalf("logs:\n%s", out)
+	}
+}
+
 func TestNewRejects(t *testing.T) {
 	ok := webhook.DefaultConfig("https://hooks.example/x", newSecret(32))
 	tests := []struct {
