@@ -21,6 +21,10 @@ const (
 	// last connected the local denylist still counts as current (see
 	// WithFeedMaxStaleness).
 	DefaultFeedMaxStaleness = 2 * time.Minute
+	// MaxKeyStalenessLimit is the largest bound WithMaxKeyStaleness
+	// accepts: keys an issuer could not confirm for a month are not keys
+	// to trust.
+	MaxKeyStalenessLimit = 30 * 24 * time.Hour
 	// MaxLeeway is the largest clock skew WithLeeway accepts.
 	MaxLeeway = 5 * time.Minute
 )
@@ -149,11 +153,12 @@ func WithMinRefreshInterval(d time.Duration) Option {
 // for stale-if-error seconds after they went stale, or up to the bound
 // when the issuer sends none; must-revalidate (RFC 9111 §5.2.2.2) allows
 // no stale use at all. Past it, Verify fails closed with ErrStaleKeys
-// until a fetch succeeds. It must be positive.
+// until a fetch succeeds. It must be positive and at most
+// MaxKeyStalenessLimit.
 func WithMaxKeyStaleness(d time.Duration) Option {
 	return func(o *options) {
-		if d <= 0 {
-			o.invalid("WithMaxKeyStaleness", "%s is not positive", d)
+		if d <= 0 || d > MaxKeyStalenessLimit {
+			o.invalid("WithMaxKeyStaleness", "%s is not positive or above %s", d, MaxKeyStalenessLimit)
 		}
 		o.maxKeyStaleness = d
 	}

@@ -224,6 +224,7 @@ func TestNewRejectsNonsenseOptions(t *testing.T) {
 		{"zero minimum refresh interval", []verifier.Option{verifier.WithMinRefreshInterval(0)}},
 		{"negative minimum refresh interval", []verifier.Option{verifier.WithMinRefreshInterval(-time.Second)}},
 		{"zero key staleness", []verifier.Option{verifier.WithMaxKeyStaleness(0)}},
+		{"key staleness of a year", []verifier.Option{verifier.WithMaxKeyStaleness(365 * 24 * time.Hour)}},
 		{"zero feed staleness", []verifier.Option{feed, verifier.WithFeedMaxStaleness(0)}},
 		{"feed staleness without a feed", []verifier.Option{verifier.WithFeedMaxStaleness(time.Minute)}},
 		{"fail closed without a feed", []verifier.Option{verifier.WithFeedFailClosed()}},
