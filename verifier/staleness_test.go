@@ -126,10 +126,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// awaitFeed polls FeedStatus until cond holds, failing after 5 s.
+// awaitFeed polls FeedStatus until cond holds, failing after 10 s (the
+// reconnection backoff grows while the feed is suspended).
 func awaitFeed(t *testing.T, v *verifier.Verifier, what string, cond func(verifier.FeedStatus) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond(v.FeedStatus()) {
 		if time.Now().After(deadline) {
 			t.Fatalf("feed never %s: %+v", what, v.FeedStatus())
