@@ -127,13 +127,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	defaultAud := []string{cfg.DefaultAudience}
-	if cfg.DefaultAudience == "" {
-		defaultAud = []string{cfg.Issuer}
-	}
 	a.Tokens, err = tokens.New(tokens.Config{
 		Issuer:                  cfg.Issuer,
-		DefaultAudience:         defaultAud,
+		DefaultAudience:         []string{cfg.DefaultAudience},
 		DefaultAlg:              cfg.SigningAlg,
 		AccessTokenTTL:          cfg.AccessTokenTTL,
 		IDTokenTTL:              cfg.IDTokenTTL,
@@ -148,7 +144,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Deny:                    st,
 		Verifier:                a.Keys,
 		DenyReader:              st,
-		FamilyReader:            st,
 		Users:                   userAuth{a.Users},
 		Throttle:                users.NewThrottle(users.ThrottleConfig{Now: opts.Now}),
 		OnSecurityEvent:         newWebhook(cfg.SecurityWebhookURL, log),
