@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if hasher == nil {
 		hasher = &users.Argon2id{Time: cfg.Argon2Time, MemoryKiB: cfg.Argon2MemoryKiB, Threads: cfg.Argon2Threads, KeyLen: 32, SaltLen: 16}
 	}
-	a.Users, err = users.New(users.Config{Store: st, Hasher: hasher, Now: opts.Now, Logger: log.With("component", "users")})
+	a.Users, err = users.New(users.Config{Store: st, Revoker: subjectRevoker{a}, Hasher: hasher, Now: opts.Now, Logger: log.With("component", "users")})
 	if err != nil {
 		return nil, err
 	}
@@ -225,6 +225,14 @@ func refreshMACKeys(kek, previous []byte) ([][]byte, error) {
 		return nil, errors.New("a KEK is required")
 	}
 	return out, nil
+}
+
+// subjectRevoker gives the users service the tokens service's subject
+// watermark; it is bound late because the tokens service reads users.
+type subjectRevoker struct{ a *App }
+
+func (r subjectRevoker) RevokeSubject(ctx context.Context, sub string, at time.Time) error {
+	return r.a.Tokens.RevokeSubject(ctx, sub, at)
 }
 
 // userAuth adapts the users service to the tokens package's view of it.
