@@ -53,9 +53,9 @@ type Config struct {
 	// Revoker is required: revoking or deleting a user ends the user's
 	// access tokens too, never only the refresh tokens.
 	Revoker Revoker
-	Hasher *Argon2id // nil: DefaultArgon2id()
-	Now    func() time.Time
-	Logger *slog.Logger
+	Hasher  *Argon2id // nil: DefaultArgon2id()
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Service manages users and checks their passwords.
