@@ -49,13 +49,14 @@ type Revoker interface {
 
 // Config configures a Service.
 type Config struct {
-	Store UserStore
+	Store  UserStore
+	Hasher *Argon2id // nil: DefaultArgon2id()
+	Now    func() time.Time
+	Logger *slog.Logger
+
 	// Revoker is required: revoking or deleting a user ends the user's
 	// access tokens too, never only the refresh tokens.
 	Revoker Revoker
-	Hasher  *Argon2id // nil: DefaultArgon2id()
-	Now     func() time.Time
-	Logger  *slog.Logger
 }
 
 // Service manages users and checks their passwords.
