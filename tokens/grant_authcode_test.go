@@ -266,3 +266,49 @@ func TestIssueCodeSingleUseAndLiveClient(t *testing.T) {
 		})
 	})
 }
+
+// TestValidateAuthorize covers the authorization request (RFC 6749
+// §4.1.1, §4.1.2.1; RFC 7636 §4.3): errors before the client and
+// redirect_uri are known good are shown, later ones may be redirected.
+func TestValidateAuthorize(t *testing.T) {
+	clk := &testClock{now: time.Now()}
+	f := newFixture(t, openBolt(t, clk), clk, nil)
+	_, challenge := verifierFor("c-")
+	web, spa := f.webClient(), f.publicClient()
+	for _, tc := range []struct {
+		name     string
+		client   store.Client
+		q        url.Values
+		code     string
+		redirect bool
+		omitted  bool
+	}{
+		{"valid", web, url.Values{"redirect_uri": {"https://app.example/cb"}}, "", false, false},
+		{"omitted redirect_uri, one registered", spa, url.Values{"code_challenge": {challenge}, "code_challenge_method": {"S256"}}, "", false, true},
+		{"omitted redirect_uri, two registered", web, url.Values{}, oauth.InvalidRequest, false, false},
+		{"unregistered redirect_uri", web, url.Values{"redirect_uri": {"https://evil.example/cb"}}, oauth.InvalidRequest, false, false},
+		{"prefix of a registered redirect_uri", web, url.Values{"redirect_uri": {"https://app.example/c"}}, oauth.InvalidRequest, false, false},
+		{"repeated parameter", web, url.Values{"redirect_uri": {"https://app.example/cb"}, "state": {"a", "b"}}, oauth.InvalidRequest, false, false},
+		{"wrong response_type", web, url.Values{"redirect_uri": {"https://app.example/cb"}, "response_type": {"token"}}, oauth.UnsupportedResponseType, true, false},
+		{"scope not allowed", web, url.Values{"redirect_uri": {"https://app.example/cb"}, "scope": {"admin"}}, oauth.InvalidScope, true, false},
+		{"audience not allowed", web, url.Values{"redirect_uri": {"https://app.example/cb"}, "resource": {"https://evil.example"}}, oauth.InvalidTarget, true, false},
+		{"public client without PKCE", spa, url.Values{}, oauth.InvalidRequest, true, true},
+		{"plain PKCE", spa, url.Values{"code_challenge": {challenge}, "code_challenge_method": {"plain"}}, oauth.InvalidRequest, true, true},
+		{"short challenge", spa, url.Values{"code_challenge": {challenge[:42]}, "code_challenge_method": {"S256"}}, oauth.InvalidRequest, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := url.Values{"client_id": {tc.client.ID}, "response_type": {"code"}}
+			for k, v := range tc.q {
+				q[k] = v
+			}
+			req, err := f.svc.ValidateAuthorize(tc.client, q)
+			var re *RedirectError
+			if oauthCode(err) != tc.code || errors.As(err, &re) != tc.redirect {
+				t.Fatalf("%v (redirect %v); want %q, redirect %v", err, errors.As(err, &re), tc.code, tc.redirect)
+			}
+			if (err == nil || tc.redirect) && req.RedirectURIOmitted != tc.omitted {
+				t.Errorf("RedirectURIOmitted = %v; want %v", req.RedirectURIOmitted, tc.omitted)
+			}
+		})
+	}
+}
