@@ -81,33 +81,21 @@ func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
+	// The users service revokes first, then deletes (a retry completes).
 	if err := s.cfg.Users.Delete(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if s.cfg.Revoker != nil {
-		if err := s.cfg.Revoker.RevokeSubject(r.Context(), id, s.cfg.Now()); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // revokeUser ends every login of the user and every access token issued
-// to the user until now.
+// to the user until now (the users service does both).
 func (s *Server) revokeUser(w http.ResponseWriter, r *http.Request) {
 	id := mux.Vars(r)["id"]
-	at, err := s.cfg.Users.Revoke(r.Context(), id)
-	if err != nil {
+	if _, err := s.cfg.Users.Revoke(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if s.cfg.Revoker != nil {
-		if err := s.cfg.Revoker.RevokeSubject(r.Context(), id, at); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

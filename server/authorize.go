@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/authd-dev/authd/oauth"
@@ -203,6 +204,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if decision := form.Get("decision"); decision != "" && req.Subject != "" {
+		if !slices.Contains(client.RedirectURIs, req.RedirectURI) { // removed since (RFC 9700 §4.1.3)
+			s.showError(w, r, oauth.New(oauth.InvalidRequest, "the redirect_uri is no longer registered for this client; go back to the application and start again"))
+			return
+		}
 		if decision != "allow" {
 			s.redirectError(w, r, req, oauth.New(oauth.AccessDenied, "the user denied the request"))
 			return
@@ -242,12 +247,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, client store.Client, req tokens.AuthRequest) {
 	code, err := s.cfg.Authorizer.IssueCode(r.Context(), client, req)
 	if err != nil {
-		if e := oauth.As(err); e != nil {
-			s.redirectError(w, r, req, e)
+		// Only a *tokens.RedirectError may go back to the client: anything
+		// else (a redirect_uri no longer registered, a consent page posted
+		// twice, an internal error) is shown here.
+		var re *tokens.RedirectError
+		if errors.As(err, &re) {
+			s.redirectError(w, r, req, re.Err)
 			return
 		}
-		s.log.ErrorContext(r.Context(), "issue authorization code", "err", err)
-		s.redirectError(w, r, req, oauth.New(oauth.ServerError, "internal error"))
+		s.showError(w, r, err)
 		return
 	}
 	s.redirect(w, r, req, url.Values{"code": {code}})

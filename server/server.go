@@ -107,8 +107,11 @@ func New(cfg Config) (*Server, error) {
 	if (cfg.Authorizer == nil) != (cfg.ClientLookup == nil) {
 		return nil, errors.New("server: Authorizer and ClientLookup go together")
 	}
-	if len(cfg.AdminToken) < 16 {
-		return nil, errors.New("server: an admin token of at least 16 characters is required")
+	if cfg.AdminToken == "" { // its minimum length is internal/config's rule
+		return nil, errors.New("server: an admin token is required")
+	}
+	if strings.HasSuffix(cfg.Issuer, "/") {
+		return nil, errors.New("server: the issuer must not end in a slash")
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
@@ -131,7 +134,6 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.SigningAlgs) == 0 {
 		cfg.SigningAlgs = []string{"RS256", "ES256"}
 	}
-	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry), ids: newRequestIDs()}
 	s.adminHash = hashToken(cfg.AdminToken)
 	var err error

@@ -43,8 +43,16 @@ type AuthRequest struct {
 	State         string   `json:"st,omitempty"`
 	Nonce         string   `json:"n,omitempty"`
 	CodeChallenge string   `json:"cc,omitempty"`
-	Subject       string   `json:"sub,omitempty"`
-	AuthTime      int64    `json:"at,omitempty"`
+	// RedirectURIOmitted: the request named no redirect_uri (allowed with
+	// exactly one registered); the token request then need not send one
+	// (RFC 6749 §4.1.3).
+	RedirectURIOmitted bool   `json:"rn,omitempty"`
+	Subject            string `json:"sub,omitempty"`
+	AuthTime           int64  `json:"at,omitempty"`
+	// FamilyID is the login the code will start, chosen when the request
+	// is sealed after sign-in: IssueCode creates the family under this id,
+	// so a sealed consent request yields at most one code.
+	FamilyID string `json:"fid,omitempty"`
 	// CSRF binds a pending request to the browser that started it.
 	CSRF    string `json:"x,omitempty"`
 	Expires int64  `json:"exp"`
@@ -55,9 +63,11 @@ type authCode struct {
 	FID         string `json:"f"`
 	Secret      string `json:"s"`
 	RedirectURI string `json:"ru"`
-	Challenge   string `json:"cc,omitempty"`
-	Nonce       string `json:"n,omitempty"`
-	Expires     int64  `json:"exp"`
+	// RedirectOmitted: the authorization request named no redirect_uri.
+	RedirectOmitted bool   `json:"rn,omitempty"`
+	Challenge       string `json:"cc,omitempty"`
+	Nonce           string `json:"n,omitempty"`
+	Expires         int64  `json:"exp"`
 }
 
 // sealer encrypts small JSON values under one key.
@@ -99,7 +109,12 @@ func (s *sealer) open(text, aad string, v any) bool {
 
 // SealRequest protects a pending authorization request carried by the
 // login and consent pages (the browser holds it; only authd can read it).
+// A request with a signed-in user gets its login's family id here, so the
+// consent page it rides on can be used once (see IssueCode).
 func (s *Service) SealRequest(r AuthRequest) (string, error) {
+	if r.Subject != "" && r.FamilyID == "" {
+		r.FamilyID = newID(16)
+	}
 	return s.codes.seal(r, "authreq")
 }
 
@@ -132,13 +147,14 @@ func (s *Service) ValidateAuthorize(c store.Client, q url.Values) (AuthRequest, 
 		}
 	}
 	ru := q.Get("redirect_uri")
-	if ru == "" && len(c.RedirectURIs) == 1 {
+	omitted := ru == ""
+	if omitted && len(c.RedirectURIs) == 1 {
 		ru = c.RedirectURIs[0]
 	}
 	if !slices.Contains(c.RedirectURIs, ru) { // exact match (RFC 9700 §4.1.3)
 		return AuthRequest{}, oauth.New(oauth.InvalidRequest, "redirect_uri is not registered for this client")
 	}
-	req := AuthRequest{ClientID: c.ID, RedirectURI: ru, State: q.Get("state"), Nonce: q.Get("nonce"),
+	req := AuthRequest{ClientID: c.ID, RedirectURI: ru, RedirectURIOmitted: omitted, State: q.Get("state"), Nonce: q.Get("nonce"),
 		Expires: s.cfg.Now().Add(10 * time.Minute).Unix()}
 	fail := func(code, format string, args ...any) (AuthRequest, error) {
 		return req, &RedirectError{oauth.New(code, format, args...)}
@@ -181,30 +197,87 @@ func isBase64URL(s string) bool {
 }
 
 // IssueCode starts the login of an approved request and returns the code.
+//
+// It re-validates the request against c, the client as it is now (the
+// request may have been validated up to ten minutes ago): the redirect_uri
+// must still be registered (RFC 9700 §4.1.3; otherwise an *oauth.Error to
+// show, never a redirect), and the authorization_code grant, the scope,
+// the audience and PKCE must still be allowed (*RedirectError). The login
+// must still stand (checkLogin). The family is created under the request's
+// FamilyID, so a second post of the same consent page finds it taken and
+// gets an error to show, not a second code.
 func (s *Service) IssueCode(ctx context.Context, c store.Client, r AuthRequest) (string, error) {
+	if c.ID != r.ClientID || !slices.Contains(c.RedirectURIs, r.RedirectURI) {
+		return "", oauth.New(oauth.InvalidRequest, "the redirect_uri is no longer registered for this client; go back to the application and start again")
+	}
+	if r.Subject == "" {
+		return "", oauth.New(oauth.InvalidRequest, "no user has signed in")
+	}
+	fail := func(code, format string, args ...any) (string, error) {
+		return "", &RedirectError{oauth.New(code, format, args...)}
+	}
+	if !slices.Contains(c.GrantTypes, GrantAuthorizationCode) {
+		return fail(oauth.UnauthorizedClient, "the client may not use the authorization code flow")
+	}
+	if _, err := checkScope(r.Scope, c.Scope); err != nil {
+		return fail(oauth.InvalidScope, "%s", oauth.As(err).Description)
+	}
+	for _, a := range r.Audience {
+		if !contains(c.Audience, a) {
+			return fail(oauth.InvalidTarget, "audience %q is not allowed for this client", a)
+		}
+	}
+	if r.CodeChallenge == "" && c.TokenEndpointAuthMethod == "none" {
+		return fail(oauth.InvalidRequest, "public clients must use PKCE (code_challenge with S256)")
+	}
 	now := s.cfg.Now()
-	fid := newID(16)
-	ac := authCode{FID: fid, Secret: newID(16), RedirectURI: r.RedirectURI, Challenge: r.CodeChallenge, Nonce: r.Nonce, Expires: now.Add(CodeTTL).Unix()}
+	fid := r.FamilyID
+	if fid == "" { // no consent page: the request was never sealed with a user
+		fid = newID(16)
+	}
+	ac := authCode{FID: fid, Secret: newID(16), RedirectURI: r.RedirectURI, RedirectOmitted: r.RedirectURIOmitted,
+		Challenge: r.CodeChallenge, Nonce: r.Nonce, Expires: now.Add(CodeTTL).Unix()}
 	code, err := s.codes.seal(ac, c.ID)
 	if err != nil {
 		return "", err
 	}
 	expires := now.Add(s.cfg.RefreshTokenMaxLifetime)
 	fam := store.Family{
-		ID: fid, ClientID: c.ID, Subject: r.Subject, Scope: r.Scope, Audience: r.Audience,
+		ID: fid, ClientID: c.ID, Subject: r.Subject, Scope: r.Scope,
+		// The resolved audience: refreshed tokens carry what the first did.
+		Audience: s.audienceFor(c, r.Audience),
 		AuthTime: time.Unix(r.AuthTime, 0), CreatedAt: now, ExpiresAt: expires,
 		IdleExpiresAt: now.Add(CodeTTL), Current: digest(code),
 	}
-	if err := s.cfg.Families.CreateFamily(ctx, fam); err != nil {
-		return "", storeError(err, "store authorization code")
+	if _, err := s.checkLogin(ctx, c, fam, GrantAuthorizationCode); errors.Is(err, errLoginEnded) {
+		return fail(oauth.AccessDenied, "the sign-in is no longer valid")
+	} else if err != nil {
+		return "", redirectable(err)
+	}
+	if err := s.cfg.Families.CreateFamily(ctx, fam); errors.Is(err, store.ErrExists) {
+		return "", oauth.New(oauth.InvalidRequest, "this consent was already given; go back to the application and start again")
+	} else if err != nil {
+		return "", redirectable(storeError(err, "store authorization code"))
 	}
 	return code, nil
+}
+
+// redirectable wraps an OAuth error (e.g. temporarily_unavailable) as one
+// that may go back to the validated redirect_uri; other errors stay as
+// they are (shown as an internal error, and logged).
+func redirectable(err error) error {
+	var e *oauth.Error
+	if errors.As(err, &e) {
+		return &RedirectError{e}
+	}
+	return err
 }
 
 var errBadCode = oauth.New(oauth.InvalidGrant, "the authorization code is invalid, expired or used")
 
 // authorizationCode is the token request of RFC 6749 §4.1.3 with PKCE
-// (RFC 7636 §4.6).
+// (RFC 7636 §4.6). As in the refresh grant, everything that can fail runs
+// before the code is spent.
 func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string, _ []string) (*Response, error) {
 	code := req.Form.Get("code")
 	if code == "" {
@@ -218,7 +291,10 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 	if now.Unix() > ac.Expires {
 		return nil, errBadCode
 	}
-	if req.Form.Get("redirect_uri") != ac.RedirectURI {
+	// RFC 6749 §4.1.3: redirect_uri is required, and identical, if it was
+	// in the authorization request; if it was omitted there, it may be
+	// omitted here (a value sent anyway must be the one the code went to).
+	if ru, sent := req.Form["redirect_uri"]; (sent || !ac.RedirectOmitted) && (len(ru) != 1 || ru[0] != ac.RedirectURI) {
 		return nil, oauth.New(oauth.InvalidGrant, "redirect_uri does not match the authorization request")
 	}
 	verifier := req.Form.Get("code_verifier")
@@ -226,6 +302,7 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 	case ac.Challenge == "" && verifier != "":
 		return nil, oauth.New(oauth.InvalidGrant, "code_verifier sent but no code_challenge was")
 	case ac.Challenge != "":
+		// RFC 7636 §4.1: 43 to 128 characters; §4.6: S256 compare.
 		if len(verifier) < 43 || len(verifier) > 128 {
 			return nil, oauth.New(oauth.InvalidGrant, "code_verifier must be 43 to 128 characters")
 		}
@@ -234,44 +311,40 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 			return nil, oauth.New(oauth.InvalidGrant, "code_verifier does not match the code_challenge")
 		}
 	}
-	refresh := s.newRefreshToken(req.Client.ID, ac.FID)
-	res, err := s.cfg.Families.RotateRefresh(ctx, store.Rotation{
-		FamilyID: ac.FID, Presented: digest(code), Next: digest(refresh), Now: now,
-		IdleTTL: s.cfg.RefreshTokenTTL, // no leeway: a code works exactly once
-	})
-	switch {
-	case errors.Is(err, store.ErrReused):
-		s.reuseDetected(ctx, req, ac.FID)
-		return nil, errBadCode
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
-		return nil, errBadCode
-	case err != nil:
-		return nil, storeError(err, "redeem authorization code")
+	fam, err := s.liveFamily(ctx, ac.FID, errBadCode)
+	if err != nil {
+		return nil, err
 	}
-	fam := res.Family
-	user, err := s.cfg.Users.Lookup(ctx, fam.Subject)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
+	user, err := s.checkLogin(ctx, req.Client, fam, GrantAuthorizationCode)
+	if errors.Is(err, errLoginEnded) {
 		s.endFamily(ctx, ac.FID)
 		return nil, errBadCode
-	case err != nil:
-		return nil, storeError(err, "look up user")
+	} else if err != nil {
+		return nil, err
 	}
 	at, err := s.mintAccess(req.Client, now, AccessClaims{
-		Subject: fam.Subject, Audience: s.audienceFor(req.Client, fam.Audience), Scope: fam.Scope,
+		Subject: fam.Subject, Audience: s.familyAudience(req.Client, fam), Scope: fam.Scope,
 		AuthTime: fam.AuthTime.Unix(), Roles: user.Roles, SID: fam.ID,
 	})
 	if err != nil {
 		return nil, err
 	}
 	resp := s.bearer(at, fam.Scope)
-	if contains(req.Client.GrantTypes, GrantRefreshToken) {
-		resp.RefreshToken = refresh
-	}
 	if contains(strings.Fields(fam.Scope), "openid") {
 		if resp.IDToken, err = s.mintIDToken(req.Client, user, fam, ac.Nonce, at, now); err != nil {
 			return nil, err
 		}
+	}
+	refresh := s.newRefreshToken(req.Client.ID, ac.FID)
+	_, err = s.cfg.Families.RotateRefresh(ctx, store.Rotation{
+		FamilyID: ac.FID, Presented: digest(code), Next: digest(refresh), Now: now,
+		IdleTTL: s.cfg.RefreshTokenTTL, // no leeway: a code works exactly once
+	})
+	if err := s.rotateError(ctx, req, fam, err, errBadCode); err != nil {
+		return nil, err
+	}
+	if contains(req.Client.GrantTypes, GrantRefreshToken) {
+		resp.RefreshToken = refresh
 	}
 	return resp, nil
 }

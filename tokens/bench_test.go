@@ -49,6 +49,12 @@ func (nopStore) CreateFamily(context.Context, store.Family) error { return nil }
 func (nopStore) RotateRefresh(context.Context, store.Rotation) (store.RotateResult, error) {
 	return store.RotateResult{}, store.ErrNotFound
 }
+func (nopStore) GetFamily(context.Context, string) (store.Family, error) {
+	return store.Family{}, store.ErrNotFound
+}
+func (nopStore) DenyState(context.Context, store.DenyQuery) (store.DenyState, error) {
+	return store.DenyState{}, nil
+}
 func (nopStore) RevokeFamily(context.Context, string) error { return nil }
 func (nopStore) Deny(context.Context, store.Denial) error   { return nil }
 func (nopStore) Authenticate(context.Context, string, string) (store.User, error) {
@@ -79,14 +85,22 @@ var benchManager = sync.OnceValues(func() (*keys.Manager, error) {
 func benchService(b *testing.B, signer Signer) *Service {
 	b.Helper()
 	s, err := New(Config{
-		Issuer:         "https://issuer.example",
-		RefreshMACKeys: [][]byte{bytes.Repeat([]byte{1}, 32)},
-		CodeKey:        bytes.Repeat([]byte{2}, 32),
-		Signer:         signer,
-		Families:       nopStore{},
-		Deny:           nopStore{},
-		Users:          nopStore{},
-		Logger:         slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Issuer:                  "https://issuer.example",
+		DefaultAudience:         []string{"https://issuer.example"},
+		DefaultAlg:              "RS256",
+		AccessTokenTTL:          15 * time.Minute,
+		IDTokenTTL:              time.Hour,
+		RefreshTokenTTL:         72 * time.Hour,
+		RefreshTokenMaxLifetime: 720 * time.Hour,
+		RefreshReuseMaxRetries:  3,
+		RefreshMACKeys:          [][]byte{bytes.Repeat([]byte{1}, 32)},
+		CodeKey:                 bytes.Repeat([]byte{2}, 32),
+		Signer:                  signer,
+		Families:                nopStore{},
+		Deny:                    nopStore{},
+		DenyReader:              nopStore{},
+		Users:                   nopStore{},
+		Logger:                  slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -15,6 +15,11 @@ var errBadRefresh = oauth.New(oauth.InvalidGrant, "the refresh token is invalid,
 // leeway revokes the whole family (RFC 9700 §4.14.2); inside the leeway the
 // immediately previous token gets the same successor again, so a client
 // that lost a response can retry without forking the login.
+//
+// Everything that can fail (the login checks, scope and audience, signing
+// the access token) runs before the rotation commits: a failure leaves the
+// family untouched, so the client's honest retry with the same token is a
+// normal rotation, never "reuse".
 func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []string) (*Response, error) {
 	presented := req.Form.Get("refresh_token")
 	if presented == "" {
@@ -24,13 +29,46 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 	if !ok {
 		return nil, errBadRefresh
 	}
+	fam, err := s.liveFamily(ctx, fid, errBadRefresh)
+	if err != nil {
+		return nil, err
+	}
+	user, err := s.checkLogin(ctx, req.Client, fam, GrantRefreshToken)
+	if errors.Is(err, errLoginEnded) {
+		s.endFamily(ctx, fid)
+		return nil, errBadRefresh
+	} else if err != nil {
+		return nil, err
+	}
+	// RFC 6749 §6: the scope may narrow, never widen; so may the audience.
+	scope, err := narrowScope(req.Form.Get("scope"), fam.Scope)
+	if err != nil {
+		return nil, err
+	}
+	aud := s.familyAudience(req.Client, fam)
+	if len(req.Form["audience"]) > 0 || len(req.Form["resource"]) > 0 {
+		if aud, err = checkAudience(req.Form, aud); err != nil {
+			return nil, err
+		}
+	}
 	now := s.cfg.Now()
+	at, err := s.mintAccess(req.Client, now, AccessClaims{
+		Subject:  fam.Subject,
+		Audience: aud,
+		Scope:    scope,
+		AuthTime: fam.AuthTime.Unix(),
+		Roles:    user.Roles,
+		SID:      fid,
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	next := s.newRefreshToken(req.Client.ID, fid)
 	// The sealed successor only serves retries inside the leeway; without
 	// a leeway it is not stored (60 bytes less per login).
 	var sealed []byte
 	if s.cfg.RefreshReuseLeeway > 0 {
-		var err error
 		if sealed, err = sealSuccessor(presented, fid, next); err != nil {
 			return nil, err
 		}
@@ -45,67 +83,68 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 		Leeway:     s.cfg.RefreshReuseLeeway,
 		MaxRetries: s.cfg.RefreshReuseMaxRetries,
 	})
-	switch {
-	case errors.Is(err, store.ErrReused):
-		s.reuseDetected(ctx, req, fid)
-		return nil, errBadRefresh
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
-		return nil, errBadRefresh
-	case err != nil:
-		return nil, storeError(err, "rotate refresh token")
+	if err := s.rotateError(ctx, req, fam, err, errBadRefresh); err != nil {
+		return nil, err
 	}
-	fam := res.Family
 	if res.Retried {
-		if next, err = s.openSuccessor(presented, req.Client.ID, fid, fam.SealedCurrent); err != nil {
+		if next, err = s.openSuccessor(presented, req.Client.ID, fid, res.Family.SealedCurrent); err != nil {
 			return nil, err
 		}
-	}
-
-	// The login must still stand: same client, client not re-registered
-	// since, user not deleted or revoked since it started.
-	user, err := s.cfg.Users.Lookup(ctx, fam.Subject)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		s.endFamily(ctx, fid)
-		return nil, errBadRefresh
-	case err != nil:
-		return nil, storeError(err, "look up user")
-	}
-	if fam.ClientID != req.Client.ID || req.Client.IssuedAt.After(fam.CreatedAt) ||
-		(!user.NotBefore.IsZero() && !fam.CreatedAt.After(user.NotBefore)) {
-		s.endFamily(ctx, fid)
-		return nil, errBadRefresh
-	}
-
-	scope, err := narrowScope(req.Form.Get("scope"), fam.Scope)
-	if err != nil {
-		return nil, err
-	}
-	aud := Audience(fam.Audience)
-	if requested := req.Form["audience"]; len(requested) > 0 || len(req.Form["resource"]) > 0 {
-		narrowed, err := checkAudience(req.Form, fam.Audience)
-		if err != nil {
-			return nil, err
-		}
-		aud = narrowed
-	}
-	at, err := s.mintAccess(req.Client, now, AccessClaims{
-		Subject:  fam.Subject,
-		Audience: aud,
-		Scope:    scope,
-		AuthTime: fam.AuthTime.Unix(),
-		Roles:    user.Roles,
-		SID:      fid,
-	})
-	if err != nil {
-		return nil, err
+		s.metrics.retries.Inc()
 	}
 	resp := s.bearer(at, scope)
 	resp.RefreshToken = next
-	if res.Retried {
-		s.metrics.retries.Inc()
-	}
 	return resp, nil
+}
+
+// liveFamily reads the family a refresh token or code names, before
+// anything is committed. A missing family answers bad; a revoked one too,
+// once its access tokens are surely denylisted.
+func (s *Service) liveFamily(ctx context.Context, fid string, bad error) (store.Family, error) {
+	fam, err := s.cfg.Families.GetFamily(ctx, fid)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.Family{}, bad
+	case err != nil:
+		return store.Family{}, storeError(err, "read refresh family")
+	case fam.Revoked:
+		if err := s.ensureDenied(ctx, fid); err != nil {
+			return store.Family{}, err
+		}
+		return store.Family{}, bad
+	}
+	return fam, nil
+}
+
+// rotateError maps the outcome of RotateRefresh; nil when it committed
+// (or was an honoured retry).
+func (s *Service) rotateError(ctx context.Context, req *Request, fam store.Family, err error, bad error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrReused):
+		if derr := s.reuseDetected(ctx, req, fam); derr != nil {
+			return derr
+		}
+		return bad
+	case errors.Is(err, store.ErrRevoked):
+		// Revoked between our read and the rotation.
+		if derr := s.ensureDenied(ctx, fam.ID); derr != nil {
+			return derr
+		}
+		return bad
+	case errors.Is(err, store.ErrNotFound):
+		return bad
+	default:
+		return storeError(err, "rotate refresh token")
+	}
+}
+
+// familyAudience is the audience a login's tokens carry: the one resolved
+// when the login started (stored since issue 8), or, for a family stored
+// before that without one, what it resolves to now.
+func (s *Service) familyAudience(c store.Client, fam store.Family) Audience {
+	return s.audienceFor(c, fam.Audience)
 }
 
 // endFamily revokes a family that can no longer be used; failures are

@@ -171,10 +171,10 @@ func (s *Service) revoked(ctx context.Context, c AccessClaims) (bool, error) {
 // introspectRefresh reports a refresh token of the asking client.
 func (s *Service) introspectRefresh(ctx context.Context, client store.Client, token string) (*Introspection, error) {
 	fid, ok := s.parseRefreshToken(token, client.ID)
-	if !ok || s.cfg.FamilyReader == nil {
+	if !ok {
 		return inactive, nil
 	}
-	f, err := s.cfg.FamilyReader.GetFamily(ctx, fid)
+	f, err := s.cfg.Families.GetFamily(ctx, fid)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return inactive, nil
@@ -185,8 +185,15 @@ func (s *Service) introspectRefresh(ctx context.Context, client store.Client, to
 	if f.Revoked || !now.Before(f.ExpiresAt) || !now.Before(f.IdleExpiresAt) || !equalDigest(f.Current, digest(token)) {
 		return inactive, nil
 	}
+	// The same checks as a refresh: a token the grant would refuse is not
+	// active (RFC 7662 §2.2).
+	if _, err := s.checkLogin(ctx, client, f, GrantRefreshToken); errors.Is(err, errLoginEnded) {
+		return inactive, nil
+	} else if err != nil {
+		return nil, err
+	}
 	return &Introspection{
-		Active: true, Scope: f.Scope, ClientID: f.ClientID, Subject: f.Subject, Audience: f.Audience,
+		Active: true, Scope: f.Scope, ClientID: f.ClientID, Subject: f.Subject, Audience: s.familyAudience(client, f),
 		Issuer: s.cfg.Issuer, ExpiresAt: f.IdleExpiresAt.Unix(), IssuedAt: issuedAt(f).Unix(),
 		TokenType: "refresh_token", SID: f.ID,
 	}, nil

@@ -7,32 +7,28 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// FamilyReader reads one refresh-token family.
-type FamilyReader interface {
-	GetFamily(ctx context.Context, id string) (store.Family, error)
-}
-
-// reuseDetected handles a replayed refresh token: the store has already
-// revoked the family; here its access tokens are denylisted (their "sid"
-// is the family id, so one entry covers them all until the last expires)
-// and the event is reported.
-func (s *Service) reuseDetected(ctx context.Context, req *Request, fid string) {
+// reuseDetected handles a replayed refresh token or code: the store has
+// already revoked the family; here its access tokens are denylisted (their
+// "sid" is the family id, so one entry covers them all until the last
+// expires) and the event is reported. If the deny entry cannot be written
+// the request must fail (503) rather than leave a stolen login's access
+// tokens active: the family stays revoked, and the client's retry meets
+// it and writes the entry (ensureDenied).
+func (s *Service) reuseDetected(ctx context.Context, req *Request, fam store.Family) error {
 	now := s.cfg.Now()
-	if err := s.denySID(ctx, fid, now); err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "denylist reused refresh family", "sid", fid, "err", err)
-	}
-	ev := SecurityEvent{Type: "refresh_token_reuse", ClientID: req.Client.ID, FamilyID: fid, SourceIP: req.RemoteIP, Time: now}
-	if s.cfg.FamilyReader != nil {
-		if f, err := s.cfg.FamilyReader.GetFamily(ctx, fid); err == nil {
-			ev.Subject = f.Subject
-		}
-	}
+	denyErr := s.denySID(ctx, fam.ID, now)
+	ev := SecurityEvent{Type: "refresh_token_reuse", ClientID: req.Client.ID, Subject: fam.Subject, FamilyID: fam.ID, SourceIP: req.RemoteIP, Time: now}
 	s.metrics.reuse.Inc()
 	s.cfg.Logger.WarnContext(ctx, "security: refresh token reuse detected; login revoked",
 		"event", ev.Type, "client_id", ev.ClientID, "sub", ev.Subject, "sid", ev.FamilyID, "source_ip", ev.SourceIP)
 	if s.cfg.OnSecurityEvent != nil {
 		s.cfg.OnSecurityEvent(ev)
 	}
+	if denyErr != nil {
+		s.cfg.Logger.ErrorContext(ctx, "denylist reused refresh family", "sid", fam.ID, "err", denyErr)
+		return denyFailed(denyErr)
+	}
+	return nil
 }
 
 // RevokeSubject makes every access token of sub issued at or before at

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ type Signer interface {
 // Families is the part of the store that keeps refresh-token families.
 type Families interface {
 	CreateFamily(ctx context.Context, f store.Family) error
+	GetFamily(ctx context.Context, id string) (store.Family, error)
 	RotateRefresh(ctx context.Context, r store.Rotation) (store.RotateResult, error)
 	RevokeFamily(ctx context.Context, id string) error
 }
@@ -71,18 +73,23 @@ type SecurityEvent struct {
 	Time     time.Time `json:"time"`
 }
 
-// Config configures a Service. Zero durations take the contract defaults.
+// Config configures a Service. internal/config is the one source of
+// defaults: New fills none of these, it rejects missing or invalid values.
 type Config struct {
-	Issuer          string
-	DefaultAudience []string
-	DefaultAlg      string // RS256 or ES256
+	Issuer          string   // absolute URL without a trailing slash
+	DefaultAudience []string // aud when neither request nor client names one
+	DefaultAlg      string   // RS256 or ES256
 
-	AccessTokenTTL          time.Duration
-	IDTokenTTL              time.Duration
-	RefreshTokenTTL         time.Duration // idle lifetime
-	RefreshTokenMaxLifetime time.Duration // absolute lifetime of a family
-	RefreshReuseLeeway      time.Duration
-	RefreshReuseMaxRetries  int
+	AccessTokenTTL          time.Duration // > 0
+	IDTokenTTL              time.Duration // > 0
+	RefreshTokenTTL         time.Duration // idle lifetime, > 0
+	RefreshTokenMaxLifetime time.Duration // absolute lifetime of a family, ≥ RefreshTokenTTL
+	// RefreshReuseLeeway is how long after a rotation the previous refresh
+	// token counts as a retry; 0: never (every replay is reuse).
+	RefreshReuseLeeway time.Duration
+	// RefreshReuseMaxRetries bounds the retries honoured inside the leeway;
+	// 0: none (the leeway then has no effect).
+	RefreshReuseMaxRetries int
 
 	// RefreshMACKeys authenticate refresh tokens: the first signs, all
 	// verify (the second is the key derived from the previous KEK).
@@ -91,16 +98,17 @@ type Config struct {
 	// requests (32 bytes, derived from the KEK).
 	CodeKey []byte
 
-	Signer   Signer
-	Families Families
+	Signer   Signer   // required
+	Families Families // required
 	Deny     DenyWriter
-	// Verifier, DenyReader and FamilyReader serve introspection and
-	// revocation; without a Verifier no access token is ever active.
-	Verifier     Verifier
-	DenyReader   DenyReader
-	FamilyReader FamilyReader
-	Users        Users    // required: the password and refresh grants read users
-	Throttle     Throttle // nil: no login throttling
+	// DenyReader is required: introspection reads the denylist, and a
+	// revoked login's "sid" entry is checked (and completed) through it.
+	DenyReader DenyReader
+	// Verifier serves introspection and revocation of access tokens;
+	// without one no access token is ever active.
+	Verifier Verifier
+	Users    Users    // required: the password and refresh grants read users
+	Throttle Throttle // nil: no login throttling
 
 	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
 	// every refresh-token reuse, after the family has been revoked.
@@ -141,29 +149,17 @@ type Service struct {
 	codes    *sealer
 }
 
-// New validates cfg, fills defaults and returns a Service.
+// Errors of New.
+var (
+	// ErrInvalidConfig: a Config value is missing or out of range.
+	ErrInvalidConfig = errors.New("tokens: invalid configuration")
+)
+
+// New validates cfg and returns a Service. It fills no defaults (those
+// come from internal/config); an invalid value is an error.
 func New(cfg Config) (*Service, error) {
-	if cfg.Issuer == "" {
-		return nil, errors.New("tokens: Issuer is required")
-	}
-	if cfg.Signer == nil || cfg.Families == nil || cfg.Deny == nil || cfg.Users == nil {
-		return nil, errors.New("tokens: Signer, Families, Deny and Users are required")
-	}
-	if len(cfg.RefreshMACKeys) == 0 || len(cfg.RefreshMACKeys[0]) < 32 {
-		return nil, errors.New("tokens: a refresh MAC key of at least 32 bytes is required")
-	}
-	if cfg.DefaultAlg == "" {
-		cfg.DefaultAlg = "RS256"
-	}
-	if len(cfg.DefaultAudience) == 0 {
-		cfg.DefaultAudience = []string{cfg.Issuer}
-	}
-	setDefault(&cfg.AccessTokenTTL, 15*time.Minute)
-	setDefault(&cfg.IDTokenTTL, time.Hour)
-	setDefault(&cfg.RefreshTokenTTL, 72*time.Hour)
-	setDefault(&cfg.RefreshTokenMaxLifetime, 720*time.Hour)
-	if cfg.RefreshReuseMaxRetries <= 0 {
-		cfg.RefreshReuseMaxRetries = 3
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -171,16 +167,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Verifier != nil && cfg.DenyReader == nil {
-		return nil, errors.New("tokens: a Verifier needs a DenyReader")
-	}
-	if len(cfg.CodeKey) != 32 {
-		return nil, errors.New("tokens: a 32-byte CodeKey is required")
-	}
 	codes, err := newSealer(cfg.CodeKey)
 	if err != nil {
 		return nil, err
 	}
+	cfg.DefaultAudience = slices.Clone(cfg.DefaultAudience)
 	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer), verified: newVerifiedCache(100_000), codes: codes}
 	s.grants = map[string]grantFunc{
 		GrantClientCredentials: s.clientCredentials,
@@ -191,10 +182,35 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
+func (cfg *Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 	}
+	switch {
+	case cfg.Issuer == "":
+		return bad("Issuer is required")
+	case strings.HasSuffix(cfg.Issuer, "/"):
+		return bad("Issuer %q must not end in a slash", cfg.Issuer)
+	case len(cfg.DefaultAudience) == 0 || slices.Contains(cfg.DefaultAudience, ""):
+		return bad("DefaultAudience is required")
+	case cfg.DefaultAlg != "RS256" && cfg.DefaultAlg != "ES256":
+		return bad("DefaultAlg must be RS256 or ES256, got %q", cfg.DefaultAlg)
+	case cfg.Signer == nil || cfg.Families == nil || cfg.Deny == nil || cfg.DenyReader == nil || cfg.Users == nil:
+		return bad("Signer, Families, Deny, DenyReader and Users are required")
+	case len(cfg.RefreshMACKeys) == 0 || len(cfg.RefreshMACKeys[0]) < 32:
+		return bad("a refresh MAC key of at least 32 bytes is required")
+	case len(cfg.CodeKey) != 32:
+		return bad("a 32-byte CodeKey is required")
+	case cfg.AccessTokenTTL <= 0 || cfg.IDTokenTTL <= 0 || cfg.RefreshTokenTTL <= 0 || cfg.RefreshTokenMaxLifetime <= 0:
+		return bad("AccessTokenTTL, IDTokenTTL, RefreshTokenTTL and RefreshTokenMaxLifetime must be positive")
+	case cfg.RefreshTokenMaxLifetime < cfg.RefreshTokenTTL:
+		return bad("RefreshTokenMaxLifetime (%s) is shorter than RefreshTokenTTL (%s)", cfg.RefreshTokenMaxLifetime, cfg.RefreshTokenTTL)
+	case cfg.RefreshReuseLeeway < 0:
+		return bad("RefreshReuseLeeway must not be negative, got %s", cfg.RefreshReuseLeeway)
+	case cfg.RefreshReuseMaxRetries < 0:
+		return bad("RefreshReuseMaxRetries must not be negative, got %d", cfg.RefreshReuseMaxRetries)
+	}
+	return nil
 }
 
 // GrantTypes lists the grant types this service handles.

@@ -140,7 +140,7 @@ func TestArgon2idBadParams(t *testing.T) {
 		if _, err := a.Hash("password1"); !errors.Is(err, ErrBadParams) {
 			t.Errorf("Hash with %+v: %v, want ErrBadParams", a, err)
 		}
-		if _, err := New(Config{Store: newMemStore(), Hasher: &a}); !errors.Is(err, ErrBadParams) {
+		if _, err := New(Config{Store: newMemStore(), Revoker: &fakeRevoker{}, Hasher: &a}); !errors.Is(err, ErrBadParams) {
 			t.Errorf("New with %+v: %v, want ErrBadParams", a, err)
 		}
 	}

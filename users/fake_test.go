@@ -140,7 +140,7 @@ var (
 func newTestService(t testing.TB, st *memStore, h Argon2id) (*Service, *clock, *[]string) {
 	t.Helper()
 	clk := &clock{now: t0}
-	s, err := New(Config{Store: st, Hasher: &h, Now: clk.Now, Logger: quiet})
+	s, err := New(Config{Store: st, Revoker: &fakeRevoker{}, Hasher: &h, Now: clk.Now, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,12 +41,22 @@ const (
 	MaxEmailLen    = 254
 )
 
+// Revoker makes every access token of a subject issued at or before at
+// inactive (the tokens service's denylist watermark).
+type Revoker interface {
+	RevokeSubject(ctx context.Context, sub string, at time.Time) error
+}
+
 // Config configures a Service.
 type Config struct {
 	Store  UserStore
 	Hasher *Argon2id // nil: DefaultArgon2id()
 	Now    func() time.Time
 	Logger *slog.Logger
+
+	// Revoker is required: revoking or deleting a user ends the user's
+	// access tokens too, never only the refresh tokens.
+	Revoker Revoker
 }
 
 // Service manages users and checks their passwords.
@@ -63,6 +73,9 @@ type Service struct {
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("users: Store is required")
+	}
+	if cfg.Revoker == nil {
+		return nil, errors.New("users: Revoker is required")
 	}
 	if cfg.Hasher == nil {
 		cfg.Hasher = DefaultArgon2id()
@@ -305,13 +318,31 @@ func (s *Service) Patch(ctx context.Context, id string, req PatchRequest) (View,
 	return viewOf(u), nil
 }
 
-// Delete removes a user.
+// Delete revokes the user, then deletes the record. Revocation comes
+// first so that a failure at any step leaves a user who still exists and
+// can be deleted again: the retry completes the job. A missing user is
+// ErrNotFound (404); since the record goes last, that also answers a retry
+// after a delete that succeeded, whose revocation is in place.
 func (s *Service) Delete(ctx context.Context, id string) error {
-	return notFound("delete", id, s.cfg.Store.DeleteUser(ctx, id))
+	if _, err := s.Revoke(ctx, id); err != nil {
+		return err
+	}
+	err := s.cfg.Store.DeleteUser(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // deleted by a concurrent request, after our revocation
+	}
+	if err != nil {
+		return notFound("delete", id, err)
+	}
+	s.cfg.Logger.InfoContext(ctx, "user deleted", "user_id", id)
+	return nil
 }
 
-// Revoke ends every login of the user that started until now (it sets
-// NotBefore) and returns that instant.
+// Revoke ends every login of the user that started until now: it sets
+// NotBefore (which ends refresh-token families) and then the access-token
+// watermark at the same instant, which it returns. It is safe to repeat;
+// a failure in the second step leaves NotBefore set and the error to
+// retry on.
 func (s *Service) Revoke(ctx context.Context, id string) (time.Time, error) {
 	now := s.now()
 	_, err := s.cfg.Store.UpdateUser(ctx, id, func(u *store.User) error {
@@ -320,6 +351,14 @@ func (s *Service) Revoke(ctx context.Context, id string) (time.Time, error) {
 	})
 	if err != nil {
 		return time.Time{}, notFound("revoke", id, err)
+	}
+	if err := s.cfg.Revoker.RevokeSubject(ctx, id, now); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			e := oauth.New(oauth.TemporarilyUnavailable, "the store is unavailable, retry later").WithCause(err)
+			e.RetryAfter = 1
+			return time.Time{}, e
+		}
+		return time.Time{}, fmt.Errorf("users: revoke %q access tokens: %w", id, err)
 	}
 	s.cfg.Logger.InfoContext(ctx, "user revoked", "user_id", id, "not_before", now)
 	return now, nil

@@ -18,7 +18,7 @@ func TestNewConfig(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("New accepted a config without Store")
 	}
-	s, err := New(Config{Store: newMemStore(), Hasher: &fast})
+	s, err := New(Config{Store: newMemStore(), Revoker: &fakeRevoker{}, Hasher: &fast})
 	if err != nil {
 		t.Fatal(err)
 	}

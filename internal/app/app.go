@@ -118,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if hasher == nil {
 		hasher = &users.Argon2id{Time: cfg.Argon2Time, MemoryKiB: cfg.Argon2MemoryKiB, Threads: cfg.Argon2Threads, KeyLen: 32, SaltLen: 16}
 	}
-	a.Users, err = users.New(users.Config{Store: st, Hasher: hasher, Now: opts.Now, Logger: log.With("component", "users")})
+	a.Users, err = users.New(users.Config{Store: st, Revoker: subjectRevoker{a}, Hasher: hasher, Now: opts.Now, Logger: log.With("component", "users")})
 	if err != nil {
 		return nil, err
 	}
@@ -141,13 +141,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	defaultAud := []string{cfg.DefaultAudience}
-	if cfg.DefaultAudience == "" {
-		defaultAud = []string{cfg.Issuer}
-	}
 	a.Tokens, err = tokens.New(tokens.Config{
 		Issuer:                  cfg.Issuer,
-		DefaultAudience:         defaultAud,
+		DefaultAudience:         []string{cfg.DefaultAudience},
 		DefaultAlg:              cfg.SigningAlg,
 		AccessTokenTTL:          cfg.AccessTokenTTL,
 		IDTokenTTL:              cfg.IDTokenTTL,
@@ -162,7 +158,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Deny:                    st,
 		Verifier:                a.Keys,
 		DenyReader:              st,
-		FamilyReader:            st,
 		Users:                   userAuth{a.Users},
 		Throttle:                users.NewThrottle(users.ThrottleConfig{Now: opts.Now}),
 		OnSecurityEvent:         onSecurityEvent,
@@ -255,6 +250,14 @@ func refreshMACKeys(kek, previous []byte) ([][]byte, error) {
 		return nil, errors.New("a KEK is required")
 	}
 	return out, nil
+}
+
+// subjectRevoker gives the users service the tokens service's subject
+// watermark; it is bound late because the tokens service reads users.
+type subjectRevoker struct{ a *App }
+
+func (r subjectRevoker) RevokeSubject(ctx context.Context, sub string, at time.Time) error {
+	return r.a.Tokens.RevokeSubject(ctx, sub, at)
 }
 
 // userAuth adapts the users service to the tokens package's view of it.

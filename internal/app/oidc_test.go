@@ -2,10 +2,12 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -220,5 +222,188 @@ func TestAuthorizeSkipConsentAndCSRF(t *testing.T) {
 	resp, _ := post(t, victim, in.Public.URL+"/oauth2/authorize/login", login)
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "code=") {
 		t.Fatalf("skip_consent: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// signIn opens authURL in b and signs in as username: it returns the page
+// that follows (the consent page, or the redirect when consent is skipped).
+func signIn(t *testing.T, in *instance, b *http.Client, authURL, username, pw string) (*http.Response, string) {
+	t.Helper()
+	resp, page := get(t, b, authURL)
+	if resp.StatusCode != 200 {
+		t.Fatalf("authorize: %d\n%s", resp.StatusCode, page)
+	}
+	return post(t, b, in.Public.URL+"/oauth2/authorize/login", url.Values{"request": {formField(t, page)}, "username": {username}, "password": {pw}})
+}
+
+// consent posts the consent page's decision.
+func consent(t *testing.T, in *instance, b *http.Client, page, decision string) (*http.Response, string) {
+	t.Helper()
+	return post(t, b, in.Public.URL+"/oauth2/authorize/login", url.Values{"request": {formField(t, page)}, "decision": {decision}})
+}
+
+// codeOf returns the code of a redirect to the client (fails otherwise).
+func codeOf(t *testing.T, resp *http.Response, redirect string) string {
+	t.Helper()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), redirect) || loc.Query().Get("code") == "" {
+		t.Fatalf("want a 303 to %s with a code; got %d %q", redirect, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	return loc.Query().Get("code")
+}
+
+// introspectRaw returns the whole introspection answer.
+func introspectRaw(t *testing.T, in *instance, c registeredClient, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("introspect: %d %v", resp.StatusCode, err)
+	}
+	return out
+}
+
+// TestCodeLoginRefreshKeepsAudience (issue 8 item 3): every token of an
+// authorization-code login, refreshed ones included, carries the audience
+// the first one got; introspection of its refresh token says the same.
+func TestCodeLoginRefreshKeepsAudience(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		const redirect = "http://127.0.0.1:9999/callback"
+		for name, meta := range map[string]map[string]any{
+			"default audience": {},
+			"client audience":  {"audience": []string{"https://api.example"}},
+		} {
+			t.Run(name, func(t *testing.T) {
+				meta["grant_types"] = []string{"authorization_code", "refresh_token"}
+				meta["redirect_uris"] = []string{redirect}
+				meta["scope"] = "openid"
+				c := in.createClient(meta)
+				in.createUser("aud-"+strings.ReplaceAll(name, " ", "-"), "password-of-aud")
+				conf := oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: redirect, Scopes: []string{"openid"},
+					Endpoint: oauth2.Endpoint{AuthURL: in.Issuer + "/oauth2/authorize", TokenURL: in.Issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+				b := browser(t)
+				_, page := signIn(t, in, b, conf.AuthCodeURL("s"), "aud-"+strings.ReplaceAll(name, " ", "-"), "password-of-aud")
+				resp, _ := consent(t, in, b, page, "allow")
+				tok, err := conf.Exchange(context.Background(), codeOf(t, resp, redirect))
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := decodeClaims(t, tok.AccessToken)["aud"]
+				if want == nil {
+					t.Fatal("the first access token has no aud")
+				}
+				next := refresh(in, c, tok.RefreshToken)
+				if next.Status != 200 {
+					t.Fatalf("refresh: %d %s", next.Status, next.Error)
+				}
+				if got := decodeClaims(t, next.AccessToken)["aud"]; !reflect.DeepEqual(got, want) {
+					t.Errorf("refreshed aud %v; want %v", got, want)
+				}
+				if in := introspectRaw(t, in, c, next.RefreshToken); in["active"] != true || !reflect.DeepEqual(in["aud"], want) {
+					t.Errorf("refresh-token introspection %v; want aud %v", in, want)
+				}
+			})
+		}
+	})
+}
+
+// TestConsentIsSingleUse (issue 8 item 7): posting the same consent page
+// twice yields one code; the second post is an error page.
+func TestConsentIsSingleUse(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		const redirect = "http://127.0.0.1:9999/callback"
+		c := in.createClient(map[string]any{"grant_types": []string{"authorization_code"}, "redirect_uris": []string{redirect}, "scope": "openid"})
+		in.createUser("rita", "password-of-rita")
+		b := browser(t)
+		q := url.Values{"client_id": {c.ClientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid"}}
+		_, page := signIn(t, in, b, in.Public.URL+"/oauth2/authorize?"+q.Encode(), "rita", "password-of-rita")
+		resp, _ := consent(t, in, b, page, "allow")
+		codeOf(t, resp, redirect)
+		resp, body := consent(t, in, b, page, "allow")
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || !strings.Contains(body, "already") {
+			t.Fatalf("second consent post: %d %q; want an error page, no redirect", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+}
+
+// TestConsentRechecksTheLiveClient (issue 8 item 7): after a PUT removed a
+// redirect URI, neither allowing nor denying a pending consent sends the
+// browser there.
+func TestConsentRechecksTheLiveClient(t *testing.T) {
+	in := start(t, "")
+	const keep, drop = "http://127.0.0.1:9999/keep", "http://127.0.0.1:9999/dropped"
+	meta := map[string]any{"client_name": "web", "grant_types": []string{"authorization_code"}, "redirect_uris": []string{keep, drop}, "scope": "openid"}
+	c := in.createClient(meta)
+	in.createUser("sam", "password-of-sam")
+	q := url.Values{"client_id": {c.ClientID}, "response_type": {"code"}, "redirect_uri": {drop}, "scope": {"openid"}}
+	b := browser(t)
+	_, pageA := signIn(t, in, b, in.Public.URL+"/oauth2/authorize?"+q.Encode(), "sam", "password-of-sam")
+	_, pageB := signIn(t, in, b, in.Public.URL+"/oauth2/authorize?"+q.Encode(), "sam", "password-of-sam")
+	meta["redirect_uris"] = []string{keep}
+	if st := in.admin(http.MethodPut, "/admin/clients/"+c.ClientID, meta, nil); st != 200 {
+		t.Fatalf("PUT client: %d", st)
+	}
+	for name, tc := range map[string]struct{ page, decision string }{"allow": {pageA, "allow"}, "deny": {pageB, "deny"}} {
+		resp, _ := consent(t, in, b, tc.page, tc.decision)
+		if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+			t.Errorf("%s after the redirect_uri was removed: %d, Location %q; want 400 and no redirect", name, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
+
+// TestTokenRequestWithoutRedirectURI (issue 8 item 9, RFC 6749 §4.1.3):
+// an authorization request without redirect_uri (one registered URI) is
+// redeemed without one; one that named it must repeat it.
+func TestTokenRequestWithoutRedirectURI(t *testing.T) {
+	in := start(t, "")
+	const redirect = "http://127.0.0.1:9999/only"
+	c := in.createClient(map[string]any{"grant_types": []string{"authorization_code"}, "redirect_uris": []string{redirect},
+		"scope": "openid", "skip_consent": true})
+	in.createUser("tess", "password-of-tess")
+	conf := oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Scopes: []string{"openid"}, // no RedirectURL
+		Endpoint: oauth2.Endpoint{AuthURL: in.Issuer + "/oauth2/authorize", TokenURL: in.Issuer + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	authURL := conf.AuthCodeURL("st")
+	if strings.Contains(authURL, "redirect_uri") {
+		t.Fatalf("x/oauth2 sent a redirect_uri: %s", authURL)
+	}
+	resp, _ := signIn(t, in, browser(t), authURL, "tess", "password-of-tess")
+	if _, err := conf.Exchange(context.Background(), codeOf(t, resp, redirect)); err != nil {
+		t.Fatalf("exchange without redirect_uri: %v", err)
+	}
+
+	// Named in the authorization request: the token request must repeat it.
+	q := url.Values{"client_id": {c.ClientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid"}}
+	resp, _ = signIn(t, in, browser(t), in.Public.URL+"/oauth2/authorize?"+q.Encode(), "tess", "password-of-tess")
+	code := codeOf(t, resp, redirect)
+	if r := in.token(c.ClientID, c.ClientSecret, url.Values{"grant_type": {"authorization_code"}, "code": {code}}); r.Error != "invalid_grant" {
+		t.Errorf("omitted redirect_uri after naming it: %d %s; want invalid_grant", r.Status, r.Error)
+	}
+}
+
+// TestCodeExchangeAppliesLoginChecks (issue 8 item 6): a user revoked
+// between sign-in and the code exchange gets no tokens.
+func TestCodeExchangeAppliesLoginChecks(t *testing.T) {
+	in := start(t, "")
+	const redirect = "http://127.0.0.1:9999/cb"
+	c := in.createClient(map[string]any{"grant_types": []string{"authorization_code"}, "redirect_uris": []string{redirect},
+		"scope": "openid", "skip_consent": true})
+	u := in.createUser("uma", "password-of-uma")
+	q := url.Values{"client_id": {c.ClientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid"}}
+	resp, _ := signIn(t, in, browser(t), in.Public.URL+"/oauth2/authorize?"+q.Encode(), "uma", "password-of-uma")
+	code := codeOf(t, resp, redirect)
+	if st := in.admin(http.MethodPost, "/admin/users/"+u.ID+"/revoke", nil, nil); st != 204 {
+		t.Fatalf("revoke: %d", st)
+	}
+	if r := in.token(c.ClientID, c.ClientSecret, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}}); r.Error != "invalid_grant" {
+		t.Errorf("code of a revoked user: %d %s; want invalid_grant", r.Status, r.Error)
 	}
 }

@@ -269,3 +269,74 @@ func TestOAuth2LibraryRefreshes(t *testing.T) {
 		t.Error("x/oauth2 refresh did not rotate")
 	}
 }
+
+// TestRefreshReuseMaxRetriesZero (issue 8 item 13): with
+// --refresh-reuse-max-retries 0 no retry is honoured, even inside the
+// leeway (it used to become 3 silently).
+func TestRefreshReuseMaxRetriesZero(t *testing.T) {
+	for _, tc := range []struct {
+		retries string
+		want    string // error of the retry
+	}{{"0", "invalid_grant"}, {"1", ""}} {
+		t.Run("retries="+tc.retries, func(t *testing.T) {
+			in := start(t, "", "--refresh-reuse-leeway", "30s", "--refresh-reuse-max-retries", tc.retries)
+			c := loginClient(in)
+			in.createUser("vera", "password-of-vera")
+			login := password(in, c, "vera", "password-of-vera")
+			if r := refresh(in, c, login.RefreshToken); r.Status != 200 {
+				t.Fatalf("rotate: %d %s", r.Status, r.Error)
+			}
+			if r := refresh(in, c, login.RefreshToken); r.Error != tc.want {
+				t.Errorf("retry inside the leeway: %d %q; want %q", r.Status, r.Error, tc.want)
+			}
+		})
+	}
+}
+
+// TestRefreshIntrospectionAfterUserRevoke (issue 8 item 6): introspection
+// of a refresh token applies the refresh grant's login checks.
+func TestRefreshIntrospectionAfterUserRevoke(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		c := loginClient(in)
+		u := in.createUser("walt", "password-of-walt")
+		w := in.createUser("wanda", "password-of-wanda")
+		revoked, deleted := password(in, c, "walt", "password-of-walt"), password(in, c, "wanda", "password-of-wanda")
+		if !in.introspect(c, revoked.RefreshToken).Active {
+			t.Fatal("a fresh refresh token is inactive")
+		}
+		if st := in.admin(http.MethodPost, "/admin/users/"+u.ID+"/revoke", nil, nil); st != 204 {
+			t.Fatalf("revoke: %d", st)
+		}
+		if st := in.admin(http.MethodDelete, "/admin/users/"+w.ID, nil, nil); st != 204 {
+			t.Fatalf("delete: %d", st)
+		}
+		if in.introspect(c, revoked.RefreshToken).Active || in.introspect(c, deleted.RefreshToken).Active {
+			t.Error("the refresh token of a revoked or deleted user introspects as active")
+		}
+	})
+}
+
+// TestDeleteUserRevokesAccessTokens (issue 8 item 15): deleting a user
+// ends the user's access and refresh tokens; deleting again is a clear
+// 404.
+func TestDeleteUserRevokesAccessTokens(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		c := loginClient(in)
+		u := in.createUser("xena", "password-of-xena")
+		login := password(in, c, "xena", "password-of-xena")
+		if st := in.admin(http.MethodDelete, "/admin/users/"+u.ID, nil, nil); st != 204 {
+			t.Fatalf("delete: %d", st)
+		}
+		if in.introspect(c, login.AccessToken).Active {
+			t.Error("the deleted user's access token is active")
+		}
+		if r := refresh(in, c, login.RefreshToken); r.Error != "invalid_grant" {
+			t.Errorf("refresh after delete: %d %s", r.Status, r.Error)
+		}
+		if st := in.admin(http.MethodDelete, "/admin/users/"+u.ID, nil, nil); st != 404 {
+			t.Errorf("second delete: %d; want 404", st)
+		}
+	})
+}

@@ -315,3 +315,39 @@ func TestKEKEncodings(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshReuseMaxRetriesZero (issue 8 item 13): 0 is a value, "no
+// retries", never replaced by the default; a negative count is an error.
+func TestRefreshReuseMaxRetriesZero(t *testing.T) {
+	cfg, err := load(t, secrets(), "--refresh-reuse-max-retries", "0", "--refresh-reuse-leeway", "10s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.RefreshReuseMaxRetries != 0 {
+		t.Errorf("RefreshReuseMaxRetries = %d; want 0", cfg.RefreshReuseMaxRetries)
+	}
+	if _, err := load(t, secrets(), "--refresh-reuse-max-retries", "-1"); err == nil || !strings.Contains(err.Error(), "refresh-reuse-max-retries") {
+		t.Errorf("negative retries: %v; want an error naming the setting", err)
+	}
+}
+
+// TestDerivedDefaultsAreFilledOnce: the default audience is the issuer
+// with its trailing slash removed, filled here and nowhere else.
+func TestDerivedDefaultsAreFilledOnce(t *testing.T) {
+	cfg, err := load(t, secrets(), "--issuer", "https://auth.example.com/tenant/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Issuer != "https://auth.example.com/tenant" || cfg.DefaultAudience != cfg.Issuer {
+		t.Errorf("issuer %q, default audience %q; want both https://auth.example.com/tenant", cfg.Issuer, cfg.DefaultAudience)
+	}
+	cfg, err = load(t, secrets(), "--default-audience", "https://api.example.com")
+	if err != nil || cfg.DefaultAudience != "https://api.example.com" {
+		t.Errorf("explicit default audience: %q %v", cfg.DefaultAudience, err)
+	}
+	short := secrets()
+	short["AUTHD_ADMIN_TOKEN"] = strings.Repeat("x", config.MinAdminTokenLen-1)
+	if _, err := load(t, short); err == nil || !strings.Contains(err.Error(), "admin-token") {
+		t.Errorf("short admin token: %v", err)
+	}
+}
