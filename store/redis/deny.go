@@ -65,6 +65,9 @@ func (s *Store) Deny(ctx context.Context, d store.Denial) error {
 	denyKeys := []string{s.denyKey(d.Kind, d.Value)}
 	denyArgs := []any{d.At.UnixNano(), ceilMicros(d.ExpiresAt), micros(now)}
 	feedKeys, feedArgs := s.feedAppendArgs(d, now)
+	if s.durable() {
+		return s.denyDurable(ctx, denyKeys, denyArgs, feedKeys, feedArgs)
+	}
 	pipe := s.writePipeline()
 	deny := denyScript.EvalSha(ctx, pipe, denyKeys, denyArgs...)
 	feed := feedAppendScript.EvalSha(ctx, pipe, feedKeys, feedArgs...)

@@ -28,7 +28,7 @@ import (
 //
 //	head: u8 version (1) · i64 ExpiresAt · i64 IdleExpiresAt (0: none) ·
 //	      i64 RotatedAt (0: none) · i32 Retries · i32 Generation ·
-//	      u8 flags (1: revoked) · Current, Previous, SealedCurrent, each
+//	      u8 flags (1: revoked, 2: rotation pending, see durable.go) · Current, Previous, SealedCurrent, each
 //	      as u16 length + bytes
 //	tail: i64 CreatedAt · i64 AuthTime · ClientID, Subject, Scope as
 //	      uvarint length + bytes · uvarint count of Audience, each as
@@ -113,6 +113,9 @@ const (
 //  4. Now (µs, floor)    5. Now+IdleTTL (µs)
 //  6. earliest RotatedAt that is still inside the leeway: ceil(Now-Leeway) µs
 //  7. MaxRetries
+//  8. "1" to store the rotation pending (durable writes), else "0"
+//  9. earliest RotatedAt of a pending rotation whose Previous may rotate
+//     again: Now-pendingWindow (µs)
 //
 // Returns {outcome} or {outcome, the record afterwards}.
 var rotateScript = goredis.NewScript(luaFamily + `
@@ -133,13 +136,24 @@ if fl % 2 == 1 then
 	return {3, v}
 end
 local tail = string.sub(v, pos)
-if ARGV[1] == cu then
+local pend = 0
+if ARGV[8] == '1' then
+	pend = 2
+end
+-- A pending rotation's successor was never delivered (its answer was a
+-- 503): its Previous rotates again, replacing it (durable.go).
+local again = #p > 0 and ARGV[1] == p and math.floor(fl / 2) % 2 == 1 and r >= tonumber(ARGV[9])
+if ARGV[1] == cu or again then
 	local idle = tonumber(ARGV[5])
 	if idle > x then
 		idle = x
 	end
-	v = struct.pack(HEAD, 1, x, idle, now, 0, g + 1, fl,
-		#ARGV[2], ARGV[2], #cu, cu, #ARGV[3], ARGV[3]) .. tail
+	local prev, gen = cu, g + 1
+	if again then
+		prev, gen = p, g
+	end
+	v = struct.pack(HEAD, 1, x, idle, now, 0, gen, pend,
+		#ARGV[2], ARGV[2], #prev, prev, #ARGV[3], ARGV[3]) .. tail
 	local ttl = math.ceil((idle - now) / 1000)
 	if ttl > 0 then
 		redis.call('SET', k, v, 'PX', string.format('%.0f', ttl))
@@ -165,8 +179,23 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		return fmt.Errorf("redis create family %q: %w", f.ID, err)
 	}
 	now := s.now()
-	n, err := createFamilyScript.Run(ctx, s.rdb, []string{s.familyKey(f.ID)},
-		micros(now), ttlMillis(familyExpiry(f), now), rec).Int()
+	keys, args := []string{s.familyKey(f.ID)}, []any{micros(now), ttlMillis(familyExpiry(f), now), rec}
+	if s.durable() {
+		reply, wait, err := s.runDurable(ctx, createFamilyScript, keys, args...)
+		if err != nil {
+			return s.fail("create family", err)
+		}
+		n, err := reply.Int()
+		if err != nil {
+			return s.fail("create family", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("redis create family %q: %w", f.ID, store.ErrExists)
+		}
+		// A login answered before a replica has it is lost by a failover.
+		return s.replicated("create family", wait)
+	}
+	n, err := createFamilyScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return s.fail("create family", err)
 	}
@@ -204,11 +233,25 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	if len(r.Next) > maxDigestLen || len(r.SealedNext) > maxDigestLen {
 		return store.RotateResult{}, errors.New("redis rotate refresh: successor too long")
 	}
-	res, err := rotateScript.Run(ctx, s.rdb, []string{s.familyKey(r.FamilyID)},
-		r.Presented, r.Next, r.SealedNext,
+	key := s.familyKey(r.FamilyID)
+	pending := "0"
+	if s.durable() {
+		pending = "1"
+	}
+	args := []any{r.Presented, r.Next, r.SealedNext,
 		micros(r.Now), micros(r.Now.Add(r.IdleTTL)), leewayFloor(r),
-		r.MaxRetries,
-	).Slice()
+		r.MaxRetries, pending, micros(r.Now.Add(-pendingWindow))}
+	var res []any
+	var wait waitReply
+	var err error
+	if s.durable() {
+		var reply *goredis.Cmd
+		if reply, wait, err = s.runDurable(ctx, rotateScript, []string{key}, args...); err == nil {
+			res, err = reply.Slice()
+		}
+	} else {
+		res, err = rotateScript.Run(ctx, s.rdb, []string{key}, args...).Slice()
+	}
 	if err != nil {
 		return store.RotateResult{}, s.fail("rotate refresh", err)
 	}
@@ -225,6 +268,15 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	}
 	switch outcome {
 	case rotOK:
+		if s.durable() {
+			// Answered only once a replica holds it; a short WAIT leaves
+			// the rotation pending, so the client's retry of the same
+			// token rotates again instead of counting as reuse.
+			if err := s.replicated("rotate refresh", wait); err != nil {
+				return store.RotateResult{}, err
+			}
+			s.ackRotation(ctx, key, r.Next)
+		}
 		return out, nil
 	case rotRetried:
 		out.Retried = true
@@ -242,12 +294,26 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 // RevokeFamily marks the family revoked (its expiry stays); ErrNotFound if
 // it is gone.
 func (s *Store) RevokeFamily(ctx context.Context, id string) error {
-	n, err := revokeFamilyScript.Run(ctx, s.rdb, []string{s.familyKey(id)}, micros(s.now())).Int()
+	keys := []string{s.familyKey(id)}
+	var n int
+	var wait waitReply
+	var err error
+	if s.durable() {
+		var reply *goredis.Cmd
+		if reply, wait, err = s.runDurable(ctx, revokeFamilyScript, keys, micros(s.now())); err == nil {
+			n, err = reply.Int()
+		}
+	} else {
+		n, err = revokeFamilyScript.Run(ctx, s.rdb, keys, micros(s.now())).Int()
+	}
 	if err != nil {
 		return s.fail("revoke family", err)
 	}
 	if n == 0 {
 		return fmt.Errorf("redis revoke family %q: %w", id, store.ErrNotFound)
+	}
+	if s.durable() {
+		return s.replicated("revoke family", wait)
 	}
 	return nil
 }

@@ -62,6 +62,16 @@ type Options struct {
 	// a minute, so that the stream holds every live denial; a follower
 	// whose cursor is older than what is kept gets store.ErrCursorExpired.
 	FeedRetention time.Duration
+	// WaitReplicas, when > 0, makes family and denylist writes durable
+	// across a failover: each is acknowledged only after WAIT saw this
+	// many replicas hold it, within WaitTimeout (see durable.go). 0 is
+	// off: right for a single Redis without replicas, where WAIT could
+	// never succeed.
+	WaitReplicas int
+	// WaitTimeout bounds each WAIT (required, at most MaxWaitTimeout,
+	// when WaitReplicas > 0); a WAIT that times out answers
+	// store.ErrUnavailable.
+	WaitTimeout time.Duration
 }
 
 // Store is a store.Store on Redis. It is safe for concurrent use.
@@ -72,6 +82,9 @@ type Store struct {
 	log    *slog.Logger
 	// feedRetention bounds the revocation feed stream.
 	feedRetention time.Duration
+	// waitReplicas and waitTimeout are Options.WaitReplicas/WaitTimeout.
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 var _ store.Store = (*Store)(nil)
@@ -84,11 +97,18 @@ var _ store.Store = (*Store)(nil)
 // a replay and revoke the login. The caller answers 503 instead and the
 // OAuth client retries inside the reuse leeway.
 func Open(ctx context.Context, opts Options) (*Store, error) {
+	if opts.WaitReplicas < 0 {
+		return nil, fmt.Errorf("redis: WaitReplicas %d is negative", opts.WaitReplicas)
+	}
+	if opts.WaitReplicas > 0 && (opts.WaitTimeout < time.Millisecond || opts.WaitTimeout > MaxWaitTimeout) {
+		return nil, fmt.Errorf("redis: WaitTimeout %v must be between 1ms and %v", opts.WaitTimeout, MaxWaitTimeout)
+	}
 	rdb, err := newClient(opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{rdb: rdb, prefix: opts.Prefix, now: opts.Now, log: opts.Logger, feedRetention: opts.FeedRetention}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, now: opts.Now, log: opts.Logger, feedRetention: opts.FeedRetention,
+		waitReplicas: opts.WaitReplicas, waitTimeout: opts.WaitTimeout}
 	if s.feedRetention <= 0 {
 		s.feedRetention = DefaultFeedRetention
 	}
