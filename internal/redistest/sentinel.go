@@ -48,30 +48,12 @@ type Sentinel struct {
 // (scripts/ensure-redis.sh installs Debian's packages).
 func NewSentinel(t testing.TB) *Sentinel {
 	t.Helper()
-	server, err := exec.LookPath("redis-server")
-	if err != nil {
-		Unavailable(t, "redis-server not installed: %v", err)
-	}
 	sentinel, err := exec.LookPath("redis-sentinel")
 	if err != nil {
 		Unavailable(t, "redis-sentinel not installed (apt-get install redis-sentinel): %v", err)
 	}
-	ports := freePorts(t, 2+sentinelCount)
-	s := &Sentinel{t: t, dir: t.TempDir(), server: server, procs: map[string]*exec.Cmd{}}
-	for _, p := range ports[:2] {
-		s.Nodes = append(s.Nodes, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-	}
-	t.Cleanup(func() {
-		for addr, cmd := range s.procs {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			delete(s.procs, addr)
-		}
-	})
-	s.startNode(s.Nodes[0], "")
-	s.startNode(s.Nodes[1], s.Nodes[0])
-	s.waitReplicaLinked(s.Nodes[0], 10*time.Second)
-	for i, p := range ports[2:] {
+	s := NewReplicated(t)
+	for i, p := range freePorts(t, sentinelCount) {
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 		s.Sentinels = append(s.Sentinels, addr)
 		conf := filepath.Join(s.dir, fmt.Sprintf("sentinel-%d.conf", i))
@@ -110,6 +92,32 @@ func NewSentinel(t testing.TB) *Sentinel {
 			return nil
 		})
 	}
+	return s
+}
+
+// NewReplicated starts only the two redis-server nodes, Nodes[0] the
+// primary and Nodes[1] its replica, with no Sentinel: for tests of
+// replication itself (WAIT). Every process is killed when the test ends.
+func NewReplicated(t testing.TB) *Sentinel {
+	t.Helper()
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		Unavailable(t, "redis-server not installed: %v", err)
+	}
+	s := &Sentinel{t: t, dir: t.TempDir(), server: server, procs: map[string]*exec.Cmd{}}
+	for _, p := range freePorts(t, 2) {
+		s.Nodes = append(s.Nodes, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	}
+	t.Cleanup(func() {
+		for addr, cmd := range s.procs {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			delete(s.procs, addr)
+		}
+	})
+	s.startNode(s.Nodes[0], "")
+	s.startNode(s.Nodes[1], s.Nodes[0])
+	s.waitReplicaLinked(s.Nodes[0], 10*time.Second)
 	return s
 }
 

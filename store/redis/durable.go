@@ -32,27 +32,39 @@ import (
 // That leaves one case to design for: a rotation that committed on the
 // primary but whose WAIT timed out. The client got 503 and retries with
 // the same token, which is now Previous; with no reuse leeway that would
-// be judged reuse. So a durable rotation is stored *pending* (flag bit 2
-// of the record, in the same script that rotates) and only marked
-// acknowledged (ackRotationScript) after WAIT confirmed it. While a
-// rotation is pending, presenting its Previous within pendingWindow
-// rotates again: the unacknowledged successor never left authd (its
-// answer was a 503), so replacing it is safe, and the family keeps one
-// line of descent. Whatever a failover keeps — the state before the
-// rotation (the retry is Current) or after it, pending (the retry
-// re-rotates) — the honest retry succeeds. A crash between a successful
-// WAIT and the acknowledgement leaves the rotation pending: then the
-// token the client just used may rotate once more within pendingWindow
-// (the client's own successor then counts as reuse and ends the login,
-// as any theft would), a bounded weakening only after a failover.
+// be judged reuse. So a durable rotation is stored *in flight* (flag bit
+// 2 of the record, set by the same script that rotates) and finished by
+// finishRotationScript once WAIT answered: acknowledged (bits cleared,
+// the client gets 200) or abandoned (bit 4, the client gets 503). While
+// a rotation is abandoned, presenting its Previous within pendingWindow
+// rotates again: the abandoned successor never left authd, so replacing
+// it is safe, and the family keeps one line of descent. While it is in
+// flight (its request still running), presenting Previous is a
+// concurrent replay and is reuse, as without WAIT — the client cannot be
+// retrying an answer it has not had. An in-flight rotation older than
+// inFlightBound was never finished (the primary or authd died between
+// the rotation and its finish) and counts as abandoned.
+//
+// Whatever a failover keeps — the state before the rotation (the retry
+// presents Current), the abandoned rotation (the retry rotates again) or
+// an in-flight one (the retry rotates again once inFlightBound passed;
+// a failover takes longer than that) — the honest retry succeeds, and no
+// token is ever answered 200 twice: a rotation is answered 200 only if
+// its finish found it still Current. The remaining weakening, after a
+// failover only: an acknowledgement that did not reach the promoted
+// replica leaves the rotation in flight there, so for pendingWindow the
+// token the client just used can rotate once more (the client's own
+// successor then counts as reuse and ends the login, as any theft would).
 
 // pendingWindow is how long after an unacknowledged rotation its
 // Previous may rotate again (see above): long enough for a client's
 // retries after a 503, short enough to bound the exposure.
 const pendingWindow = 5 * time.Minute
 
-// famPending is the record flag of a rotation not yet acknowledged.
-const famPending = 2
+// inFlightBound is how long a rotation may stay in flight before it is
+// taken as abandoned: the WAIT timeout plus a second for the round trips
+// of its finish.
+func (s *Store) inFlightBound() time.Duration { return s.waitTimeout + time.Second }
 
 // MaxWaitTimeout bounds Options.WaitTimeout: the WAIT shares a pipelined
 // round trip with its write, which go-redis bounds by the read timeout.
@@ -62,20 +74,34 @@ const MaxWaitTimeout = defaultIOTimeout - 100*time.Millisecond
 // back with fewer replicas than Options.WaitReplicas.
 var errNotReplicated = errors.New("write not acknowledged by enough replicas in time")
 
-// ackRotationScript marks a pending rotation acknowledged. KEYS: family.
-// ARGV: the Current digest it rotated to. Returns 1 if cleared.
-var ackRotationScript = goredis.NewScript(luaFamily + `
+// finishRotationScript ends an in-flight rotation. KEYS: family. ARGV:
+// the Current digest it rotated to; "1" if acknowledged (clear bits 2
+// and 4), "0" if abandoned (set bit 4). Returns 1 if the rotation is
+// still the family's newest (Current unchanged), 0 if not.
+var finishRotationScript = goredis.NewScript(luaFamily + `
 local v = redis.call('GET', KEYS[1])
 if not v then
 	return 0
 end
 local ver, x, i, r, n, g, fl, cu = struct.unpack(HEAD, v)
-if ver ~= 1 or cu ~= ARGV[1] or math.floor(fl / 2) % 2 ~= 1 then
+if ver ~= 1 or cu ~= ARGV[1] then
 	return 0
 end
-redis.call('SETRANGE', KEYS[1], ` + strconv.Itoa(famFlagsOffset) + `, string.char(fl - 2))
+if math.floor(fl / 2) % 2 == 1 then
+	local nf = fl
+	if ARGV[2] == '1' then
+		nf = fl % 2
+	elseif math.floor(fl / 4) % 2 == 0 then
+		nf = fl + 4
+	end
+	redis.call('SETRANGE', KEYS[1], ` + strconv.Itoa(famFlagsOffset) + `, string.char(nf))
+end
 return 1
 `)
+
+// errSuperseded is wrapped (with store.ErrUnavailable) when an in-flight
+// rotation was rotated again before it was finished.
+var errSuperseded = errors.New("rotation superseded before it was acknowledged")
 
 // durable reports whether writes wait for replicas.
 func (s *Store) durable() bool { return s.waitReplicas > 0 }
@@ -144,13 +170,27 @@ func (s *Store) replicated(op string, wait waitReply) error {
 	return nil
 }
 
-// ackRotation clears the pending flag of a rotation WAIT confirmed. A
-// failure is logged only: the rotation stands, and stays pending (see
-// the comment at the top of this file).
-func (s *Store) ackRotation(ctx context.Context, key string, current []byte) {
-	if err := ackRotationScript.Run(ctx, s.rdb, []string{key}, current).Err(); err != nil {
-		s.log.Warn("redis acknowledge rotation", "err", err)
+// finishRotation finishes the in-flight rotation to next at key after
+// its WAIT: nil (answer 200) if enough replicas hold it and it is still
+// the family's newest; otherwise it is marked abandoned and the error
+// wraps store.ErrUnavailable (answer 503; the client's retry rotates
+// again). A finish that cannot be written after a good WAIT is logged
+// only: the rotation is durable, and stays in flight (see above).
+func (s *Store) finishRotation(ctx context.Context, key string, next []byte, wait waitReply) error {
+	if werr := s.replicated("rotate refresh", wait); werr != nil {
+		if err := finishRotationScript.Run(ctx, s.rdb, []string{key}, next, "0").Err(); err != nil {
+			s.log.Warn("redis mark rotation abandoned", "err", err)
+		}
+		return werr
 	}
+	n, err := finishRotationScript.Run(ctx, s.rdb, []string{key}, next, "1").Int()
+	switch {
+	case err != nil:
+		s.log.Warn("redis acknowledge rotation", "err", err)
+	case n == 0:
+		return fmt.Errorf("redis rotate refresh: %w: %w", store.ErrUnavailable, errSuperseded)
+	}
+	return nil
 }
 
 // denyDurable is Deny with WaitReplicas > 0: the denylist script and the

@@ -28,7 +28,8 @@ import (
 //
 //	head: u8 version (1) · i64 ExpiresAt · i64 IdleExpiresAt (0: none) ·
 //	      i64 RotatedAt (0: none) · i32 Retries · i32 Generation ·
-//	      u8 flags (1: revoked, 2: rotation pending, see durable.go) · Current, Previous, SealedCurrent, each
+//	      u8 flags (1: revoked, 2: rotation in flight, 4: its answer
+//	      was a 503; see durable.go) · Current, Previous, SealedCurrent, each
 //	      as u16 length + bytes
 //	tail: i64 CreatedAt · i64 AuthTime · ClientID, Subject, Scope as
 //	      uvarint length + bytes · uvarint count of Audience, each as
@@ -113,9 +114,11 @@ const (
 //  4. Now (µs, floor)    5. Now+IdleTTL (µs)
 //  6. earliest RotatedAt that is still inside the leeway: ceil(Now-Leeway) µs
 //  7. MaxRetries
-//  8. "1" to store the rotation pending (durable writes), else "0"
-//  9. earliest RotatedAt of a pending rotation whose Previous may rotate
-//     again: Now-pendingWindow (µs)
+//  8. "1" to store the rotation in flight (durable writes), else "0"
+//  9. earliest RotatedAt of an unacknowledged rotation whose Previous may
+//     rotate again: Now-pendingWindow (µs)
+//  10. latest RotatedAt of an in-flight rotation that is taken as
+//     abandoned although nobody marked it so: Now-inFlightBound (µs)
 //
 // Returns {outcome} or {outcome, the record afterwards}.
 var rotateScript = goredis.NewScript(luaFamily + `
@@ -140,9 +143,11 @@ local pend = 0
 if ARGV[8] == '1' then
 	pend = 2
 end
--- A pending rotation's successor was never delivered (its answer was a
--- 503): its Previous rotates again, replacing it (durable.go).
-local again = #p > 0 and ARGV[1] == p and math.floor(fl / 2) % 2 == 1 and r >= tonumber(ARGV[9])
+-- An unacknowledged rotation's successor was never delivered (its answer
+-- was a 503, or never came): its Previous rotates again, replacing it
+-- (durable.go).
+local again = #p > 0 and ARGV[1] == p and math.floor(fl / 2) % 2 == 1 and
+	(math.floor(fl / 4) % 2 == 1 or r <= tonumber(ARGV[10])) and r >= tonumber(ARGV[9])
 if ARGV[1] == cu or again then
 	local idle = tonumber(ARGV[5])
 	if idle > x then
@@ -240,7 +245,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	}
 	args := []any{r.Presented, r.Next, r.SealedNext,
 		micros(r.Now), micros(r.Now.Add(r.IdleTTL)), leewayFloor(r),
-		r.MaxRetries, pending, micros(r.Now.Add(-pendingWindow))}
+		r.MaxRetries, pending, micros(r.Now.Add(-pendingWindow)), micros(r.Now.Add(-s.inFlightBound()))}
 	var res []any
 	var wait waitReply
 	var err error
@@ -269,13 +274,12 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	switch outcome {
 	case rotOK:
 		if s.durable() {
-			// Answered only once a replica holds it; a short WAIT leaves
-			// the rotation pending, so the client's retry of the same
+			// Answered only once a replica holds it; a short WAIT marks
+			// the rotation abandoned, so the client's retry of the same
 			// token rotates again instead of counting as reuse.
-			if err := s.replicated("rotate refresh", wait); err != nil {
+			if err := s.finishRotation(ctx, key, r.Next, wait); err != nil {
 				return store.RotateResult{}, err
 			}
-			s.ackRotation(ctx, key, r.Next)
 		}
 		return out, nil
 	case rotRetried:

@@ -1,0 +1,187 @@
+package redis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/internal/redistest"
+	"github.com/authd-dev/authd/store"
+	"github.com/authd-dev/authd/store/storetest"
+)
+
+// openReplicated opens a Store on the primary of pair with WaitReplicas
+// wait, under a fresh prefix.
+func openReplicated(t *testing.T, pair *redistest.Sentinel, wait int) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{
+		URL: "redis://" + pair.Nodes[0] + "/0", WaitReplicas: wait, WaitTimeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	s.prefix = redistest.Prefix(t, s.rdb) // its cleanup runs before Close (LIFO)
+	return s
+}
+
+// TestDurableConformance: with WAIT after every family and denylist write
+// the store still keeps the whole contract.
+func TestDurableConformance(t *testing.T) {
+	pair := redistest.NewReplicated(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return openReplicated(t, pair, 1) })
+}
+
+func rotation(fid, presented, next string, now time.Time) store.Rotation {
+	return store.Rotation{
+		FamilyID: fid, Presented: storetest.Digest(presented), Next: storetest.Digest(next),
+		Now: now, IdleTTL: time.Hour, MaxRetries: 3, // no leeway, the default
+	}
+}
+
+// TestDurableWritesWaitForReplica: while the replica does not acknowledge,
+// every durable write answers ErrUnavailable (a 503) instead of success;
+// a rotation whose WAIT timed out stays pending, so the client's retry of
+// the same token rotates again (no leeway!), the undelivered successor is
+// dead, and once acknowledged the previous token is reuse again.
+func TestDurableWritesWaitForReplica(t *testing.T) {
+	ctx := context.Background()
+	pair := redistest.NewReplicated(t)
+	s := openReplicated(t, pair, 1)
+	now := storetest.Now()
+	for _, id := range []string{"f1", "f2", "f3"} {
+		if err := s.CreateFamily(ctx, storetest.NewFamily(id, now, "t0")); err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+	}
+	for _, id := range []string{"f1", "f2", "f3"} {
+		if _, err := s.RotateRefresh(ctx, rotation(id, "t0", "t1", now)); err != nil {
+			t.Fatalf("rotate %s with the replica up: %v", id, err)
+		}
+	}
+
+	pair.Pause(pair.Nodes[1], true)
+	unacked := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errNotReplicated) {
+			t.Fatalf("%s with the replica stopped: err = %v, want ErrUnavailable (not replicated)", what, err)
+		}
+	}
+	for _, id := range []string{"f1", "f2", "f3"} {
+		_, err := s.RotateRefresh(ctx, rotation(id, "t1", "t2-lost", now))
+		unacked("rotate "+id, err)
+	}
+	unacked("create family", s.CreateFamily(ctx, storetest.NewFamily("f4", now, "t0")))
+	unacked("revoke family", s.RevokeFamily(ctx, "f3"))
+	unacked("deny", s.Deny(ctx, store.Denial{Kind: store.DenyJTI, Value: "j1", At: now, ExpiresAt: now.Add(time.Hour)}))
+	// The retry while still unreplicated: pending again, 503 again.
+	_, err := s.RotateRefresh(ctx, rotation("f1", "t1", "t2-lost-again", now.Add(time.Second)))
+	unacked("retry rotate f1", err)
+	pair.Pause(pair.Nodes[1], false)
+
+	// The client's honest retry with the same token succeeds and gets a
+	// fresh successor; the family keeps one line of descent.
+	res, err := s.RotateRefresh(ctx, rotation("f1", "t1", "t2", now.Add(2*time.Second)))
+	if err != nil {
+		t.Fatalf("retry of the token whose rotation answered 503: %v (want a rotation, not reuse)", err)
+	}
+	if f := res.Family; !bytes.Equal(f.Current, storetest.Digest("t2")) || !bytes.Equal(f.Previous, storetest.Digest("t1")) || f.Revoked {
+		t.Fatalf("after the retry: current %x previous %x revoked %v", f.Current, f.Previous, f.Revoked)
+	}
+	// Acknowledged now: presenting t1 once more is reuse.
+	if _, err := s.RotateRefresh(ctx, rotation("f1", "t1", "t9", now.Add(3*time.Second))); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("previous token after an acknowledged rotation: err = %v, want ErrReused", err)
+	}
+	// The successor of the unacknowledged rotation never reached anyone:
+	// it is replaced, and presenting it is reuse.
+	if _, err := s.RotateRefresh(ctx, rotation("f2", "t1", "t2", now.Add(time.Second))); err != nil {
+		t.Fatalf("retry f2: %v", err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("f2", "t2-lost", "t9", now.Add(2*time.Second))); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("the replaced unacknowledged successor: err = %v, want ErrReused", err)
+	}
+	// The revocation that answered 503 is on the primary; its retry is
+	// acknowledged (idempotent).
+	if err := s.RevokeFamily(ctx, "f3"); err != nil {
+		t.Fatalf("retry revoke: %v", err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("f3", "t1", "t2", now.Add(time.Second))); !errors.Is(err, store.ErrRevoked) {
+		t.Fatalf("revoked f3: err = %v, want ErrRevoked", err)
+	}
+}
+
+// TestDurablePendingWindow: a pending rotation lets its previous token
+// rotate again only within pendingWindow.
+func TestDurablePendingWindow(t *testing.T) {
+	ctx := context.Background()
+	pair := redistest.NewReplicated(t)
+	s := openReplicated(t, pair, 1)
+	now := storetest.Now()
+	if err := s.CreateFamily(ctx, storetest.NewFamily("f1", now, "t0")); err != nil {
+		t.Fatal(err)
+	}
+	pair.Pause(pair.Nodes[1], true)
+	_, err := s.RotateRefresh(ctx, rotation("f1", "t0", "t1", now))
+	pair.Pause(pair.Nodes[1], false)
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("rotate with the replica stopped: %v", err)
+	}
+	late := now.Add(pendingWindow + time.Second)
+	if _, err := s.RotateRefresh(ctx, rotation("f1", "t0", "t2", late)); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("retry after the pending window: err = %v, want ErrReused", err)
+	}
+}
+
+// TestDurableOptions: Open rejects a negative replica count and a WAIT
+// timeout it cannot honour.
+func TestDurableOptions(t *testing.T) {
+	for _, o := range []Options{
+		{URL: "redis://127.0.0.1:1/0", WaitReplicas: -1},
+		{URL: "redis://127.0.0.1:1/0", WaitReplicas: 1},
+		{URL: "redis://127.0.0.1:1/0", WaitReplicas: 1, WaitTimeout: MaxWaitTimeout + time.Millisecond},
+	} {
+		if _, err := Open(context.Background(), o); err == nil || errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("Open(%+v): err = %v, want an options error", o, err)
+		}
+	}
+}
+
+// TestDurableUnfinishedRotation: a rotation left in flight (its request
+// still running, or its primary gone before the finish) makes a replay of
+// Previous reuse while young — a concurrent replay, not a retry — and a
+// new rotation once older than inFlightBound (nobody will finish it).
+func TestDurableUnfinishedRotation(t *testing.T) {
+	ctx := context.Background()
+	pair := redistest.NewReplicated(t)
+	s := openReplicated(t, pair, 1)
+	now := storetest.Now()
+	for _, id := range []string{"young", "old"} {
+		if err := s.CreateFamily(ctx, storetest.NewFamily(id, now, "t0")); err != nil {
+			t.Fatal(err)
+		}
+		// The rotation script alone, as a request that died before its
+		// finish leaves it.
+		r := rotation(id, "t0", "t1", now)
+		err := rotateScript.Run(ctx, s.rdb, []string{s.familyKey(id)}, r.Presented, r.Next, r.SealedNext,
+			micros(r.Now), micros(r.Now.Add(r.IdleTTL)), leewayFloor(r), r.MaxRetries, "1",
+			micros(r.Now.Add(-pendingWindow)), micros(r.Now.Add(-s.inFlightBound()))).Err()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("young", "t0", "t2", now.Add(100*time.Millisecond))); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("replay while the rotation is in flight: err = %v, want ErrReused", err)
+	}
+	res, err := s.RotateRefresh(ctx, rotation("old", "t0", "t2", now.Add(s.inFlightBound()+time.Millisecond)))
+	if err != nil {
+		t.Fatalf("retry after an unfinished rotation: %v, want a rotation", err)
+	}
+	if !bytes.Equal(res.Family.Current, storetest.Digest("t2")) || !bytes.Equal(res.Family.Previous, storetest.Digest("t0")) {
+		t.Fatalf("after the retry: current %x previous %x", res.Family.Current, res.Family.Previous)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("old", "t1", "t3", now.Add(2*s.inFlightBound()))); !errors.Is(err, store.ErrReused) {
+		t.Fatalf("the unfinished rotation's successor: err = %v, want ErrReused", err)
+	}
+}
