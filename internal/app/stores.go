@@ -24,8 +24,11 @@ var storeOpeners = map[string]func(ctx context.Context, cfg config.Config, opts 
 			Addrs:      cfg.RedisAddrs,
 			MasterName: cfg.RedisMasterName,
 			Prefix:     cfg.RedisPrefix,
-			Now:        opts.Now,
-			Logger:     opts.Logger.With("component", "store"),
+			// Durable writes (WAIT): on by default with Sentinel/Cluster.
+			WaitReplicas: cfg.RedisDurableReplicas,
+			WaitTimeout:  cfg.RedisWaitTimeout,
+			Now:          opts.Now,
+			Logger:       opts.Logger.With("component", "store"),
 		})
 	},
 }

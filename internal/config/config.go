@@ -40,6 +40,16 @@ type Config struct {
 	RedisMasterName string
 	// RedisPrefix prefixes every Redis key.
 	RedisPrefix string
+	// RedisWaitReplicas is --redis-wait-replicas as given: "auto", "off"
+	// or a count; validation resolves it into RedisDurableReplicas.
+	RedisWaitReplicas string
+	// RedisWaitTimeout bounds each WAIT for the replicas.
+	RedisWaitTimeout time.Duration
+	// RedisDurableReplicas is how many replicas must acknowledge a family
+	// or denylist write before it is answered; 0 is off. Derived from
+	// RedisWaitReplicas: auto is 1 with Sentinel or Cluster, 0 for a
+	// single Redis (WAIT could never succeed without replicas).
+	RedisDurableReplicas int
 	// AdminToken is the bearer token of the admin API.
 	AdminToken string
 	// KEK is the 32-byte key that encrypts private signing keys at rest.

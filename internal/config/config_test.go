@@ -55,6 +55,7 @@ func TestDefaults(t *testing.T) {
 	want := config.Config{
 		Addr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:8081", Issuer: "http://127.0.0.1:8080",
 		Store: "bolt", DataDir: "./data", RedisURL: "redis://127.0.0.1:6379/0", RedisPrefix: "authd:",
+		RedisWaitReplicas: "auto", RedisWaitTimeout: 200 * time.Millisecond,
 		AdminToken: testToken, KEK: testKEK, SigningAlg: "RS256",
 		AccessTokenTTL: 15 * time.Minute, IDTokenTTL: time.Hour, RefreshTokenTTL: 72 * time.Hour,
 		RefreshTokenMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
@@ -202,6 +203,10 @@ func TestValidation(t *testing.T) {
 		{[]string{"--store", "redis", "--redis-url", "http://x"}, "--redis-url: ", "redis://"},
 		{[]string{"--store", "redis", "--redis-addrs", "a:1,nohost"}, `--redis-addrs: invalid address "nohost"`, ""},
 		{[]string{"--store", "redis", "--redis-master-name", "m"}, "--redis-master-name: ", "--redis-addrs"},
+		{[]string{"--store", "redis", "--redis-wait-replicas", "some"}, "--redis-wait-replicas: ", "auto, off or a number"},
+		{[]string{"--store", "redis", "--redis-wait-replicas", "-1"}, "--redis-wait-replicas: ", "auto, off or a number"},
+		{[]string{"--store", "redis", "--redis-wait-replicas", "1", "--redis-wait-timeout", "0s"}, "--redis-wait-timeout: ", "between 1ms and 400ms"},
+		{[]string{"--store", "redis", "--redis-addrs", "s:1", "--redis-master-name", "m", "--redis-wait-timeout", "1s"}, "--redis-wait-timeout: ", "between 1ms and 400ms"},
 		{[]string{"--admin-token", ""}, "--admin-token is required (or use --dev)", ""},
 		{[]string{"--admin-token", "short-secret"}, "--admin-token: must be at least 16 characters", ""},
 		{[]string{"--admin-token", "0123456789 abcdef"}, "--admin-token: ", "spaces"},
@@ -349,5 +354,31 @@ func TestDerivedDefaultsAreFilledOnce(t *testing.T) {
 	short["AUTHD_ADMIN_TOKEN"] = strings.Repeat("x", config.MinAdminTokenLen-1)
 	if _, err := load(t, short); err == nil || !strings.Contains(err.Error(), "admin-token") {
 		t.Errorf("short admin token: %v", err)
+	}
+}
+
+// TestRedisWaitReplicas: auto waits for one replica where replicas exist
+// (Sentinel, Cluster) and is off for a single Redis; off and a number say
+// so explicitly.
+func TestRedisWaitReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--store", "redis"}, 0},
+		{[]string{"--store", "redis", "--redis-addrs", "s1:26379,s2:26379", "--redis-master-name", "m"}, 1},
+		{[]string{"--store", "redis", "--redis-addrs", "s1:26379", "--redis-master-name", "m"}, 1},
+		{[]string{"--store", "redis", "--redis-addrs", "n1:6379,n2:6379,n3:6379"}, 1},
+		{[]string{"--store", "redis", "--redis-addrs", "n1:6379,n2:6379", "--redis-wait-replicas", "off"}, 0},
+		{[]string{"--store", "redis", "--redis-wait-replicas", "0", "--redis-wait-timeout", "0s"}, 0},
+		{[]string{"--store", "redis", "--redis-addrs", "n1:6379,n2:6379", "--redis-wait-replicas", "2"}, 2},
+	} {
+		cfg, err := load(t, secrets(), tc.args...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if cfg.RedisDurableReplicas != tc.want {
+			t.Errorf("%v: RedisDurableReplicas = %d, want %d", tc.args, cfg.RedisDurableReplicas, tc.want)
+		}
 	}
 }

@@ -28,6 +28,8 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"redis-addrs":                "r1:6379,r2:6379",
 		"redis-master-name":          "mymaster",
 		"redis-prefix":               "tenant1:",
+		"redis-wait-replicas":        "2",
+		"redis-wait-timeout":         "150ms",
 		"admin-token":                "another-admin-token-0123456789",
 		"kek":                        base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)),
 		"kek-previous":               base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{8}, 32)),

@@ -32,6 +32,8 @@ var settings = []setting{
 	{"redis-addrs", "", "comma-separated Redis addresses: Redis Cluster, or Sentinel with --redis-master-name", func(c *Config) any { return &c.RedisAddrs }},
 	{"redis-master-name", "", "Redis Sentinel master name", func(c *Config) any { return &c.RedisMasterName }},
 	{"redis-prefix", "authd:", "prefix of every Redis key", func(c *Config) any { return &c.RedisPrefix }},
+	{"redis-wait-replicas", "auto", "replicas that must hold a login, rotation, revocation or denylist write before it is answered (Redis WAIT), so a failover keeps it: auto (1 with Sentinel or Cluster, off for a single Redis), off, or a number", func(c *Config) any { return &c.RedisWaitReplicas }},
+	{"redis-wait-timeout", "200ms", "how long such a write waits for the replicas before it answers 503 instead (1ms to 400ms)", func(c *Config) any { return &c.RedisWaitTimeout }},
 	{"admin-token", "", "bearer token of the admin API, at least " + strconv.Itoa(MinAdminTokenLen) + " characters (required unless --dev)", func(c *Config) any { return &c.AdminToken }},
 	{"kek", "", "base64 of 32 random bytes; encrypts private signing keys at rest (required unless --dev)", func(c *Config) any { return &c.KEK }},
 	{"kek-previous", "", "base64 of the previous 32-byte KEK, while changing the KEK", func(c *Config) any { return &c.KEKPrevious }},
