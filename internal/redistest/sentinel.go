@@ -275,14 +275,22 @@ func (s *Sentinel) Rejoin(addr, primary string) {
 func (s *Sentinel) waitReplicaLinked(primary string, limit time.Duration) {
 	s.t.Helper()
 	waitFor(s.t, limit, "primary "+primary+" has a replica online", func(ctx context.Context) error {
+		// A write and WAIT on one connection: a replica that has not
+		// acknowledged anything yet (just after a full sync) counts for a
+		// WAIT of nothing, not for one of a write.
 		c := goredis.NewClient(&goredis.Options{Addr: primary, MaxRetries: -1})
 		defer c.Close()
-		n, err := c.Do(ctx, "WAIT", 1, 100).Int()
+		var wait *goredis.Cmd
+		_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			p.Set(ctx, "redistest:replication-probe", time.Now().UnixNano(), time.Minute)
+			wait = p.Do(ctx, "WAIT", 1, 200)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if n < 1 {
-			return fmt.Errorf("no replica acknowledges")
+		if n, _ := wait.Int(); n < 1 {
+			return fmt.Errorf("no replica acknowledges a write")
 		}
 		return nil
 	})

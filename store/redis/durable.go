@@ -62,9 +62,14 @@ import (
 const pendingWindow = 5 * time.Minute
 
 // inFlightBound is how long a rotation may stay in flight before it is
-// taken as abandoned: the WAIT timeout plus a second for the round trips
-// of its finish.
-func (s *Store) inFlightBound() time.Duration { return s.waitTimeout + time.Second }
+// taken as abandoned: the WAIT timeout plus 250 ms for the round trips of
+// its finish. A failover takes longer than this (Sentinel's
+// down-after-milliseconds alone is ≥ 500 ms in any sane deployment), so a
+// rotation the promoted replica holds in flight is always past it when
+// the client's retry arrives. Too short a bound is safe, only less kind:
+// a replay racing a slow request rotates again, the slow request's finish
+// then finds itself superseded and answers 503 rather than 200.
+func (s *Store) inFlightBound() time.Duration { return s.waitTimeout + 250*time.Millisecond }
 
 // MaxWaitTimeout bounds Options.WaitTimeout: the WAIT shares a pipelined
 // round trip with its write, which go-redis bounds by the read timeout.
