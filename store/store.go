@@ -236,6 +236,11 @@ type FamilyStore interface {
 	//   - Presented == Previous, Leeway > 0, Now-RotatedAt <= Leeway and
 	//     Retries < MaxRetries → Retries+1, Retried=true, nothing else changes
 	//   - anything else → the family is marked revoked, ErrReused
+	// A backend that acknowledges a write only once replicas hold it
+	// (Redis with WAIT) can answer ErrUnavailable for a rotation that did
+	// commit; it then lets the same Presented rotate once more, replacing
+	// the successor nobody received (store/redis durable.go), so the
+	// client's retry of a 503 is never judged reuse.
 	RotateRefresh(ctx context.Context, r Rotation) (RotateResult, error)
 	// RevokeFamily marks the family revoked; ErrNotFound if it is gone.
 	RevokeFamily(ctx context.Context, id string) error

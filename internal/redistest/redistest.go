@@ -1,7 +1,10 @@
 // Package redistest gives tests a Redis: the one `make test` provides on
 // 127.0.0.1:6379 (scripts/ensure-redis.sh), or the one AUTHD_TEST_REDIS_URL
-// names, under a key prefix of their own that is deleted afterwards; and a
-// throw-away three-node Redis Cluster started from the redis-server binary.
+// names, under a key prefix of their own that is deleted afterwards; a
+// throw-away three-node Redis Cluster started from the redis-server binary;
+// private servers that can be stopped and started (Server); and a private
+// Sentinel deployment — a primary, a replica and three redis-sentinel
+// processes — whose primary a test can kill or partition (Sentinel).
 //
 // When Redis (or redis-server, for Cluster) is missing, tests are skipped
 // on a developer machine but fail when CI=true: in CI a skipped Redis test
