@@ -15,14 +15,20 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// clusterNodes is the size of the test Cluster: three primaries, the
-// smallest Cluster redis-cli creates, no replicas.
-const clusterNodes = 3
+// The test Cluster: three primaries, the smallest Cluster redis-cli
+// creates, each with one replica, so that authd's durable writes (WAIT,
+// on by default for a Cluster) have a replica to wait for.
+const (
+	clusterPrimaries = 3
+	clusterNodes     = 2 * clusterPrimaries
+)
 
-// Cluster starts a fresh three-node Redis Cluster on loopback (free ports,
-// data in t.TempDir(), no persistence), waits until it serves every slot
-// and returns the node addresses. The nodes are killed when the test
-// ends. Needs redis-server ≥ 7.0 (for --cluster-port) and redis-cli.
+// Cluster starts a fresh Redis Cluster of three primaries with one replica
+// each on loopback (free ports, data in t.TempDir(), no persistence),
+// waits until it serves every slot and every primary's replica
+// acknowledges writes, and returns the node addresses. The nodes are
+// killed when the test ends. Needs redis-server ≥ 7.0 (for
+// --cluster-port) and redis-cli.
 func Cluster(t testing.TB) []string {
 	t.Helper()
 	server, err := exec.LookPath("redis-server")
@@ -49,7 +55,7 @@ func Cluster(t testing.TB) []string {
 		})
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -67,6 +73,27 @@ func Cluster(t testing.TB) []string {
 			return nil
 		})
 	}
+	for _, a := range addrs {
+		waitFor(t, 20*time.Second, "node "+a+" is a replica or has one that acknowledges writes", func(ctx context.Context) error {
+			c := goredis.NewClient(&goredis.Options{Addr: a, MaxRetries: -1})
+			defer c.Close()
+			role, err := c.Do(ctx, "ROLE").Slice()
+			if err != nil {
+				return err
+			}
+			if len(role) > 0 && role[0] != "master" {
+				return nil
+			}
+			// A key of one of this primary's slots (others answer MOVED).
+			for i := range 64 {
+				err = writeAcknowledged(ctx, c, "redistest:replication-probe:"+strconv.Itoa(i))
+				if err == nil || !strings.HasPrefix(err.Error(), "MOVED") {
+					return err
+				}
+			}
+			return err
+		})
+	}
 	return addrs
 }
 
@@ -81,6 +108,7 @@ func startNode(t testing.TB, server, dir string, port, bus int) {
 		"--port", p, "--cluster-port", strconv.Itoa(bus), "--bind", "127.0.0.1",
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+p+".conf",
 		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
+		"--enable-debug-command", "local", // DEBUG SLEEP: a replica that cannot acknowledge
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	setPdeathsig(cmd)

@@ -280,20 +280,26 @@ func (s *Sentinel) waitReplicaLinked(primary string, limit time.Duration) {
 		// WAIT of nothing, not for one of a write.
 		c := goredis.NewClient(&goredis.Options{Addr: primary, MaxRetries: -1})
 		defer c.Close()
-		var wait *goredis.Cmd
-		_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			p.Set(ctx, "redistest:replication-probe", time.Now().UnixNano(), time.Minute)
-			wait = p.Do(ctx, "WAIT", 1, 200)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if n, _ := wait.Int(); n < 1 {
-			return fmt.Errorf("no replica acknowledges a write")
-		}
+		return writeAcknowledged(ctx, c, "redistest:replication-probe")
+	})
+}
+
+// writeAcknowledged writes key on c and WAITs for one replica on the same
+// connection: nil once a replica acknowledged the write.
+func writeAcknowledged(ctx context.Context, c *goredis.Client, key string) error {
+	var wait *goredis.Cmd
+	_, err := c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, key, time.Now().UnixNano(), time.Minute)
+		wait = p.Do(ctx, "WAIT", 1, 200)
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if n, _ := wait.Int(); n < 1 {
+		return fmt.Errorf("no replica acknowledges a write")
+	}
+	return nil
 }
 
 func lastBytes(b []byte, n int) []byte {

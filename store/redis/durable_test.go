@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"sync"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/authd-dev/authd/internal/redistest"
 	"github.com/authd-dev/authd/store"
@@ -184,4 +188,72 @@ func TestDurableUnfinishedRotation(t *testing.T) {
 	if _, err := s.RotateRefresh(ctx, rotation("old", "t1", "t3", now.Add(2*s.inFlightBound()))); !errors.Is(err, store.ErrReused) {
 		t.Fatalf("the unfinished rotation's successor: err = %v, want ErrReused", err)
 	}
+}
+
+// TestDurableClusterConformance: the contract holds on a Redis Cluster
+// with WAIT for one replica after every family and denylist write (the
+// default for a Cluster), where each write is waited for on the primary
+// of its own slot.
+func TestDurableClusterConformance(t *testing.T) {
+	if testing.Short() && os.Getenv("CI") != "true" {
+		t.Skip("starts a six-node Redis Cluster; not in -short")
+	}
+	addrs := redistest.Cluster(t)
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(context.Background(), Options{Addrs: addrs, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("Open cluster: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		s.prefix = redistest.Prefix(t, s.rdb) // its cleanup runs before Close (LIFO)
+		return s
+	})
+	// The WAIT goes to the connection that wrote, on the primary that
+	// holds the key: with every replica asleep, the writes answer
+	// ErrUnavailable (a WAIT elsewhere would count the idle replicas).
+	t.Run("ReplicasAsleep", func(t *testing.T) {
+		ctx := context.Background()
+		s, err := Open(ctx, Options{Addrs: addrs, WaitReplicas: 1, WaitTimeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		s.prefix = redistest.Prefix(t, s.rdb)
+		now := storetest.Now()
+		if err := s.CreateFamily(ctx, storetest.NewFamily("f1", now, "t0")); err != nil {
+			t.Fatalf("create with the replicas awake: %v", err)
+		}
+		var slept sync.WaitGroup
+		for _, a := range addrs {
+			c := goredis.NewClient(&goredis.Options{Addr: a, MaxRetries: -1, ReadTimeout: 5 * time.Second})
+			defer c.Close()
+			role, err := c.Do(ctx, "ROLE").Slice()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if role[0] == "master" {
+				continue
+			}
+			slept.Add(1)
+			go func() {
+				defer slept.Done()
+				if err := c.Do(ctx, "DEBUG", "SLEEP", "1.5").Err(); err != nil {
+					t.Errorf("DEBUG SLEEP on %s: %v", a, err)
+				}
+			}()
+		}
+		time.Sleep(100 * time.Millisecond)
+		_, err = s.RotateRefresh(ctx, rotation("f1", "t0", "t1", now))
+		if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errNotReplicated) {
+			t.Errorf("rotate with the replicas asleep: err = %v, want not replicated", err)
+		}
+		err = s.Deny(ctx, store.Denial{Kind: store.DenyJTI, Value: "j1", At: now, ExpiresAt: now.Add(time.Hour)})
+		if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errNotReplicated) {
+			t.Errorf("deny with the replicas asleep: err = %v, want not replicated", err)
+		}
+		slept.Wait()
+		if _, err := s.RotateRefresh(ctx, rotation("f1", "t0", "t1b", now.Add(time.Second))); err != nil {
+			t.Errorf("retry once the replicas are awake: %v", err)
+		}
+	})
 }
