@@ -3,6 +3,7 @@ package redistest
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -129,19 +130,34 @@ func startNode(t testing.TB, server, dir string, port, bus int) {
 }
 
 // freePorts returns n distinct loopback ports that were free a moment ago.
+// They are drawn below the kernel's ephemeral range (32768 and up on
+// Linux), which a port from Listen(":0") and every outgoing connection's
+// local port come from: on a machine where other tests open connections,
+// a port from that range can be taken between this choice and the
+// server's bind ("Address already in use").
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for attempt := 0; len(ports) < n; attempt++ {
+		addr := "127.0.0.1:0"
+		if attempt < 100*n {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(lowPortMin+mrand.IntN(lowPortMax-lowPortMin)))
+		}
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatalf("find a free port: %v", err)
+			if addr == "127.0.0.1:0" {
+				t.Fatalf("find a free port: %v", err)
+			}
+			continue
 		}
 		defer l.Close() // held until all are chosen, so they differ
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
 }
+
+// The range freePorts draws from.
+const lowPortMin, lowPortMax = 20000, 32000
 
 // waitFor polls check until it succeeds or limit passes.
 func waitFor(t testing.TB, limit time.Duration, what string, check func(context.Context) error) {

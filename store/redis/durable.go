@@ -41,7 +41,9 @@ import (
 // it is safe, and the family keeps one line of descent. While it is in
 // flight (its request still running), presenting Previous is a
 // concurrent replay and is reuse, as without WAIT — the client cannot be
-// retrying an answer it has not had. An in-flight rotation older than
+// retrying an answer it has not had; inside a reuse leeway it answers
+// ErrUnavailable instead of handing out the successor again before that
+// is durable. An in-flight rotation older than
 // inFlightBound was never finished (the primary or authd died between
 // the rotation and its finish) and counts as abandoned.
 //
@@ -103,6 +105,11 @@ if math.floor(fl / 2) % 2 == 1 then
 end
 return 1
 `)
+
+// errInFlight is wrapped (with store.ErrUnavailable) when a retry inside
+// the reuse leeway meets a rotation still in flight: the successor it
+// would get again is not durable yet.
+var errInFlight = errors.New("rotation still in flight")
 
 // errSuperseded is wrapped (with store.ErrUnavailable) when an in-flight
 // rotation was rotated again before it was finished.

@@ -161,7 +161,7 @@ func TestDurableUnfinishedRotation(t *testing.T) {
 	pair := redistest.NewReplicated(t)
 	s := openReplicated(t, pair, 1)
 	now := storetest.Now()
-	for _, id := range []string{"young", "old"} {
+	for _, id := range []string{"young", "old", "leeway"} {
 		if err := s.CreateFamily(ctx, storetest.NewFamily(id, now, "t0")); err != nil {
 			t.Fatal(err)
 		}
@@ -174,6 +174,20 @@ func TestDurableUnfinishedRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Inside a reuse leeway, a retry meeting the rotation in flight waits
+	// (503) rather than get a successor that is not durable yet; once the
+	// rotation is acknowledged it gets the same successor again.
+	inLeeway := rotation("leeway", "t0", "t2", now.Add(100*time.Millisecond))
+	inLeeway.Leeway, inLeeway.SealedNext = time.Minute, []byte("sealed-t2")
+	if _, err := s.RotateRefresh(ctx, inLeeway); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errInFlight) {
+		t.Fatalf("leeway retry while the rotation is in flight: err = %v, want ErrUnavailable (in flight)", err)
+	}
+	if n, err := finishRotationScript.Run(ctx, s.rdb, []string{s.familyKey("leeway")}, storetest.Digest("t1"), "1").Int(); err != nil || n != 1 {
+		t.Fatalf("finish: %d, %v", n, err)
+	}
+	if res, err := s.RotateRefresh(ctx, inLeeway); err != nil || !res.Retried {
+		t.Fatalf("leeway retry after the acknowledgement: %+v, %v; want Retried", res, err)
 	}
 	if _, err := s.RotateRefresh(ctx, rotation("young", "t0", "t2", now.Add(100*time.Millisecond))); !errors.Is(err, store.ErrReused) {
 		t.Fatalf("replay while the rotation is in flight: err = %v, want ErrReused", err)

@@ -105,6 +105,7 @@ const (
 	rotNotFound
 	rotRevoked
 	rotReused
+	rotInFlight
 )
 
 // rotateScript is RotateRefresh: every branch of the store contract in
@@ -168,6 +169,11 @@ if ARGV[1] == cu or again then
 	return {0, v}
 end
 if #p > 0 and ARGV[1] == p and r >= tonumber(ARGV[6]) and n < tonumber(ARGV[7]) then
+	if math.floor(fl / 2) % 2 == 1 then
+		-- A retry inside the leeway while the rotation is still in
+		-- flight: its successor is not durable yet; answer 503.
+		return {5}
+	end
 	v = struct.pack(HEAD, 1, x, i, r, n + 1, g, fl, #cu, cu, #p, p, #sl, sl) .. tail
 	redis.call('SET', k, v, 'KEEPTTL')
 	return {1, v}
@@ -290,7 +296,15 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	case rotRevoked:
 		return out, fmt.Errorf("redis rotate refresh: %w", store.ErrRevoked)
 	case rotReused:
+		if s.durable() {
+			// Answered invalid_grant at once; what must survive a
+			// failover is the sid denylist entry the caller writes next,
+			// itself durable. A short WAIT here is only logged.
+			_ = s.replicated("revoke reused family", wait)
+		}
 		return out, fmt.Errorf("redis rotate refresh: %w", store.ErrReused)
+	case rotInFlight:
+		return out, fmt.Errorf("redis rotate refresh: %w: %w", store.ErrUnavailable, errInFlight)
 	}
 	return store.RotateResult{}, fmt.Errorf("redis rotate refresh: unexpected outcome %d", outcome)
 }
