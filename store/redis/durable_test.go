@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -204,15 +203,11 @@ func TestDurableUnfinishedRotation(t *testing.T) {
 	}
 }
 
-// TestDurableClusterConformance: the contract holds on a Redis Cluster
-// with WAIT for one replica after every family and denylist write (the
-// default for a Cluster), where each write is waited for on the primary
-// of its own slot.
-func TestDurableClusterConformance(t *testing.T) {
-	if testing.Short() && os.Getenv("CI") != "true" {
-		t.Skip("starts a six-node Redis Cluster; not in -short")
-	}
-	addrs := redistest.Cluster(t)
+// testDurableCluster (a subtest of TestClusterConformance, on its Cluster):
+// the contract holds on a Redis Cluster with WAIT for one replica after
+// every family and denylist write (the default for a Cluster), where each
+// write is waited for on the primary of its own slot.
+func testDurableCluster(t *testing.T, addrs []string) {
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := Open(context.Background(), Options{Addrs: addrs, WaitReplicas: 1, WaitTimeout: 200 * time.Millisecond})
 		if err != nil {

@@ -49,4 +49,6 @@ func TestClusterConformance(t *testing.T) {
 	t.Run("FeedTrim", func(t *testing.T) { testFeedTrim(t, clusterReplicas(t, addrs)) })
 	t.Run("FeedSkipsExpired", func(t *testing.T) { testFeedSkipsExpired(t, clusterReplicas(t, addrs)) })
 	t.Run("DenyAfterScriptFlush", func(t *testing.T) { testDenyAfterScriptFlush(t, clusterReplicas(t, addrs)) })
+	// Durable writes (WAIT, the default for a Cluster): durable_test.go.
+	t.Run("Durable", func(t *testing.T) { testDurableCluster(t, addrs) })
 }
