@@ -36,20 +36,20 @@ if [ "${#missing[@]}" -gt 0 ]; then
 		saved=$(mktemp)
 		cp -p "$policy" "$saved"
 	fi
-	printf '#!/bin/sh\nexit 101\n' >"$policy"
-	chmod 755 "$policy"
 	restore() {
 		if [ -n "$saved" ]; then mv -f "$saved" "$policy"; else rm -f "$policy"; fi
-	}
-	if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } >"$log" 2>&1; then
-		restore
-		cat "$log" >&2
 		rm -f "$log"
+	}
+	trap restore EXIT
+	printf '#!/bin/sh\nexit 101\n' >"$policy"
+	chmod 755 "$policy"
+	if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } >"$log" 2>&1; then
+		cat "$log" >&2
 		echo "ensure-redis: installing ${missing[*]} failed" >&2
 		exit 1
 	fi
 	restore
-	rm -f "$log"
+	trap - EXIT
 fi
 
 answers && exit 0
