@@ -42,6 +42,7 @@ type Store interface {
 	RevocationFeed
 	ReplayCache
 	Notifier
+	ThrottleStore
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

@@ -154,6 +154,12 @@ func deleteIfExpired(tx *bbolt.Tx, typ byte, key []byte, now time.Time) (bool, e
 			return false, err
 		}
 		exp = r.ExpiresAt
+	case expThrottle:
+		var b *bbolt.Bucket
+		if exp, b = throttleExpiry(tx, key); b == nil || exp.IsZero() || !expired(exp, now) {
+			return false, nil
+		}
+		return true, b.Delete(key)
 	default:
 		return false, fmt.Errorf("expiry index entry of unknown type %q", typ)
 	}
