@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/authd-dev/authd/oauth"
@@ -215,16 +216,24 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.finish(w, r, client, req)
 		return
 	}
-	user, err := s.cfg.Authorizer.Login(r.Context(), form.Get("username"), form.Get("password"), remoteIP(r))
+	user, err := s.cfg.Authorizer.Login(r.Context(), form.Get("username"), form.Get("password"), s.clientIP(r))
 	if err != nil {
 		e := oauth.As(err)
-		if e == nil || (e.Code != oauth.InvalidGrant && e.Code != oauth.SlowDown) {
+		var msg string
+		status := http.StatusUnauthorized
+		switch {
+		case e != nil && e.Code == oauth.InvalidGrant:
+			msg = "Invalid username or password."
+		case e != nil && e.Code == oauth.SlowDown:
+			msg, status = "Too many failed sign-ins. Wait a minute and try again.", http.StatusTooManyRequests
+		case e != nil && e.Code == oauth.TemporarilyUnavailable && e.RetryAfter > 0:
+			msg, status = "Too many sign-ins are being checked right now. Try again in a moment.", http.StatusServiceUnavailable
+		default:
 			s.showError(w, r, err)
 			return
 		}
-		msg, status := "Invalid username or password.", http.StatusUnauthorized
-		if e.Code == oauth.SlowDown {
-			msg, status = "Too many failed sign-ins. Wait a minute and try again.", http.StatusTooManyRequests
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 		}
 		s.renderPage(w, status, page{Kind: "login", Title: "Sign in", Error: msg, Client: clientName(client),
 			Action: s.loginAction(), Request: form.Get("request"), Username: form.Get("username")})

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -137,20 +136,10 @@ func (s *Server) instrument(listener, route string, h http.Handler) http.Handler
 					slog.String("route", route),
 					slog.Int("status", sw.status),
 					slog.Duration("duration", elapsed),
-					slog.String("remote", remoteIP(r)),
+					slog.String("remote", s.clientIP(r)),
 				)
 			}
 		}()
 		h.ServeHTTP(sw, r.WithContext(ctx))
 	})
-}
-
-// remoteIP is the client address of the connection (proxies are not
-// trusted: a forwarded header is trivially spoofed).
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -83,6 +84,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds request bodies (default 64 KiB).
 	MaxBodyBytes int64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For or
+	// Forwarded header names the client (see clientIP); empty: none.
+	TrustedProxies []netip.Prefix
 	// JWKSStaleIfError is the stale-if-error window of the JWKS response.
 	JWKSStaleIfError time.Duration
 	Now              func() time.Time

@@ -20,7 +20,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	resp, err := s.cfg.Tokens.Token(r.Context(), &tokens.Request{Client: client, Form: r.PostForm, RemoteIP: remoteIP(r)})
+	resp, err := s.cfg.Tokens.Token(r.Context(), &tokens.Request{Client: client, Form: r.PostForm, RemoteIP: s.clientIP(r)})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

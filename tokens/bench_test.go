@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -57,8 +58,8 @@ func (nopStore) DenyState(context.Context, store.DenyQuery) (store.DenyState, er
 }
 func (nopStore) RevokeFamily(context.Context, string) error { return nil }
 func (nopStore) Deny(context.Context, store.Denial) error   { return nil }
-func (nopStore) Authenticate(context.Context, string, string) (store.User, error) {
-	return store.User{}, ErrInvalidCredentials
+func (nopStore) Login(context.Context, string, string, string) (store.User, error) {
+	return store.User{}, oauth.New(oauth.InvalidGrant, "invalid username or password")
 }
 func (nopStore) Lookup(context.Context, string) (store.User, error) {
 	return store.User{}, store.ErrNotFound

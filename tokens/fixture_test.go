@@ -182,7 +182,7 @@ func (m *memUsers) remove(id string) {
 	m.mu.Unlock()
 }
 
-func (m *memUsers) Authenticate(_ context.Context, username, password string) (store.User, error) {
+func (m *memUsers) Login(_ context.Context, username, password, _ string) (store.User, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, u := range m.users {
@@ -190,7 +190,7 @@ func (m *memUsers) Authenticate(_ context.Context, username, password string) (s
 			return u, nil
 		}
 	}
-	return store.User{}, ErrInvalidCredentials
+	return store.User{}, oauth.New(oauth.InvalidGrant, "invalid username or password")
 }
 
 func (m *memUsers) Lookup(_ context.Context, id string) (store.User, error) {

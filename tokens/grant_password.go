@@ -2,22 +2,16 @@ package tokens
 
 import (
 	"context"
-	"errors"
-	"math"
 	"time"
 
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
-// ErrInvalidCredentials is what Users.Authenticate returns (wrapped) for a
-// wrong username or password; the wiring maps the users package's own
-// sentinel to it.
-var ErrInvalidCredentials = errors.New("invalid credentials")
-
 // password is the resource owner password credentials grant (RFC 6749
-// §4.3). Failed logins are throttled per username and client address; a
-// wrong username and a wrong password get the same answer.
+// §4.3). The users service throttles attempts per username and client
+// address and bounds the hashing; a wrong username and a wrong password
+// get the same answer.
 func (s *Service) password(ctx context.Context, req *Request, scope string, audience []string) (*Response, error) {
 	username, password := req.Form.Get("username"), req.Form.Get("password")
 	if username == "" || password == "" {
@@ -30,33 +24,20 @@ func (s *Service) password(ctx context.Context, req *Request, scope string, audi
 	return s.issueForUser(ctx, req.Client, user, scope, s.audienceFor(req.Client, audience), s.cfg.Now())
 }
 
-// Login checks a resource owner's password, throttling failures per
-// username and client address. A wrong username and a wrong password get
-// the same invalid_grant; a throttled attempt gets slow_down (429) with a
-// retry-after, without checking the password.
+// Login checks a resource owner's password for the password grant and the
+// login form of the authorization endpoint (users.Service.Login): a wrong
+// username or password is invalid_grant, a throttled attempt slow_down
+// (429, Retry-After) and a full hashing budget temporarily_unavailable
+// (503, Retry-After), both without checking the password.
 func (s *Service) Login(ctx context.Context, username, password, remoteIP string) (store.User, error) {
-	if s.cfg.Throttle != nil {
-		if ok, wait := s.cfg.Throttle.Allow(username, remoteIP); !ok {
-			e := oauth.New(oauth.SlowDown, "too many failed logins, retry later")
-			e.RetryAfter = int(math.Ceil(wait.Seconds()))
-			return store.User{}, e
+	user, err := s.cfg.Users.Login(ctx, username, password, remoteIP)
+	if err != nil {
+		if oauth.As(err) != nil {
+			return store.User{}, err
 		}
+		return store.User{}, storeError(err, "log in")
 	}
-	user, err := s.cfg.Users.Authenticate(ctx, username, password)
-	switch {
-	case err == nil:
-		if s.cfg.Throttle != nil {
-			s.cfg.Throttle.Success(username)
-		}
-		return user, nil
-	case errors.Is(err, ErrInvalidCredentials):
-		if s.cfg.Throttle != nil {
-			s.cfg.Throttle.Failure(username, remoteIP)
-		}
-		return store.User{}, oauth.New(oauth.InvalidGrant, "invalid username or password")
-	default:
-		return store.User{}, storeError(err, "authenticate user")
-	}
+	return user, nil
 }
 
 // issueForUser starts a login: a new refresh-token family (when the client

@@ -50,17 +50,11 @@ type DenyWriter interface {
 	Deny(ctx context.Context, d store.Denial) error
 }
 
-// Users authenticates resource owners and reads their current record.
+// Users logs resource owners in (throttled, within the hashing budget:
+// users.Service.Login) and reads their current record.
 type Users interface {
-	Authenticate(ctx context.Context, username, password string) (store.User, error)
+	Login(ctx context.Context, username, password, remoteIP string) (store.User, error)
 	Lookup(ctx context.Context, id string) (store.User, error)
-}
-
-// Throttle limits failed logins per username and per client address.
-type Throttle interface {
-	Allow(username, ip string) (ok bool, retryAfter time.Duration)
-	Failure(username, ip string)
-	Success(username string)
 }
 
 // SecurityEvent is reported when a refresh token is reused.
@@ -107,8 +101,7 @@ type Config struct {
 	// Verifier serves introspection and revocation of access tokens;
 	// without one no access token is ever active.
 	Verifier Verifier
-	Users    Users    // required: the password and refresh grants read users
-	Throttle Throttle // nil: no login throttling
+	Users    Users // required: the password and refresh grants read users
 
 	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
 	// every refresh-token reuse, after the family has been revoked.

@@ -55,7 +55,9 @@ func TestDeleteRevokesFirstAndRetries(t *testing.T) {
 	st := newMemStore()
 	rv := &fakeRevoker{failures: 1}
 	clk := &clock{now: t0}
-	s, err := New(Config{Store: st, Revoker: rv, Hasher: &fast, Now: clk.Now, Logger: quiet})
+	cfg := testConfig(st, &fast, clk.Now)
+	cfg.Revoker = rv
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,9 @@ func TestDeleteRevokesFirstAndRetries(t *testing.T) {
 func TestRevokeWritesTheWatermark(t *testing.T) {
 	st := newMemStore()
 	rv := &fakeRevoker{failures: 1}
-	s, err := New(Config{Store: st, Revoker: rv, Hasher: &fast, Now: (&clock{now: t0}).Now, Logger: quiet})
+	cfg := testConfig(st, &fast, (&clock{now: t0}).Now)
+	cfg.Revoker = rv
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

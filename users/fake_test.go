@@ -140,17 +140,83 @@ var (
 func newTestService(t testing.TB, st *memStore, h Argon2id) (*Service, *clock, *[]string) {
 	t.Helper()
 	clk := &clock{now: t0}
-	s, err := New(Config{Store: st, Revoker: &fakeRevoker{}, Hasher: &h, Now: clk.Now, Logger: quiet})
+	s, err := New(testConfig(st, &h, clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var verified []string
+	var mu sync.Mutex
 	inner := s.verify
 	s.verify = func(phc, password string) (bool, bool, error) {
+		mu.Lock()
 		verified = append(verified, phc)
+		mu.Unlock()
 		return inner(phc, password)
 	}
 	return s, clk, &verified
+}
+
+// testConfig is a valid Config over st: a revoker that records, a throttle of 5 per minute, burst
+// 10 per username and 20 per minute, burst 50 per address, in memory; a
+// budget of 4 hashes, 2 per address.
+func testConfig(st *memStore, h *Argon2id, now func() time.Time) Config {
+	th, err := NewThrottle(ThrottleConfig{Store: newMemAttempts(), UsernamePerMinute: 5, UsernameBurst: 10, IPPerMinute: 20, IPBurst: 50})
+	if err != nil {
+		panic(err)
+	}
+	return Config{Store: st, Revoker: &fakeRevoker{}, Hasher: h, Throttle: th, HashMemoryKiB: 4 * int64(h.MemoryKiB), HashPerIP: 2, Now: now, Logger: quiet}
+}
+
+// memAttempts is an in-memory AttemptStore with the store contract's
+// semantics (store.Bucket's GCRA under one lock).
+type memAttempts struct {
+	mu  sync.Mutex
+	tat map[string]time.Time
+	err error
+}
+
+func newMemAttempts() *memAttempts { return &memAttempts{tat: map[string]time.Time{}} }
+
+func (m *memAttempts) TakeAttempt(_ context.Context, now time.Time, bs []store.Bucket) (time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return 0, m.err
+	}
+	next := make([]time.Time, len(bs))
+	var wait time.Duration
+	for i, b := range bs {
+		n, w, ok := b.Take(m.tat[b.Key], now)
+		if !ok {
+			wait = max(wait, w)
+		}
+		next[i] = n
+	}
+	if wait > 0 {
+		return wait, nil
+	}
+	for i, b := range bs {
+		m.tat[b.Key] = next[i]
+	}
+	return 0, nil
+}
+
+func (m *memAttempts) ReturnAttempt(_ context.Context, now time.Time, bs []store.Bucket) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	for _, b := range bs {
+		if tat, ok := m.tat[b.Key]; ok {
+			if n := b.Return(tat, now); n.IsZero() {
+				delete(m.tat, b.Key)
+			} else {
+				m.tat[b.Key] = n
+			}
+		}
+	}
+	return nil
 }
 
 // wantOAuth fails unless err is an *oauth.Error with code and status.

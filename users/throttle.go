@@ -1,148 +1,109 @@
 package users
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"net/netip"
-	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/authd-dev/authd/store"
 )
 
-// ThrottleConfig sets how many failed logins are tolerated. Zero fields
-// take the defaults.
+// AttemptStore is the part of the store the throttle uses: token buckets
+// shared by every replica (store.ThrottleStore).
+type AttemptStore interface {
+	TakeAttempt(ctx context.Context, now time.Time, buckets []store.Bucket) (time.Duration, error)
+	ReturnAttempt(ctx context.Context, now time.Time, buckets []store.Bucket) error
+}
+
+// ThrottleConfig shapes the login throttle. Every field is required; the
+// defaults live in internal/config.
 type ThrottleConfig struct {
-	// UsernamePerMinute and UsernameBurst limit failures per username
-	// (default 5 per minute, burst 10).
-	UsernamePerMinute float64
-	UsernameBurst     int
-	// IPPerMinute and IPBurst limit failures per client address, IPv6 per
-	// /64 (default 20 per minute, burst 50).
-	IPPerMinute float64
-	IPBurst     int
-	// MaxKeys bounds memory: at most this many usernames and as many
-	// addresses are tracked (default 100,000 each).
-	MaxKeys int
-	Now     func() time.Time
+	Store AttemptStore
+	// UsernamePerMinute and UsernameBurst limit attempts per username.
+	UsernamePerMinute, UsernameBurst int
+	// IPPerMinute and IPBurst limit attempts per client address (IPv6
+	// per /64).
+	IPPerMinute, IPBurst int
 }
 
-// Throttle limits failed logins per username and per client address, in
-// memory (per replica), with token buckets (golang.org/x/time/rate). Only
-// failures spend tokens: a throttled key refuses attempts until a token has
-// refilled. Usernames are keyed in their stored form (trimmed, lower case),
-// so changing case does not evade the limit.
+// Throttle limits login attempts per username and per client address,
+// with token buckets kept in the store, so that every replica sharing the
+// store shares them. An attempt is taken from both buckets atomically
+// before the password is checked and given back when the login succeeds
+// (or the password was never checked), so parallel guesses can never
+// evaluate more passwords than the burst: "reserve, then work".
+//
+// Buckets are keyed on bounded forms, never on raw input: a username by
+// the SHA-256 of its stored form (NormalizeUsername: case and surrounding
+// spaces do not evade the limit), an address by itself or its /64. A
+// username that NormalizeUsername rejects counts only against the address.
 type Throttle struct {
-	cfg        ThrottleConfig
-	mu         sync.Mutex
-	byUsername map[string]*rate.Limiter
-	byIP       map[string]*rate.Limiter
+	store    AttemptStore
+	user, ip store.Bucket // shapes; Key filled per attempt
 }
 
-// NewThrottle returns a Throttle with defaults filled in.
-func NewThrottle(cfg ThrottleConfig) *Throttle {
-	if cfg.UsernamePerMinute <= 0 {
-		cfg.UsernamePerMinute = 5
+// NewThrottle validates cfg and returns a Throttle.
+func NewThrottle(cfg ThrottleConfig) (*Throttle, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("users: throttle Store is required")
 	}
-	if cfg.UsernameBurst <= 0 {
-		cfg.UsernameBurst = 10
+	if cfg.UsernamePerMinute < 1 || cfg.UsernameBurst < 1 || cfg.IPPerMinute < 1 || cfg.IPBurst < 1 {
+		return nil, fmt.Errorf("users: throttle rates and bursts must be at least 1, got %+v", cfg)
 	}
-	if cfg.IPPerMinute <= 0 {
-		cfg.IPPerMinute = 20
-	}
-	if cfg.IPBurst <= 0 {
-		cfg.IPBurst = 50
-	}
-	if cfg.MaxKeys <= 0 {
-		cfg.MaxKeys = 100_000
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &Throttle{cfg: cfg, byUsername: map[string]*rate.Limiter{}, byIP: map[string]*rate.Limiter{}}
+	return &Throttle{
+		store: cfg.Store,
+		user:  store.Bucket{Every: time.Minute / time.Duration(cfg.UsernamePerMinute), Burst: cfg.UsernameBurst},
+		ip:    store.Bucket{Every: time.Minute / time.Duration(cfg.IPPerMinute), Burst: cfg.IPBurst},
+	}, nil
 }
 
-// usernameKey is the username as stored (see NormalizeUsername).
-func usernameKey(username string) string { return strings.ToLower(strings.TrimSpace(username)) }
+// usernameKey is the bucket key of a username: "u:" and 128 bits of the
+// SHA-256 of its stored form, or "" for a username that cannot exist.
+func usernameKey(username string) string {
+	name, err := NormalizeUsername(username)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(name))
+	return "u:" + hex.EncodeToString(sum[:16])
+}
 
-// ipKey is the address, or its /64 for IPv6 (one host usually holds a
-// whole /64). Unparsable input is used as is; "" means no address.
+// ipKey is the bucket key of a client address: the address, or its /64
+// for IPv6 (one host usually holds a whole /64). Input that is not an
+// address is digested; "" means no address.
 func ipKey(ip string) string {
+	if ip == "" {
+		return ""
+	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip
+		sum := sha256.Sum256([]byte(ip))
+		return "ip?" + hex.EncodeToString(sum[:16])
 	}
-	a = a.Unmap()
+	a = a.Unmap().WithZone("")
 	if a.Is6() {
-		p, _ := a.WithZone("").Prefix(64)
-		return p.String()
+		p, _ := a.Prefix(64)
+		return "ip:" + p.String()
 	}
-	return a.String()
+	return "ip:" + a.String()
 }
 
-// Allow reports whether a login attempt for username from ip may proceed
-// and, if not, how long until it may. It spends nothing.
-func (t *Throttle) Allow(username, ip string) (ok bool, retryAfter time.Duration) {
-	now := t.cfg.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, l := range []*rate.Limiter{t.byUsername[usernameKey(username)], t.byIP[ipKey(ip)]} {
-		if l == nil {
-			continue
-		}
-		if tokens := l.TokensAt(now); tokens < 1 {
-			w := time.Duration((1 - tokens) / float64(l.Limit()) * float64(time.Second))
-			retryAfter = max(retryAfter, w)
-		}
-	}
-	return retryAfter == 0, retryAfter
-}
-
-// Failure spends one token of the username and one of the address.
-func (t *Throttle) Failure(username, ip string) {
-	now := t.cfg.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// buckets are the buckets an attempt for username from ip draws on.
+func (t *Throttle) buckets(username, ip string) []store.Bucket {
+	out := make([]store.Bucket, 0, 2)
 	if k := usernameKey(username); k != "" {
-		t.limiter(t.byUsername, k, t.cfg.UsernamePerMinute, t.cfg.UsernameBurst, now).AllowN(now, 1)
+		b := t.user
+		b.Key = k
+		out = append(out, b)
 	}
 	if k := ipKey(ip); k != "" {
-		t.limiter(t.byIP, k, t.cfg.IPPerMinute, t.cfg.IPBurst, now).AllowN(now, 1)
+		b := t.ip
+		b.Key = k
+		out = append(out, b)
 	}
-}
-
-// Success forgets the username's failures (not the address's: one good
-// password must not reset an address guessing many accounts).
-func (t *Throttle) Success(username string) {
-	t.mu.Lock()
-	delete(t.byUsername, usernameKey(username))
-	t.mu.Unlock()
-}
-
-// limiter returns key's limiter, creating it. When the map is full, idle
-// entries (refilled completely, so holding no state) are evicted first,
-// then arbitrary ones (an attacker flooding the map can thus
-// reset some counters; the per-address limit still holds): memory stays bounded even under a flood of keys.
-func (t *Throttle) limiter(m map[string]*rate.Limiter, key string, perMinute float64, burst int, now time.Time) *rate.Limiter {
-	if l, ok := m[key]; ok {
-		return l
-	}
-	if len(m) >= t.cfg.MaxKeys {
-		for k, l := range m {
-			if l.TokensAt(now) >= float64(l.Burst()) {
-				delete(m, k)
-			}
-		}
-		// Still full: drop arbitrary keys (map order), 1% at a time so
-		// that a flood does not rescan the map for every new key.
-		target := t.cfg.MaxKeys - max(1, t.cfg.MaxKeys/100)
-		for k := range m {
-			if len(m) <= target {
-				break
-			}
-			delete(m, k)
-		}
-	}
-	l := rate.NewLimiter(rate.Limit(perMinute/60), burst)
-	m[key] = l
-	return l
+	return out
 }

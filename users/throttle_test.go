@@ -1,105 +1,194 @@
 package users
 
 import (
-	"fmt"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
 )
 
-func newTestThrottle(cfg ThrottleConfig) (*Throttle, *clock) {
-	clk := &clock{now: t0}
-	cfg.Now = clk.Now
-	return NewThrottle(cfg), clk
-}
-
-func wantAllow(t *testing.T, th *Throttle, user, ip string, want bool, wantWait time.Duration) {
-	t.Helper()
-	ok, wait := th.Allow(user, ip)
-	if ok != want || wait != wantWait {
-		t.Fatalf("Allow(%q, %q) = %v, %v; want %v, %v", user, ip, ok, wait, want, wantWait)
+func TestThrottleKeys(t *testing.T) {
+	long := strings.Repeat("é", MaxUsernameLen)
+	if k := usernameKey(long); k == "" || len(k) > store.MaxBucketKeyLen {
+		t.Errorf("key of a 64-character username: %q", k)
 	}
-}
-
-func TestThrottlePerUsername(t *testing.T) {
-	th, clk := newTestThrottle(ThrottleConfig{}) // defaults: 5/min burst 10
-	for range 1000 {
-		wantAllow(t, th, "alice", "192.0.2.1", true, 0) // asking spends nothing
+	if usernameKey("  Alice ") != usernameKey("alice") || usernameKey("alice") == usernameKey("bob") {
+		t.Error("username keys must fold case and spaces, and differ between users")
 	}
-	for i := range 10 {
-		wantAllow(t, th, "alice", fmt.Sprint("192.0.2.", i), true, 0)
-		th.Failure("alice", fmt.Sprint("192.0.2.", i))
+	if strings.Contains(usernameKey("alice"), "alice") {
+		t.Error("the username key holds the username")
 	}
-	// 5 per minute: one token every 12 s.
-	wantAllow(t, th, "alice", "198.51.100.7", false, 12*time.Second)
-	wantAllow(t, th, "ALICE ", "198.51.100.7", false, 12*time.Second) // case and spaces do not evade
-	wantAllow(t, th, "bob", "198.51.100.7", true, 0)
-	clk.Add(9 * time.Second)
-	wantAllow(t, th, "alice", "198.51.100.7", false, 3*time.Second)
-	clk.Add(3 * time.Second)
-	wantAllow(t, th, "alice", "198.51.100.7", true, 0)
-	th.Failure("Alice", "198.51.100.7")
-	wantAllow(t, th, "alice", "198.51.100.7", false, 12*time.Second)
-
-	th.Success("ALICE")
-	wantAllow(t, th, "alice", "198.51.100.7", true, 0)
-}
-
-func TestThrottlePerIP(t *testing.T) {
-	th, clk := newTestThrottle(ThrottleConfig{IPPerMinute: 20, IPBurst: 50})
-	for i := range 50 {
-		th.Failure(fmt.Sprint("user", i), "192.0.2.1")
-	}
-	// 20 per minute: one token every 3 s.
-	wantAllow(t, th, "someone-new", "192.0.2.1", false, 3*time.Second)
-	wantAllow(t, th, "someone-new", "::ffff:192.0.2.1", false, 3*time.Second) // v4-mapped is the same address
-	wantAllow(t, th, "someone-new", "192.0.2.2", true, 0)
-	th.Success("user1") // a success resets the username, not the address
-	wantAllow(t, th, "user1", "192.0.2.1", false, 3*time.Second)
-	clk.Add(3 * time.Second)
-	wantAllow(t, th, "someone-new", "192.0.2.1", true, 0)
-}
-
-func TestThrottleIPv6Prefix(t *testing.T) {
-	th, _ := newTestThrottle(ThrottleConfig{IPBurst: 2})
-	th.Failure("a", "2001:db8:0:1::1")
-	th.Failure("b", "2001:db8:0:1:ffff::2")
-	wantAllow(t, th, "c", "2001:db8:0:1::99", false, 3*time.Second) // same /64
-	wantAllow(t, th, "c", "2001:db8:0:2::1", true, 0)               // next /64
-}
-
-func TestThrottleEmptyKeys(t *testing.T) {
-	th, _ := newTestThrottle(ThrottleConfig{UsernameBurst: 1, IPBurst: 1})
-	th.Failure("", "")
-	th.Failure("", "")
-	wantAllow(t, th, "", "", true, 0)
-	if len(th.byUsername) != 0 || len(th.byIP) != 0 {
-		t.Errorf("empty keys tracked: %d usernames, %d addresses", len(th.byUsername), len(th.byIP))
-	}
-}
-
-func TestThrottleBounded(t *testing.T) {
-	th, clk := newTestThrottle(ThrottleConfig{MaxKeys: 100})
-	for i := range 100 {
-		th.Failure(fmt.Sprint("u", i), "192.0.2.1")
-	}
-	th.Failure("victim", "192.0.2.1")
-	if n := len(th.byUsername); n > 100 {
-		t.Fatalf("%d usernames tracked, want ≤ 100", n)
-	}
-	// A throttled key survives while idle ones can go instead.
-	clk.Add(2 * time.Minute) // the single failures have refilled: idle
-	for range 10 {
-		th.Failure("busy", "192.0.2.1")
-	}
-	for i := range 200 {
-		th.Failure(fmt.Sprint("new", i), "192.0.2.1")
-		if n := len(th.byUsername); n > 100 {
-			t.Fatalf("%d usernames tracked, want ≤ 100", n)
+	for _, bad := range []string{"", "a\x00", strings.Repeat("x", MaxUsernameLen+1), strings.Repeat("x", 60_000)} {
+		if k := usernameKey(bad); k != "" {
+			t.Errorf("invalid username %.20q has key %q, want none (counts against the address only)", bad, k)
 		}
-		if i < 90 {
-			if ok, _ := th.Allow("busy", ""); ok {
-				t.Fatalf("after %d new keys the busy key was evicted while idle ones remained", i)
+	}
+	for in, want := range map[string]string{
+		"192.0.2.1":                 "ip:192.0.2.1",
+		"::ffff:192.0.2.1":          "ip:192.0.2.1",
+		"2001:db8:1:2:3:4:5:6":      "ip:2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1%eth0": "ip:2001:db8:1:2::/64",
+		"":                          "",
+	} {
+		if got := ipKey(in); got != want {
+			t.Errorf("ipKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if k := ipKey(strings.Repeat("z", 10_000)); len(k) > store.MaxBucketKeyLen {
+		t.Errorf("key of a garbage address is %d bytes", len(k))
+	}
+}
+
+// TestLoginReservesBeforeHashing is issue 8 item 1 at the unit level: 100
+// parallel wrong passwords for one username evaluate exactly the burst
+// (10); every other one is slow_down with a Retry-After, unhashed.
+func TestLoginReservesBeforeHashing(t *testing.T) {
+	st := newMemStore()
+	s, _, verified := newTestService(t, st, fast)
+	s.slots = newHashSlots(1000*int64(fast.MemoryKiB), 1000, s.metrics.hashMemory) // the budget is not under test
+	ctx := context.Background()
+	if _, err := s.Create(ctx, CreateRequest{Username: "alice", Password: "password1"}); err != nil {
+		t.Fatal(err)
+	}
+	*verified = nil
+	var throttled atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 100 {
+		wg.Go(func() {
+			<-start
+			_, err := s.Login(ctx, "alice", "wrong password", "192.0.2.1")
+			e := oauth.As(err)
+			switch {
+			case e != nil && e.Code == oauth.InvalidGrant:
+			case e != nil && e.Code == oauth.SlowDown && e.Status == http.StatusTooManyRequests && e.RetryAfter > 0:
+				throttled.Add(1)
+			default:
+				t.Errorf("Login: %v", err)
 			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := len(*verified); n != 10 {
+		t.Errorf("%d passwords evaluated, want the burst: 10", n)
+	}
+	if throttled.Load() != 90 {
+		t.Errorf("%d slow_down answers, want 90", throttled.Load())
+	}
+}
+
+// TestLoginRefundsSuccess: a successful login gives its attempt back, a
+// failed one does not; an invalid username spends only the address's.
+func TestLoginRefundsSuccess(t *testing.T) {
+	st := newMemStore()
+	s, clk, _ := newTestService(t, st, fast)
+	ctx := context.Background()
+	if _, err := s.Create(ctx, CreateRequest{Username: "alice", Password: "password1"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 30 { // far more than the username's burst of 10
+		if _, err := s.Login(ctx, "Alice", "password1", "192.0.2.1"); err != nil {
+			t.Fatalf("good login %d: %v", i, err)
 		}
+	}
+	for range 10 {
+		if _, err := s.Login(ctx, "alice", "wrong password", "192.0.2.2"); oauth.As(err).Code != oauth.InvalidGrant {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	if _, err := s.Login(ctx, "ALICE", "password1", "192.0.2.3"); oauth.As(err) == nil || oauth.As(err).Code != oauth.SlowDown {
+		t.Fatalf("after the burst of failures, from a new address: %v, want slow_down", err)
+	}
+	clk.Add(12 * time.Second) // one attempt refills (5 per minute)
+	if _, err := s.Login(ctx, "alice", "password1", "192.0.2.3"); err != nil {
+		t.Fatalf("after a refill: %v", err)
+	}
+	// 200 invalid usernames from one address spend the address's 50 and
+	// never a username bucket: alice still logs in from elsewhere.
+	for i := range 200 {
+		_, err := s.Login(ctx, strings.Repeat("x", 100+i), "password", "198.51.100.9")
+		if e := oauth.As(err); e == nil || (e.Code != oauth.InvalidGrant && e.Code != oauth.SlowDown) || (i >= 50 && e.Code != oauth.SlowDown) {
+			t.Fatalf("invalid username %d: %v", i, err)
+		}
+	}
+	if _, err := s.Login(ctx, "alice", "password1", "192.0.2.4"); err != nil {
+		t.Fatalf("alice after a flood of invalid usernames: %v", err)
+	}
+}
+
+// TestLoginHashBudget: with the budget or the address's share in use, a
+// login answers temporarily_unavailable at once, hashes nothing and
+// spends no attempt.
+func TestLoginHashBudget(t *testing.T) {
+	st := newMemStore()
+	s, _, verified := newTestService(t, st, fast) // budget 4 hashes, 2 per address
+	ctx := context.Background()
+	if _, err := s.Create(ctx, CreateRequest{Username: "alice", Password: "password1"}); err != nil {
+		t.Fatal(err)
+	}
+	wantBusy := func(ip string) {
+		t.Helper()
+		*verified = nil
+		_, err := s.Login(ctx, "alice", "password1", ip)
+		e := oauth.As(err)
+		if e == nil || e.Code != oauth.TemporarilyUnavailable || e.Status != http.StatusServiceUnavailable || e.RetryAfter != 1 {
+			t.Fatalf("Login from %s while full: %v, want temporarily_unavailable 503", ip, err)
+		}
+		if len(*verified) != 0 {
+			t.Fatal("a refused login hashed")
+		}
+	}
+	var held []func()
+	for range 2 {
+		r, ok := s.slots.tryAcquire("192.0.2.1", fast.MemoryKiB)
+		if !ok {
+			t.Fatal("could not take a slot")
+		}
+		held = append(held, r)
+	}
+	wantBusy("192.0.2.1") // its share is in use
+	if _, err := s.Login(ctx, "alice", "password1", "192.0.2.2"); err != nil {
+		t.Fatalf("another address: %v", err)
+	}
+	for range 2 {
+		r, _ := s.slots.tryAcquire("192.0.2.3", fast.MemoryKiB)
+		held = append(held, r)
+	}
+	wantBusy("192.0.2.2") // the whole budget is in use
+	for range 20 {        // refused logins spend no attempt: far beyond the burst
+		wantBusy("192.0.2.4")
+	}
+	for _, r := range held {
+		r()
+	}
+	if _, err := s.Login(ctx, "alice", "wrong password", "192.0.2.5"); oauth.As(err).Code != oauth.InvalidGrant {
+		t.Fatalf("after release: %v, want invalid_grant (the refusals spent no attempt)", err)
+	}
+	if len(s.slots.byIP) != 0 {
+		t.Errorf("per-address counts left: %v", s.slots.byIP)
+	}
+	// A stored hash asking for more than the budget still runs, alone.
+	if w := s.slots.weight(1 << 20); w != s.slots.budget {
+		t.Errorf("weight of a 1 GiB hash: %d, want the budget %d", w, s.slots.budget)
+	}
+}
+
+// TestLoginStoreDown: a throttle store that cannot be reached fails the
+// login (503 through the HTTP layer), it never skips the throttle.
+func TestLoginStoreDown(t *testing.T) {
+	st := newMemStore()
+	s, _, verified := newTestService(t, st, fast)
+	s.cfg.Throttle.store.(*memAttempts).err = store.ErrUnavailable
+	_, err := s.Login(context.Background(), "alice", "password1", "192.0.2.1")
+	if !errors.Is(err, store.ErrUnavailable) || len(*verified) != 0 {
+		t.Fatalf("Login with the throttle down: %v (%d hashed)", err, len(*verified))
 	}
 }

@@ -1,6 +1,6 @@
 // Package users keeps resource owners: their records, argon2id password
-// hashes, authentication that does the same work for unknown users, and a
-// throttle for failed logins.
+// hashes, authentication that does the same work for unknown users, a
+// login throttle kept in the store, and a memory budget for hashing.
 package users
 
 import (
@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
@@ -51,8 +53,19 @@ type Revoker interface {
 type Config struct {
 	Store  UserStore
 	Hasher *Argon2id // nil: DefaultArgon2id()
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Throttle limits login attempts (required).
+	Throttle *Throttle
+	// HashMemoryKiB is the memory budget of concurrent password hashes in
+	// KiB (required: at least Hasher.MemoryKiB); each hash weighs its
+	// argon2id memory.
+	HashMemoryKiB int64
+	// HashPerIP is how many password hashes one client address may run
+	// at once (required, ≥ 1).
+	HashPerIP int
+	// Registerer receives the login metrics (nil: not registered).
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+	Logger     *slog.Logger
 
 	// Revoker is required: revoking or deleting a user ends the user's
 	// access tokens too, never only the refresh tokens.
@@ -66,7 +79,9 @@ type Service struct {
 	// wrong password costs.
 	dummy string
 	// verify is cfg.Hasher.Verify; a field so tests can count calls.
-	verify func(phc, password string) (ok, needsRehash bool, err error)
+	verify  func(phc, password string) (ok, needsRehash bool, err error)
+	slots   *hashSlots
+	metrics *loginMetrics
 }
 
 // New validates cfg, fills its defaults and returns a Service.
@@ -85,6 +100,15 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg.Hasher = &h
+	if cfg.Throttle == nil {
+		return nil, errors.New("users: Throttle is required")
+	}
+	if cfg.HashMemoryKiB < int64(h.MemoryKiB) {
+		return nil, fmt.Errorf("users: HashMemoryKiB (%d) must hold at least one hash (%d KiB)", cfg.HashMemoryKiB, h.MemoryKiB)
+	}
+	if cfg.HashPerIP < 1 {
+		return nil, fmt.Errorf("users: HashPerIP must be at least 1, got %d", cfg.HashPerIP)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -95,7 +119,9 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, dummy: dummy, verify: cfg.Hasher.Verify}, nil
+	m := newLoginMetrics(cfg.Registerer)
+	return &Service{cfg: cfg, dummy: dummy, verify: cfg.Hasher.Verify, metrics: m,
+		slots: newHashSlots(cfg.HashMemoryKiB, cfg.HashPerIP, m.hashMemory)}, nil
 }
 
 // View is a user as the admin API shows it: never a password or its hash.
@@ -208,7 +234,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	hash, err := s.cfg.Hasher.Hash(req.Password)
+	hash, err := s.hash(ctx, req.Password)
 	if err != nil {
 		return View{}, err
 	}
@@ -290,7 +316,7 @@ func (s *Service) Patch(ctx context.Context, id string, req PatchRequest) (View,
 		if err := checkPassword(*req.Password); err != nil {
 			return View{}, err
 		}
-		if hash, err = s.cfg.Hasher.Hash(*req.Password); err != nil {
+		if hash, err = s.hash(ctx, *req.Password); err != nil {
 			return View{}, err
 		}
 	}
@@ -362,60 +388,4 @@ func (s *Service) Revoke(ctx context.Context, id string) (time.Time, error) {
 	}
 	s.cfg.Logger.InfoContext(ctx, "user revoked", "user_id", id, "not_before", now)
 	return now, nil
-}
-
-// Authenticate checks a username and password. A wrong username and a
-// wrong password both cost one argon2id verification (an unknown user's
-// against a dummy hash made at New) and return ErrInvalidCredentials. A
-// hash made with other parameters than the Hasher's is remade and stored,
-// best effort.
-func (s *Service) Authenticate(ctx context.Context, username, password string) (store.User, error) {
-	if len(password) > MaxPasswordLen {
-		return store.User{}, ErrInvalidCredentials // refused unhashed, whoever the user
-	}
-	name, nerr := NormalizeUsername(username)
-	var u store.User
-	var err error
-	if nerr == nil {
-		u, err = s.cfg.Store.GetUserByUsername(ctx, name)
-	}
-	if nerr != nil || errors.Is(err, store.ErrNotFound) {
-		s.verify(s.dummy, password) // equal work: no user enumeration by timing
-		return store.User{}, ErrInvalidCredentials
-	}
-	if err != nil {
-		return store.User{}, fmt.Errorf("users: authenticate: %w", err)
-	}
-	ok, rehash, err := s.verify(u.PasswordHash, password)
-	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "stored password hash is unreadable", "user_id", u.ID, "err", err)
-		return store.User{}, ErrInvalidCredentials
-	}
-	if !ok {
-		return store.User{}, ErrInvalidCredentials
-	}
-	if rehash {
-		s.rehash(ctx, u, password)
-	}
-	return u, nil
-}
-
-// rehash stores a hash of password made with the current parameters,
-// unless the hash changed since u was read. Failures are logged only: the
-// login itself succeeded.
-func (s *Service) rehash(ctx context.Context, u store.User, password string) {
-	hash, err := s.cfg.Hasher.Hash(password)
-	if err == nil {
-		_, err = s.cfg.Store.UpdateUser(ctx, u.ID, func(r *store.User) error {
-			if r.PasswordHash == u.PasswordHash {
-				r.PasswordHash = hash
-			}
-			return nil
-		})
-	}
-	if err != nil {
-		s.cfg.Logger.WarnContext(ctx, "password rehash failed", "user_id", u.ID, "err", err)
-		return
-	}
-	s.cfg.Logger.InfoContext(ctx, "password rehashed with current parameters", "user_id", u.ID)
 }

@@ -18,7 +18,18 @@ func TestNewConfig(t *testing.T) {
 	if _, err := New(Config{}); err == nil {
 		t.Error("New accepted a config without Store")
 	}
-	s, err := New(Config{Store: newMemStore(), Revoker: &fakeRevoker{}, Hasher: &fast})
+	for name, mutate := range map[string]func(*Config){
+		"no throttle":         func(c *Config) { c.Throttle = nil },
+		"budget below 1 hash": func(c *Config) { c.HashMemoryKiB = int64(fast.MemoryKiB) - 1 },
+		"no per-IP share":     func(c *Config) { c.HashPerIP = 0 },
+	} {
+		cfg := testConfig(newMemStore(), &fast, nil)
+		mutate(&cfg)
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New accepted a config with %s", name)
+		}
+	}
+	s, err := New(testConfig(newMemStore(), &fast, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +157,7 @@ func TestDelete(t *testing.T) {
 	if err := s.Delete(ctx, v.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Authenticate(ctx, "alice", "password1"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := s.authenticate(ctx, "alice", "password1", ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Errorf("deleted user logs in: %v", err)
 	}
 }
@@ -197,11 +208,11 @@ func TestPatch(t *testing.T) {
 			if nb := u.NotBefore; tt.notBeforeAt != nb.Equal(t0.Add(time.Hour)) || (!tt.notBeforeAt && !nb.IsZero()) {
 				t.Errorf("NotBefore %v (want set: %v)", nb, tt.notBeforeAt)
 			}
-			if _, err := s.Authenticate(ctx, "alice", tt.password); err != nil {
+			if _, err := s.authenticate(ctx, "alice", tt.password, ""); err != nil {
 				t.Errorf("password %q: %v", tt.password, err)
 			}
 			if tt.password != "password1" {
-				if _, err := s.Authenticate(ctx, "alice", "password1"); !errors.Is(err, ErrInvalidCredentials) {
+				if _, err := s.authenticate(ctx, "alice", "password1", ""); !errors.Is(err, ErrInvalidCredentials) {
 					t.Errorf("old password still works: %v", err)
 				}
 			}
@@ -223,7 +234,7 @@ func TestRevoke(t *testing.T) {
 	if !at.Equal(want) || !st.users[v.ID].NotBefore.Equal(want) {
 		t.Errorf("Revoke = %v, NotBefore %v; want %v", at, st.users[v.ID].NotBefore, want)
 	}
-	if _, err := s.Authenticate(ctx, "alice", "password1"); err != nil {
+	if _, err := s.authenticate(ctx, "alice", "password1", ""); err != nil {
 		t.Errorf("revoke must not change the password: %v", err)
 	}
 }
@@ -251,7 +262,7 @@ func TestAuthenticateEqualWork(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			*verified = nil
-			u, err := s.Authenticate(ctx, tt.user, tt.password)
+			u, err := s.authenticate(ctx, tt.user, tt.password, "")
 			if tt.ok && (err != nil || u.ID != v.ID) {
 				t.Fatalf("Authenticate = %q, %v", u.ID, err)
 			}
@@ -265,7 +276,7 @@ func TestAuthenticateEqualWork(t *testing.T) {
 	}
 	t.Run("overlong password", func(t *testing.T) {
 		*verified = nil
-		if _, err := s.Authenticate(ctx, "alice", strings.Repeat("p", MaxPasswordLen+1)); !errors.Is(err, ErrInvalidCredentials) {
+		if _, err := s.authenticate(ctx, "alice", strings.Repeat("p", MaxPasswordLen+1), ""); !errors.Is(err, ErrInvalidCredentials) {
 			t.Fatal(err)
 		}
 		if len(*verified) != 0 {
@@ -283,12 +294,12 @@ func TestAuthenticateErrors(t *testing.T) {
 	u := st.users[v.ID]
 	u.PasswordHash = "$argon2id$garbage"
 	st.users[v.ID] = u
-	if _, err := s.Authenticate(ctx, "alice", "password1"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := s.authenticate(ctx, "alice", "password1", ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Errorf("unreadable hash: %v, want ErrInvalidCredentials", err)
 	}
 
 	st.err = store.ErrUnavailable
-	_, err := s.Authenticate(ctx, "alice", "password1")
+	_, err := s.authenticate(ctx, "alice", "password1", "")
 	if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, ErrInvalidCredentials) {
 		t.Errorf("store down: %v, want store.ErrUnavailable, not invalid credentials", err)
 	}
@@ -305,13 +316,13 @@ func TestAuthenticateRehashes(t *testing.T) {
 
 	stronger := Argon2id{Time: 2, MemoryKiB: 128, Threads: 1, KeyLen: 32, SaltLen: 16}
 	s, _, _ := newTestService(t, st, stronger)
-	if _, err := s.Authenticate(ctx, "alice", "wrong password"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := s.authenticate(ctx, "alice", "wrong password", ""); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatal(err)
 	}
 	if st.users[v.ID].PasswordHash != before {
 		t.Fatal("a failed login rehashed")
 	}
-	if _, err := s.Authenticate(ctx, "alice", "password1"); err != nil {
+	if _, err := s.authenticate(ctx, "alice", "password1", ""); err != nil {
 		t.Fatal(err)
 	}
 	after := st.users[v.ID].PasswordHash
@@ -321,7 +332,7 @@ func TestAuthenticateRehashes(t *testing.T) {
 	if ok, rehash, err := stronger.Verify(after, "password1"); !ok || rehash || err != nil {
 		t.Errorf("new hash: %v %v %v", ok, rehash, err)
 	}
-	if _, err := s.Authenticate(ctx, "alice", "password1"); err != nil || st.users[v.ID].PasswordHash != after {
+	if _, err := s.authenticate(ctx, "alice", "password1", ""); err != nil || st.users[v.ID].PasswordHash != after {
 		t.Errorf("second login: %v; rehashed again: %v", err, st.users[v.ID].PasswordHash != after)
 	}
 }

@@ -118,7 +118,27 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if hasher == nil {
 		hasher = &users.Argon2id{Time: cfg.Argon2Time, MemoryKiB: cfg.Argon2MemoryKiB, Threads: cfg.Argon2Threads, KeyLen: 32, SaltLen: 16}
 	}
-	a.Users, err = users.New(users.Config{Store: st, Revoker: subjectRevoker{a}, Hasher: hasher, Now: opts.Now, Logger: log.With("component", "users")})
+	throttle, err := users.NewThrottle(users.ThrottleConfig{
+		Store:             st,
+		UsernamePerMinute: cfg.LoginUsernamePerMinute,
+		UsernameBurst:     cfg.LoginUsernameBurst,
+		IPPerMinute:       cfg.LoginIPPerMinute,
+		IPBurst:           cfg.LoginIPBurst,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.Users, err = users.New(users.Config{
+		Store:         st,
+		Revoker:       subjectRevoker{a},
+		Hasher:        hasher,
+		Throttle:      throttle,
+		HashMemoryKiB: int64(cfg.PasswordHashMemoryMiB) * 1024,
+		HashPerIP:     cfg.PasswordHashPerIP,
+		Registerer:    a.Registry,
+		Now:           opts.Now,
+		Logger:        log.With("component", "users"),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +178,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Deny:                    st,
 		Verifier:                a.Keys,
 		DenyReader:              st,
-		Users:                   userAuth{a.Users},
-		Throttle:                users.NewThrottle(users.ThrottleConfig{Now: opts.Now}),
+		Users:                   a.Users,
 		OnSecurityEvent:         onSecurityEvent,
 		Registerer:              a.Registry,
 		Now:                     opts.Now,
@@ -187,6 +206,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		AdminToken:      cfg.AdminToken,
 		MetricsToken:    cfg.MetricsToken,
 		MetricsAuth:     cfg.MetricsRequireAuth,
+		TrustedProxies:  cfg.TrustedProxies,
 		Registry:        a.Registry,
 		Now:             opts.Now,
 		Logger:          log.With("component", "http"),
@@ -258,21 +278,6 @@ type subjectRevoker struct{ a *App }
 
 func (r subjectRevoker) RevokeSubject(ctx context.Context, sub string, at time.Time) error {
 	return r.a.Tokens.RevokeSubject(ctx, sub, at)
-}
-
-// userAuth adapts the users service to the tokens package's view of it.
-type userAuth struct{ s *users.Service }
-
-func (u userAuth) Authenticate(ctx context.Context, username, password string) (store.User, error) {
-	usr, err := u.s.Authenticate(ctx, username, password)
-	if errors.Is(err, users.ErrInvalidCredentials) {
-		return store.User{}, fmt.Errorf("%w: %w", tokens.ErrInvalidCredentials, err)
-	}
-	return usr, err
-}
-
-func (u userAuth) Lookup(ctx context.Context, id string) (store.User, error) {
-	return u.s.Lookup(ctx, id)
 }
 
 // NewLogger builds the process logger from the log settings.

@@ -9,6 +9,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -111,6 +112,20 @@ type Config struct {
 	Argon2MemoryKiB uint32
 	// Argon2Threads is the argon2id parallelism parameter.
 	Argon2Threads uint8
+	// TrustedProxies are the reverse proxies whose forwarding headers name
+	// the client address (empty: none).
+	TrustedProxies []netip.Prefix
+	// PasswordHashMemoryMiB bounds the memory of concurrent password
+	// hashes; at least one hash (Argon2MemoryKiB).
+	PasswordHashMemoryMiB int
+	// PasswordHashPerIP is how many password hashes one client address may
+	// run at once.
+	PasswordHashPerIP int
+	// LoginUsernamePerMinute and LoginUsernameBurst shape the login
+	// throttle per username; LoginIPPerMinute and LoginIPBurst per client
+	// address.
+	LoginUsernamePerMinute, LoginUsernameBurst int
+	LoginIPPerMinute, LoginIPBurst             int
 	// DevGenerated is true when the admin token or the KEK was generated
 	// or loaded from the data dir in dev mode.
 	DevGenerated bool

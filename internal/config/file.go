@@ -60,7 +60,7 @@ func readFile(path string) (map[string]fileValue, error) {
 		if _, dup := out[k.Value]; dup {
 			return nil, fmt.Errorf("%s: line %d: key %q appears twice", path, k.Line, k.Value)
 		}
-		val, err := nodeText(v, s.kind() == "strings")
+		val, err := nodeText(v, s.kind() == "strings" || s.kind() == "cidrs")
 		if err != nil {
 			return nil, fmt.Errorf("%s: line %d: key %q: %w", path, v.Line, k.Value, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,13 @@ var settings = []setting{
 	{"argon2-threads", "1", "argon2id parallelism parameter", func(c *Config) any { return &c.Argon2Threads }},
 	{"shutdown-timeout", "15s", "how long SIGTERM waits for in-flight requests", func(c *Config) any { return &c.ShutdownTimeout }},
 	{"client-assertion-audience-token-endpoint", "false", "also accept the token endpoint URL (not only the issuer) as the aud of private_key_jwt client assertions, for clients written to RFC 7523 / OpenID Connect Core; draft-ietf-oauth-rfc7523bis wants the issuer only", func(c *Config) any { return &c.ClientAssertionAudienceTokenEndpoint }},
+	{"trusted-proxies", "", "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For / Forwarded header names the client; from anyone else the header is ignored", func(c *Config) any { return &c.TrustedProxies }},
+	{"password-hash-memory", "256", "memory budget in MiB of the password hashes running at once (each weighs --argon2-memory); a login that finds it full gets 503 at once", func(c *Config) any { return &c.PasswordHashMemoryMiB }},
+	{"password-hash-per-ip", "4", "how many password hashes one client address may run at once", func(c *Config) any { return &c.PasswordHashPerIP }},
+	{"login-username-per-minute", "5", "login attempts per username that refill each minute (shared by every replica through the store)", func(c *Config) any { return &c.LoginUsernamePerMinute }},
+	{"login-username-burst", "10", "login attempts per username allowed at once", func(c *Config) any { return &c.LoginUsernameBurst }},
+	{"login-ip-per-minute", "20", "login attempts per client address (IPv6: per /64) that refill each minute", func(c *Config) any { return &c.LoginIPPerMinute }},
+	{"login-ip-burst", "50", "login attempts per client address allowed at once", func(c *Config) any { return &c.LoginIPBurst }},
 	{"client-cache-ttl", "1s", "how long a replica keeps a client record in memory (0 turns the cache off; another replica's change to a client is seen after at most this long)", func(c *Config) any { return &c.ClientCacheTTL }},
 }
 
@@ -73,6 +81,8 @@ func (s setting) kind() string {
 		return "int"
 	case *[]string:
 		return "strings"
+	case *[]netip.Prefix:
+		return "cidrs"
 	case *[]byte:
 		return "base64"
 	default:
@@ -130,6 +140,22 @@ func (s setting) parse(c *Config, raw string) *parseError {
 			if part = strings.TrimSpace(part); part != "" {
 				*p = append(*p, part)
 			}
+		}
+	case *[]netip.Prefix:
+		*p = nil
+		for part := range strings.SplitSeq(raw, ",") {
+			if part = strings.TrimSpace(part); part == "" {
+				continue
+			}
+			pfx, err := netip.ParsePrefix(part)
+			if err != nil {
+				a, aerr := netip.ParseAddr(part) // one address: its /32 or /128
+				if aerr != nil || a.Zone() != "" {
+					return perr("invalid CIDR %q (want e.g. 10.0.0.0/8, 2001:db8::/32 or one address)", part)
+				}
+				pfx = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+			*p = append(*p, pfx.Masked())
 		}
 	case *[]byte:
 		*p = nil

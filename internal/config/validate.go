@@ -77,7 +77,7 @@ func validate(c *Config) error {
 	if c.Argon2MemoryKiB < 8*uint32(c.Argon2Threads) {
 		return settingErr("argon2-memory", "must be at least 8 KiB per thread (%d KiB)", 8*uint32(c.Argon2Threads))
 	}
-	return nil
+	return validateLogin(c)
 }
 
 // validateIssuer applies OpenID Connect Discovery 1.0 §3 / RFC 8414 §2:
@@ -210,3 +210,26 @@ func validateDurations(c *Config) error {
 func oneOf(s string, set ...string) bool { return slices.Contains(set, s) }
 
 func isSpaceOrControl(r rune) bool { return r <= ' ' || r == 0x7f }
+
+// validateLogin checks the login throttle and the hashing budget: the
+// budget must hold at least one hash.
+func validateLogin(c *Config) error {
+	if c.PasswordHashMemoryMiB < 1 || int64(c.PasswordHashMemoryMiB)*1024 < int64(c.Argon2MemoryKiB) {
+		return settingErr("password-hash-memory", "must hold at least one password hash (--argon2-memory is %d KiB), got %d MiB", c.Argon2MemoryKiB, c.PasswordHashMemoryMiB)
+	}
+	for _, s := range []struct {
+		name string
+		v    int
+	}{
+		{"password-hash-per-ip", c.PasswordHashPerIP},
+		{"login-username-per-minute", c.LoginUsernamePerMinute},
+		{"login-username-burst", c.LoginUsernameBurst},
+		{"login-ip-per-minute", c.LoginIPPerMinute},
+		{"login-ip-burst", c.LoginIPBurst},
+	} {
+		if s.v < 1 {
+			return settingErr(s.name, "must be at least 1, got %d", s.v)
+		}
+	}
+	return nil
+}
