@@ -61,7 +61,8 @@ func TestDefaults(t *testing.T) {
 		RefreshTokenMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
 		ShutdownTimeout: 15 * time.Second, RefreshReuseMaxRetries: 3, DefaultAudience: "http://127.0.0.1:8080",
 		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
-		ClientCacheTTL: time.Second,
+		ClientCacheTTL: time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4,
+		LoginUsernamePerMinute: 5, LoginUsernameBurst: 10, LoginIPPerMinute: 20, LoginIPBurst: 50,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)

@@ -56,6 +56,13 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"shutdown-timeout":           "30s",
 		"client-cache-ttl":           "5s",
 		"client-assertion-audience-token-endpoint": "true",
+		"trusted-proxies":                          "10.0.0.0/8,2001:db8::/32",
+		"password-hash-memory":                     "512",
+		"password-hash-per-ip":                     "8",
+		"login-username-per-minute":                "6",
+		"login-username-burst":                     "12",
+		"login-ip-per-minute":                      "30",
+		"login-ip-burst":                           "60",
 	}
 	// needs are settings a flag is only valid with, set in the
 	// environment of both loads and of the baseline.
