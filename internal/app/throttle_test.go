@@ -280,3 +280,90 @@ func TestPasswordHashMemoryStaysWithinBudget(t *testing.T) {
 		t.Errorf("peak RSS rose by %.0f MiB, over twice the %d MiB budget", rise, budgetMiB)
 	}
 }
+
+// TestTrustedProxyOneAttackerDoesNotLockOutEveryone is issue 8 item 14:
+// behind a reverse proxy every connection comes from the proxy. Without
+// --trusted-proxies the header is ignored, so one attacker spraying
+// passwords through the proxy empties the one address bucket and locks
+// out everybody; with the proxy trusted, X-Forwarded-For names each
+// client and only the attacker is throttled. A client that is not a
+// trusted proxy cannot pick its address by sending the header.
+func TestTrustedProxyOneAttackerDoesNotLockOutEveryone(t *testing.T) {
+	const attacker, honest = "203.0.113.66", "198.51.100.7"
+	spray := func(in *instance, c registeredClient) tokenResponse {
+		var last tokenResponse
+		for i := range 51 { // the address burst is 50
+			last = passwordFrom(in, c, attacker, fmt.Sprint("target", i), "guess-guess")
+		}
+		return last
+	}
+	t.Run("proxy not trusted: everyone shares its bucket", func(t *testing.T) {
+		in := start(t, "")
+		c := loginClient(in)
+		in.createUser("honest", "password-of-honest")
+		if r := spray(in, c); r.Status != http.StatusTooManyRequests {
+			t.Fatalf("51st guess: %d %s, want 429", r.Status, r.Error)
+		}
+		if r := passwordFrom(in, c, honest, "honest", "password-of-honest"); r.Status != http.StatusTooManyRequests {
+			t.Fatalf("with the header ignored, an honest user: %d %s, want 429 (the shared bucket)", r.Status, r.Error)
+		}
+	})
+	t.Run("proxy trusted: only the attacker is throttled", func(t *testing.T) {
+		in := start(t, "", "--trusted-proxies", "127.0.0.0/8")
+		c := loginClient(in)
+		in.createUser("honest", "password-of-honest")
+		if r := spray(in, c); r.Status != http.StatusTooManyRequests || r.Error != "slow_down" {
+			t.Fatalf("51st guess from the attacker: %d %s, want 429 slow_down", r.Status, r.Error)
+		}
+		if r := passwordFrom(in, c, honest, "honest", "password-of-honest"); r.Status != http.StatusOK {
+			t.Fatalf("an honest user behind the same proxy: %d %s, want 200", r.Status, r.Error)
+		}
+		// The proxy appends: a spoofed entry left of the attacker's
+		// address does not move it to a fresh bucket.
+		if r := passwordFrom(in, c, "192.0.2.99, "+attacker, "target99", "guess-guess"); r.Status != http.StatusTooManyRequests {
+			t.Fatalf("attacker with a spoofed chain: %d %s, want 429", r.Status, r.Error)
+		}
+	})
+	t.Run("untrusted client: the header is ignored", func(t *testing.T) {
+		in := start(t, "", "--trusted-proxies", "10.0.0.0/8") // the test client is 127.0.0.1
+		c := loginClient(in)
+		var last tokenResponse
+		for i := range 51 {
+			last = passwordFrom(in, c, fmt.Sprint("192.0.2.", i), fmt.Sprint("target", i), "guess-guess")
+		}
+		if last.Status != http.StatusTooManyRequests {
+			t.Fatalf("51 guesses rotating X-Forwarded-For from an untrusted client: %d %s, want 429", last.Status, last.Error)
+		}
+	})
+}
+
+// TestTwoReplicasShareTheThrottle: on one Redis, the login throttle is one
+// throttle. 200 parallel wrong passwords for one user, split across two
+// replicas, evaluate at most the burst of 10 in total; a user throttled
+// on one replica is throttled on the other.
+func TestTwoReplicasShareTheThrottle(t *testing.T) {
+	args := append(sharedRedisArgs(t), "--password-hash-per-ip", "1000")
+	a, b := start(t, "", args...), start(t, "", args...)
+	c := loginClient(a)
+	a.createUser("shared", "password-of-shared")
+	before := a.counter("authd_password_verifications_total") + b.counter("authd_password_verifications_total")
+	got := tally{n: map[string]int{}}
+	inParallel(200, func(i int) {
+		in := a
+		if i%2 == 1 {
+			in = b
+		}
+		r := password(in, c, "shared", "wrong-password")
+		got.add(fmt.Sprint(r.Status, " ", r.Error))
+	})
+	evaluated := a.counter("authd_password_verifications_total") + b.counter("authd_password_verifications_total") - before
+	t.Logf("answers %v, passwords evaluated on both replicas %v", got.n, evaluated)
+	if got.n["400 invalid_grant"] > 10 || evaluated != float64(got.n["400 invalid_grant"]) || got.n["429 slow_down"] != 200-got.n["400 invalid_grant"] {
+		t.Errorf("answers %v (%v hashes): want at most 10 evaluated across both replicas, the rest 429", got.n, evaluated)
+	}
+	for _, in := range []*instance{a, b} {
+		if r := password(in, c, "shared", "password-of-shared"); r.Status != http.StatusTooManyRequests {
+			t.Errorf("throttled user on a replica: %d %s, want 429", r.Status, r.Error)
+		}
+	}
+}
