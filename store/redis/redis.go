@@ -8,6 +8,7 @@
 //	P{users}:n:<username> user ID               P{keys}:set     hash: v (version), k (JSON keys)
 //	Pfam:{<family id>}    family, packed record Pdeny:<kind>:<value>  "<at ns>:<expires µs>"
 //	Prevocations          stream: the revocation feed (see feed.go)
+//	P{login}:<bucket>     login throttle bucket, GCRA time (see throttle.go)
 //
 // The hash tags ({clients}, {users}, {keys}, {<family id>}) keep every key
 // that one script or transaction touches in one Cluster slot. Families and
