@@ -27,6 +27,13 @@ const maxForwardedHops = 32
 // header through untouched. A proxy that writes only Forwarded must strip
 // X-Forwarded-For from requests.
 func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	if len(trusted) == 0 { // the common case costs no parsing
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return r.RemoteAddr
+		}
+		return host
+	}
 	peer := peerAddr(r)
 	if !peer.IsValid() {
 		return r.RemoteAddr

@@ -173,7 +173,9 @@ func startOpts(t *testing.T, opts app.Options, args ...string) *instance {
 	}
 	issuer := "http://" + pubLn.Addr().String()
 	cfg := loadConfig(t, append([]string{"--dev", "--data-dir", t.TempDir(), "--issuer", issuer, "--log-level", "warn"}, args...)...)
-	opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
@@ -365,5 +367,33 @@ func TestTwoReplicasShareTheThrottle(t *testing.T) {
 		if r := password(in, c, "shared", "password-of-shared"); r.Status != http.StatusTooManyRequests {
 			t.Errorf("throttled user on a replica: %d %s, want 429", r.Status, r.Error)
 		}
+	}
+}
+
+// TestAccessLogNamesTheForwardedClient: the access log's remote is the
+// client named by a trusted proxy, and the peer itself otherwise.
+func TestAccessLogNamesTheForwardedClient(t *testing.T) {
+	for _, tt := range []struct {
+		name, trusted, want string
+	}{
+		{"trusted proxy", "127.0.0.0/8", "remote=198.51.100.7"},
+		{"untrusted peer", "10.0.0.0/8", "remote=127.0.0.1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs lockedBuffer
+			in := startOpts(t, app.Options{Argon2: testArgon2, Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+				"--trusted-proxies", tt.trusted)
+			c := loginClient(in)
+			passwordFrom(in, c, "192.0.2.1, 198.51.100.7", "nobody", "wrong-password")
+			var line string
+			for l := range strings.SplitSeq(logs.String(), "\n") {
+				if strings.Contains(l, "msg=request") && strings.Contains(l, "route=token") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, tt.want+" ") && !strings.HasSuffix(line, tt.want) {
+				t.Errorf("access log line %q, want %s", line, tt.want)
+			}
+		})
 	}
 }
