@@ -227,7 +227,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		case e != nil && e.Code == oauth.SlowDown:
 			msg, status = "Too many failed sign-ins. Wait a minute and try again.", http.StatusTooManyRequests
 		case e != nil && e.Code == oauth.TemporarilyUnavailable && e.RetryAfter > 0:
-			msg, status = "Too many sign-ins are being checked right now. Try again in a moment.", http.StatusServiceUnavailable
+			// A full hashing budget or a store outage: nothing was checked.
+			msg, status = "Sign-in is temporarily unavailable. Try again in a moment.", http.StatusServiceUnavailable
 		default:
 			s.showError(w, r, err)
 			return

@@ -14,15 +14,10 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// Errors of Login, each inside the *oauth.Error that Login returns (see
-// Login); the sentinels name the cause for callers of authenticate.
-var (
-	// errThrottled: the username's or the address's bucket is empty.
-	errThrottled = errors.New("users: too many login attempts")
-	// errBusy: the hashing budget (or the address's share of it) is in
-	// use; nothing was checked.
-	errBusy = errors.New("users: password hashing is at capacity")
-)
+// errBusy is what authenticate returns when the hashing budget (or the
+// address's share of it) is in use and nothing was checked; Login turns
+// it into temporarily_unavailable.
+var errBusy = errors.New("users: password hashing is at capacity")
 
 // hashSlots bounds the memory of concurrent password hashes with a
 // weighted semaphore: each hash weighs its argon2id memory (KiB), the

@@ -19,6 +19,11 @@ type AttemptStore interface {
 	ReturnAttempt(ctx context.Context, now time.Time, buckets []store.Bucket) error
 }
 
+// MaxThrottleSetting bounds the throttle's rates and bursts, so that a
+// bucket's arithmetic stays exact in every backend (microseconds below
+// 2^53).
+const MaxThrottleSetting = 1_000_000
+
 // ThrottleConfig shapes the login throttle. Every field is required; the
 // defaults live in internal/config.
 type ThrottleConfig struct {
@@ -51,8 +56,10 @@ func NewThrottle(cfg ThrottleConfig) (*Throttle, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("users: throttle Store is required")
 	}
-	if cfg.UsernamePerMinute < 1 || cfg.UsernameBurst < 1 || cfg.IPPerMinute < 1 || cfg.IPBurst < 1 {
-		return nil, fmt.Errorf("users: throttle rates and bursts must be at least 1, got %+v", cfg)
+	for _, v := range []int{cfg.UsernamePerMinute, cfg.UsernameBurst, cfg.IPPerMinute, cfg.IPBurst} {
+		if v < 1 || v > MaxThrottleSetting {
+			return nil, fmt.Errorf("users: throttle rates and bursts must be 1 to %d, got %d", MaxThrottleSetting, v)
+		}
 	}
 	return &Throttle{
 		store: cfg.Store,

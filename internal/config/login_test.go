@@ -64,11 +64,12 @@ func TestLoginSettingsValidation(t *testing.T) {
 		// the default argon2-memory is 19456 KiB: 18 MiB cannot hold one
 		{[]string{"--password-hash-memory", "18"}, "--password-hash-memory: ", "19456 KiB"},
 		{[]string{"--password-hash-memory", "64", "--argon2-memory", "131072"}, "--password-hash-memory: ", "131072 KiB"},
-		{[]string{"--password-hash-per-ip", "0"}, "--password-hash-per-ip: ", "at least 1"},
-		{[]string{"--login-username-per-minute", "0"}, "--login-username-per-minute: ", "at least 1"},
-		{[]string{"--login-username-burst", "-1"}, "--login-username-burst: ", "at least 1"},
-		{[]string{"--login-ip-per-minute", "0"}, "--login-ip-per-minute: ", "at least 1"},
-		{[]string{"--login-ip-burst", "0"}, "--login-ip-burst: ", "at least 1"},
+		{[]string{"--password-hash-per-ip", "0"}, "--password-hash-per-ip: ", "between 1 and 1000000"},
+		{[]string{"--login-username-per-minute", "0"}, "--login-username-per-minute: ", "between 1 and 1000000"},
+		{[]string{"--login-username-burst", "-1"}, "--login-username-burst: ", "between 1 and 1000000"},
+		{[]string{"--login-ip-per-minute", "0"}, "--login-ip-per-minute: ", "between 1 and 1000000"},
+		{[]string{"--login-ip-burst", "0"}, "--login-ip-burst: ", "between 1 and 1000000"},
+		{[]string{"--login-ip-burst", "1000001"}, "--login-ip-burst: ", "between 1 and 1000000"},
 	} {
 		_, err := load(t, secrets(), tt.args...)
 		assertOneLineError(t, err, tt.prefix, tt.has)

@@ -227,8 +227,8 @@ func validateLogin(c *Config) error {
 		{"login-ip-per-minute", c.LoginIPPerMinute},
 		{"login-ip-burst", c.LoginIPBurst},
 	} {
-		if s.v < 1 {
-			return settingErr(s.name, "must be at least 1, got %d", s.v)
+		if s.v < 1 || s.v > 1_000_000 {
+			return settingErr(s.name, "must be between 1 and 1000000, got %d", s.v)
 		}
 	}
 	return nil
