@@ -279,10 +279,12 @@ func TestPasswordHashMemoryStaysWithinBudget(t *testing.T) {
 	if got.n["token 503"]+got.n["token 400"] != 40 || got.n["form 503"]+got.n["form 401"] != 20 {
 		t.Errorf("answers %v: only invalid_grant / 401 and 503 expected", got.n)
 	}
-	// The budget bounds the hashes' memory; the Go heap may hold up to
-	// GOGC (100%) more before it collects, plus HTTP buffers (and the race
-	// detector's shadow memory under -race).
-	if limit := float64(raceMemoryFactor * (2*budgetMiB + 32)); rise > limit {
+	// The budget bounds the hashes' memory (live: at most 3 × 19 MiB). RSS
+	// may exceed it: GOGC (100%) lets the heap reach twice the live heap
+	// before a collection, freed spans stay until the scavenger returns
+	// them, plus HTTP buffers (and shadow memory under -race). Seen: 58 to
+	// 119 MiB; 60 unbounded hashes: over 1 GiB.
+	if limit := float64(raceMemoryFactor * (3*budgetMiB + 32)); rise > limit {
 		t.Errorf("peak RSS rose by %.0f MiB, over %.0f MiB for a %d MiB budget", rise, limit, budgetMiB)
 	}
 }
