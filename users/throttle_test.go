@@ -3,6 +3,7 @@ package users
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -190,5 +191,54 @@ func TestLoginStoreDown(t *testing.T) {
 	_, err := s.Login(context.Background(), "alice", "password1", "192.0.2.1")
 	if !errors.Is(err, store.ErrUnavailable) || len(*verified) != 0 {
 		t.Fatalf("Login with the throttle down: %v (%d hashed)", err, len(*verified))
+	}
+}
+
+// TestLoginHashBudgetBoundsConcurrency: however many logins arrive at
+// once, no more hashes run together than the budget holds (4 here), nor
+// more than the per-address share (2) for one address; the others are
+// refused at once.
+func TestLoginHashBudgetBoundsConcurrency(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		ip      func(i int) string
+		maxRuns int64
+	}{
+		{"many addresses", func(i int) string { return fmt.Sprintf("198.51.100.%d", i) }, 4},
+		{"one address", func(int) string { return "192.0.2.1" }, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _, _ := newTestService(t, newMemStore(), fast)
+			var running, peak atomic.Int64
+			inner := s.verify
+			s.verify = func(phc, password string) (bool, bool, error) {
+				n := running.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(5 * time.Millisecond) // a slow hash
+				defer running.Add(-1)
+				return inner(phc, password)
+			}
+			var busy atomic.Int64
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range 100 {
+				wg.Go(func() {
+					<-start
+					_, err := s.Login(context.Background(), fmt.Sprint("user", i), "password1", tt.ip(i))
+					if e := oauth.As(err); e != nil && e.Code == oauth.TemporarilyUnavailable {
+						busy.Add(1)
+					}
+				})
+			}
+			close(start)
+			wg.Wait()
+			if peak.Load() > tt.maxRuns || peak.Load() < 1 {
+				t.Errorf("%d hashes ran at once, want 1 to %d", peak.Load(), tt.maxRuns)
+			}
+			if busy.Load() == 0 {
+				t.Error("no login was refused for lack of hashing memory")
+			}
+		})
 	}
 }
