@@ -55,16 +55,29 @@ const (
 // KEYS: stream. ARGV: kind, value, At (Unix ns), ExpiresAt (µs), now (µs),
 // trim floor (Unix ms). Returns the new ID, or nil (nothing written) when
 // the denial has already expired at now, as the denylist script decides.
+//
+// The trim boundary is "<floor>-0", or the new record's own ID when the
+// floor lies beyond it (this Store's clock runs ahead of the server's,
+// which stamps the IDs): every earlier record goes, the new one stays. It
+// must be the full ID, not "<its ms>-0": records appended earlier within
+// the same millisecond sort below the new one and are older than the
+// floor too (keeping them was TestFeedTrim's intermittent failure).
 var feedAppendScript = goredis.NewScript(`
 if tonumber(ARGV[4]) <= tonumber(ARGV[5]) then return false end
 local id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[1], 'v', ARGV[2], 'a', ARGV[3], 'e', ARGV[4])
-local ms = string.match(id, '^(%d+)-')
-local floor = ARGV[6]
-if tonumber(floor) > tonumber(ms) then floor = ms end
-if tonumber(floor) <= 0 then return id end
-local gone = redis.call('XREVRANGE', KEYS[1], '(' .. floor .. '-0', '-', 'COUNT', 1)
+local ms = tonumber(string.match(id, '^(%d+)-'))
+local floor = tonumber(ARGV[6])
+local minid
+if floor > ms then
+	minid = id
+elseif floor > 0 then
+	minid = ARGV[6] .. '-0'
+else
+	return id
+end
+local gone = redis.call('XREVRANGE', KEYS[1], '(' .. minid, '-', 'COUNT', 1)
 if #gone > 0 then
-	redis.call('XTRIM', KEYS[1], 'MINID', floor .. '-0')
+	redis.call('XTRIM', KEYS[1], 'MINID', minid)
 	redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', gone[1][1])
 end
 return id
@@ -158,8 +171,9 @@ func (s *Store) Denials(ctx context.Context) ([]store.Denial, string, error) {
 // ErrCursorExpired.
 //
 // Waiting is XREAD BLOCK in slices of at most 250 ms on pooled
-// connections: go-redis extends the read deadline of a blocking read by
-// its block time (so the client's 500 ms ReadTimeout does not cut it), but
+// connections: go-redis sets the read deadline of a blocking read to its
+// block time plus 10 s (so the client's 500 ms ReadTimeout does not cut
+// it; see blockArg for why the block is never 0), but
 // does not interrupt a blocked read when ctx ends; short slices bound how
 // late a cancellation is seen, while a new record still returns at once.
 // The alternative, a second client with ContextTimeoutEnabled, would close
@@ -197,8 +211,9 @@ func (s *Store) DenialsAfter(ctx context.Context, cursor string, wait time.Durat
 			}
 			block = min(left, feedBlockSlice)
 			if d, ok := ctx.Deadline(); ok {
-				block = max(min(block, time.Until(d)), time.Millisecond)
+				block = min(block, time.Until(d))
 			}
+			block = blockArg(block)
 		}
 		msgs, err = s.readFeed(ctx, start, block)
 		if ctx.Err() != nil {
@@ -208,6 +223,15 @@ func (s *Store) DenialsAfter(ctx context.Context, cursor string, wait time.Durat
 			return nil, err
 		}
 	}
+}
+
+// blockArg turns a wait into XREAD's BLOCK argument: whole milliseconds
+// (go-redis truncates) and at least one, because BLOCK 0 means "forever".
+// A sub-millisecond wait used to become BLOCK 0 on a quiet feed: Redis
+// never answered and the client cut the read after its 10 s margin, which
+// feed.Hub logged as "follow revocation feed: i/o timeout".
+func blockArg(d time.Duration) time.Duration {
+	return max(d+time.Millisecond-1, time.Millisecond).Truncate(time.Millisecond)
 }
 
 // checkedRead reads the records after start (no blocking) and checks

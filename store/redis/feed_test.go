@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,6 +180,97 @@ func testFeedTrim(t *testing.T, open replicas) {
 	}
 	if _, err := old.DenialsAfter(ctx, cursors[0], 0); !errors.Is(err, store.ErrCursorExpired) {
 		t.Fatalf("trimmed cursor after another append: %v; want ErrCursorExpired", err)
+	}
+}
+
+// TestFeedTrimSameMillisecond: records that share the new record's
+// millisecond (Redis stamps a burst of appends, or a clock that stepped
+// back, with one millisecond and rising sequence numbers) are trimmed like
+// any other earlier record. Trimming at "<ms>-0" kept them; this pins the
+// stream's clock so that every record shares one millisecond.
+func TestFeedTrimSameMillisecond(t *testing.T) {
+	ctx := context.Background()
+	open := singleReplicas(t)
+	old := open(t, Options{})
+	// An ID ahead of the server's clock: later XADD * reuse its
+	// millisecond with the next sequence numbers.
+	ahead := strconv.FormatInt(time.Now().Add(10*time.Second).UnixMilli(), 10) + "-1"
+	if err := old.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: old.feedKey(), ID: ahead, Values: []any{"k", "seed"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"a", "b", "c"} {
+		if err := old.Deny(ctx, jtiDenial(v, time.Now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trimmer := open(t, Options{
+		FeedRetention: time.Millisecond,
+		Now:           func() time.Time { return time.Now().Add(time.Minute) },
+	})
+	if err := trimmer.Deny(ctx, jtiDenial("d", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := old.rdb.XRange(ctx, old.feedKey(), "-", "+").Result()
+	if err != nil || len(msgs) != 1 || msgs[0].Values["v"] != "d" {
+		t.Fatalf("stream after the trim = %+v, %v; want only d", msgs, err)
+	}
+	if ms, _, _ := strings.Cut(msgs[0].ID, "-"); ms+"-1" != ahead {
+		t.Fatalf("d has ID %s; want it in the millisecond of %s", msgs[0].ID, ahead)
+	}
+	if _, err := old.DenialsAfter(ctx, ahead, 0); !errors.Is(err, store.ErrCursorExpired) {
+		t.Fatalf("cursor of a trimmed record in d's millisecond: %v; want ErrCursorExpired", err)
+	}
+}
+
+// TestFeedShortWaitNeverBlocksForever: a wait of less than a millisecond
+// on a quiet feed returns empty at once. It used to become XREAD BLOCK 0
+// (block forever), cut by the client after 10 s as "i/o timeout".
+func TestFeedShortWaitNeverBlocksForever(t *testing.T) {
+	ctx := context.Background()
+	s := singleReplicas(t)(t, Options{})
+	if err := s.Deny(ctx, jtiDenial("only", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	_, cursor, err := s.Denials(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What is left of the wait after the first (non-blocking) read
+	// depends on the round trip: try waits around one millisecond.
+	for wait := 100 * time.Microsecond; wait <= 1500*time.Microsecond; wait += 100 * time.Microsecond {
+		type result struct {
+			n   int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			got, err := s.DenialsAfter(ctx, cursor, wait)
+			done <- result{len(got), err}
+		}()
+		select {
+		case r := <-done:
+			if r.err != nil || r.n != 0 {
+				t.Fatalf("wait %v: %d entries, %v; want none, nil", wait, r.n, r.err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("wait %v: DenialsAfter still blocked after 2s", wait)
+		}
+	}
+}
+
+func TestBlockArg(t *testing.T) {
+	for _, tt := range []struct{ in, want time.Duration }{
+		{-time.Second, time.Millisecond},
+		{0, time.Millisecond},
+		{time.Microsecond, time.Millisecond},
+		{999 * time.Microsecond, time.Millisecond},
+		{time.Millisecond, time.Millisecond},
+		{1001 * time.Microsecond, 2 * time.Millisecond},
+		{250 * time.Millisecond, 250 * time.Millisecond},
+	} {
+		if got := blockArg(tt.in); got != tt.want {
+			t.Errorf("blockArg(%v) = %v; want %v", tt.in, got, tt.want)
+		}
 	}
 }
 
