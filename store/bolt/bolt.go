@@ -84,6 +84,10 @@ type Store struct {
 
 	notify hub // Publish/Subscribe (notify.go)
 
+	// rotateRun, when set (tests only), is called at each run of a
+	// rotation's batch function.
+	rotateRun func()
+
 	stopSweeper context.CancelFunc
 	sweeperDone chan struct{}
 	closeOnce   sync.Once

@@ -395,3 +395,77 @@ func BenchmarkGetClient(b *testing.B) {
 		}
 	}
 }
+
+// TestBatchedRotationsRunOnce: concurrent rotations share one bbolt batch;
+// the ones whose refresh token is dead (family missing, revoked, or a
+// reuse that revokes it) must not make bbolt re-run the batch. Every
+// function runs exactly once, the live families rotate, the reuse is
+// committed.
+func TestBatchedRotationsRunOnce(t *testing.T) {
+	ctx := context.Background()
+	s, _ := open(t, Options{})
+	now := storetest.Now()
+	const live = 8
+	for i := range live {
+		if err := s.CreateFamily(ctx, storetest.NewFamily(fmt.Sprint("live", i), now, "0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"revoked", "reused"} {
+		if err := s.CreateFamily(ctx, storetest.NewFamily(id, now, "0")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeFamily(ctx, "revoked"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefresh(ctx, storetest.Rotate("reused", "0", "1", now.Add(time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	type call struct {
+		r    store.Rotation
+		want error // nil: rotates
+	}
+	calls := []call{
+		{storetest.Rotate("missing", "0", "1", now.Add(2*time.Second)), store.ErrNotFound},
+		{storetest.Rotate("revoked", "0", "1", now.Add(2*time.Second)), store.ErrRevoked},
+		{storetest.Rotate("reused", "0", "2", now.Add(2*time.Second)), store.ErrReused},
+	}
+	for i := range live {
+		calls = append(calls, call{storetest.Rotate(fmt.Sprint("live", i), "0", "1", now.Add(2*time.Second)), nil})
+	}
+	// One batch holds all of them: it commits when full, long before the
+	// delay.
+	s.db.MaxBatchSize = len(calls)
+	s.db.MaxBatchDelay = 5 * time.Second
+	var runs atomic.Int64
+	s.rotateRun = func() { runs.Add(1) }
+
+	errs := make([]error, len(calls))
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = s.RotateRefresh(ctx, c.r)
+		}()
+	}
+	wg.Wait()
+	for i, c := range calls {
+		if c.want == nil && errs[i] != nil || c.want != nil && !errors.Is(errs[i], c.want) {
+			t.Errorf("rotation of %s: %v; want %v", c.r.FamilyID, errs[i], c.want)
+		}
+	}
+	if n := runs.Load(); n != int64(len(calls)) {
+		t.Errorf("batch functions ran %d times for %d rotations; want each once", n, len(calls))
+	}
+	for i := range live {
+		f, err := s.GetFamily(ctx, fmt.Sprint("live", i))
+		if err != nil || f.Generation != 1 || !storetest.Equal(f.Current, storetest.Digest("1")) {
+			t.Errorf("live%d after the batch: generation %d, %v; want rotated once", i, f.Generation, err)
+		}
+	}
+	if f, err := s.GetFamily(ctx, "reused"); err != nil || !f.Revoked {
+		t.Errorf("reused family: revoked %v, %v; want the revocation committed", f.Revoked, err)
+	}
+}

@@ -72,11 +72,21 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	}
 	key := []byte(r.FamilyID)
 	var res store.RotateResult
-	var reused error
+	// outcome is this call's own verdict (ErrNotFound, ErrRevoked,
+	// ErrReused). It is never returned from inside the batch: bbolt rolls
+	// the whole batch back when one function fails and re-runs every one
+	// of them alone, so one dead refresh token would cost every concurrent
+	// rotation a second run and its own fsync. Only a failure of the
+	// transaction itself (decode, encode, index) is returned there.
+	var outcome error
 	// A batch: concurrent rotations share one commit (and one fsync). bbolt
-	// may run the function more than once; it starts from a clean result.
+	// may still run the function more than once (after another function's
+	// transaction error); it starts from a clean result.
 	err := s.batch(ctx, "rotate refresh token", func(tx *bbolt.Tx) error {
-		res, reused = store.RotateResult{}, nil
+		if s.rotateRun != nil {
+			s.rotateRun()
+		}
+		res, outcome = store.RotateResult{}, nil
 		var f store.Family
 		ok, err := get(tx, bucketFamilies, key, &f)
 		if err != nil {
@@ -85,9 +95,11 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		oldExp := familyExpiry(&f)
 		switch {
 		case !ok || expired(oldExp, now):
-			return fmt.Errorf("family %q: %w", r.FamilyID, store.ErrNotFound)
+			outcome = fmt.Errorf("family %q: %w", r.FamilyID, store.ErrNotFound)
+			return nil // nothing to write
 		case f.Revoked:
-			return fmt.Errorf("family %q: %w", r.FamilyID, store.ErrRevoked)
+			outcome = fmt.Errorf("family %q: %w", r.FamilyID, store.ErrRevoked)
+			return nil // nothing to write
 		case equal(r.Presented, f.Current):
 			f.Previous, f.Current, f.SealedCurrent = f.Current, r.Next, r.SealedNext
 			f.RotatedAt, f.Retries, f.Generation = now, 0, f.Generation+1
@@ -100,8 +112,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			f.Retries++
 			res.Retried = true
 		default:
+			// Reuse: the revocation commits with the batch.
 			f.Revoked = true
-			reused = fmt.Errorf("family %q: %w", r.FamilyID, store.ErrReused)
+			outcome = fmt.Errorf("family %q: %w", r.FamilyID, store.ErrReused)
 		}
 		if err := reindex(tx, expFamily, key, oldExp, familyExpiry(&f)); err != nil {
 			return err
@@ -112,8 +125,8 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	if err != nil {
 		return store.RotateResult{}, err
 	}
-	if reused != nil {
-		return store.RotateResult{}, reused
+	if outcome != nil {
+		return store.RotateResult{}, outcome
 	}
 	return res, nil
 }
