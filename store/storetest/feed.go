@@ -63,6 +63,49 @@ func testFeed(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("after the newest cursor: %v, %v; want nothing", none, err)
 		}
 	})
+	t.Run("cursors are ordered", func(t *testing.T) {
+		// feed.Hub splices a catch-up and a live stream by comparing
+		// cursors (store.CompareCursors): later entries compare greater,
+		// paging continues across a page, the snapshot cursor is the
+		// newest.
+		s, f := feedOf(t)
+		now := Now()
+		const n = 1005 // more than one page of every backend
+		for i := range n {
+			if err := s.Deny(ctx, jti(strconv.Itoa(i), now)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var all []store.FeedEntry
+		for cursor := ""; ; {
+			page, err := f.DenialsAfter(ctx, cursor, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			all = append(all, page...)
+			cursor = page[len(page)-1].Cursor
+		}
+		if len(all) != n {
+			t.Fatalf("paged through %d entries; want %d", len(all), n)
+		}
+		prev := ""
+		for i, e := range all {
+			if e.Denial.Value != strconv.Itoa(i) {
+				t.Fatalf("entry %d is %q", i, e.Denial.Value)
+			}
+			if c, ok := store.CompareCursors(e.Cursor, prev); !ok || c <= 0 {
+				t.Fatalf("cursor %q of entry %d does not come after %q (%d, %v)", e.Cursor, i, prev, c, ok)
+			}
+			prev = e.Cursor
+		}
+		_, newest, err := f.Denials(ctx)
+		if c, ok := store.CompareCursors(newest, prev); err != nil || !ok || c != 0 {
+			t.Fatalf("Denials cursor %q, %v; want the last entry's %q", newest, err, prev)
+		}
+	})
 	t.Run("merged entry appears once in the snapshot", func(t *testing.T) {
 		s, f := feedOf(t)
 		now := Now()
