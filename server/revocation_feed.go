@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -24,11 +25,19 @@ type FeedHub interface {
 // feedPing keeps idle connections (and proxies) from timing out.
 const feedPing = 15 * time.Second
 
+// DefaultFeedTimeout is Config.FeedTimeout when unset.
+const DefaultFeedTimeout = 10 * time.Second
+
+// feedRetryAfter is the Retry-After (seconds) of a full feed.
+const feedRetryAfter = 5
+
 // handleRevocationFeed authenticates a confidential client like
 // introspection does, then streams: a "snapshot" event with every live
 // entry (or the entries after Last-Event-ID), then a "revocation" event per
-// new entry. The stream ends when the subscriber falls behind or authd
-// shuts down; the client reconnects with Last-Event-ID.
+// new entry. The stream ends when the subscriber falls behind, stops
+// reading (a write that does not finish within FeedTimeout) or authd
+// shuts down; the client reconnects with Last-Event-ID. A replica already
+// serving its maximum of subscribers answers 503 with Retry-After.
 func (s *Server) handleRevocationFeed(w http.ResponseWriter, r *http.Request) {
 	client, err := s.cfg.ClientAuth.Authenticate(r.Context(), r)
 	if err == nil && client.TokenEndpointAuthMethod == "none" {
@@ -44,35 +53,46 @@ func (s *Server) handleRevocationFeed(w http.ResponseWriter, r *http.Request) {
 		cursor = r.URL.Query().Get("after")
 	}
 	sub, err := s.cfg.Feed.Subscribe(r.Context(), cursor)
+	if errors.Is(err, feed.ErrFull) {
+		e := oauth.New(oauth.TemporarilyUnavailable, "this replica serves as many revocation-feed subscribers as it may; retry later")
+		e.RetryAfter = feedRetryAfter
+		err = e
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	defer sub.Close()
 
+	// Every write to the connection gets its own deadline (the stream
+	// outlives the server's WriteTimeout): a client that stops reading is
+	// cut once its socket buffers are full, and this goroutine ends.
 	rc := http.NewResponseController(w)
-	rc.SetWriteDeadline(time.Time{}) // a stream outlives the server's write timeout
+	dw := &deadlineWriter{w: w, rc: rc, timeout: s.cfg.FeedTimeout}
+	if err := dw.arm(); err != nil {
+		s.log.ErrorContext(r.Context(), "revocation feed: no write deadline on this connection", "err", err)
+		s.writeError(w, r, err)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriter(w)
+	bw := bufio.NewWriter(dw)
 
-	if sub.Snapshot || len(sub.Entries) > 0 {
-		if sub.Snapshot {
-			entries := make([]feed.Entry, 0, len(sub.Entries))
-			for _, e := range sub.Entries {
-				entries = append(entries, e.Entry)
-			}
-			writeEvent(bw, "snapshot", sub.Cursor, map[string]any{"entries": entries})
-		} else {
-			for _, e := range sub.Entries {
-				writeEvent(bw, "revocation", e.Cursor, e.Entry)
-			}
+	if sub.Snapshot {
+		entries := make([]feed.Entry, 0, len(sub.Entries))
+		for _, e := range sub.Entries {
+			entries = append(entries, e.Entry)
+		}
+		writeEvent(bw, "snapshot", sub.Cursor, map[string]any{"entries": entries})
+	} else {
+		for _, e := range sub.Entries {
+			writeEvent(bw, "revocation", e.Cursor, e.Entry)
 		}
 	}
-	if bw.Flush() != nil || rc.Flush() != nil {
+	if dw.flush(bw) != nil {
 		return
 	}
 	ping := time.NewTicker(feedPing)
@@ -101,10 +121,47 @@ func (s *Server) handleRevocationFeed(w http.ResponseWriter, r *http.Request) {
 		case <-ping.C:
 			bw.WriteString(": ping\n\n")
 		}
-		if bw.Flush() != nil || rc.Flush() != nil {
+		if dw.flush(bw) != nil {
 			return
 		}
 	}
+}
+
+// deadlineWriter sets a fresh write deadline before every write to the
+// connection (bufio's own flushes included) and before every flush.
+type deadlineWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	err     error // the first failure; every later call returns it
+}
+
+func (d *deadlineWriter) arm() error {
+	return d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	if d.err = d.arm(); d.err != nil {
+		return 0, d.err
+	}
+	n, err := d.w.Write(p)
+	d.err = err
+	return n, err
+}
+
+// flush writes out bw and the response's own buffer.
+func (d *deadlineWriter) flush(bw *bufio.Writer) error {
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if d.err = d.arm(); d.err != nil {
+		return d.err
+	}
+	d.err = d.rc.Flush()
+	return d.err
 }
 
 // writeEvent writes one SSE event (the data is single-line JSON).

@@ -68,7 +68,10 @@ type Config struct {
 	Authorizer   Authorizer
 	ClientLookup ClientLookup
 	// Feed serves the revocation feed (nil: not mounted).
-	Feed            FeedHub
+	Feed FeedHub
+	// FeedTimeout bounds every write of a feed stream; a reader that
+	// stalls is cut (default DefaultFeedTimeout).
+	FeedTimeout     time.Duration
 	SigningAlgs     []string // id_token / access token algs offered
 	ScopesSupported []string
 	// Ready reports whether the store is reachable (/readyz).
@@ -119,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.FeedTimeout <= 0 {
+		cfg.FeedTimeout = DefaultFeedTimeout
 	}
 	if cfg.JWKSStaleIfError <= 0 {
 		cfg.JWKSStaleIfError = 24 * time.Hour

@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
-	a.Feed = feed.NewHub(feed.Config{Source: st, Logger: log.With("component", "feed")})
+	a.Feed = feed.NewHub(feed.Config{Source: st, MaxSubscribers: cfg.RevocationFeedMaxSubscribers, Logger: log.With("component", "feed")})
 	a.Server, err = server.New(server.Config{
 		Issuer:          cfg.Issuer,
 		Tokens:          a.Tokens,
@@ -199,6 +199,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Revoker:         a.Tokens,
 		Inspector:       a.Tokens,
 		Feed:            a.Feed,
+		FeedTimeout:     cfg.RevocationFeedWriteTimeout,
 		Authorizer:      a.Tokens,
 		ClientLookup:    a.Clients,
 		ScopesSupported: []string{"openid", "profile", "email", "offline_access"},

@@ -233,7 +233,7 @@ func TestRevocationFeedAcrossReplicas(t *testing.T) {
 	b := start(t, "", shared...)
 	c := a.createClient(map[string]any{"client_name": "svc"})
 	events := readFeed(t, b, c)
-	if first := <-events; first.Event != "snapshot" {
+	if first := nextEvent(t, events, 5*time.Second); first.Event != "snapshot" {
 		t.Fatalf("first event %q; want snapshot", first.Event)
 	}
 	at := a.token(c.ClientID, c.ClientSecret, url.Values{"grant_type": {"client_credentials"}}).AccessToken

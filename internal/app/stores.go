@@ -24,6 +24,8 @@ var storeOpeners = map[string]func(ctx context.Context, cfg config.Config, opts 
 			Addrs:      cfg.RedisAddrs,
 			MasterName: cfg.RedisMasterName,
 			Prefix:     cfg.RedisPrefix,
+			// Feed retention covers the longest denial (config derives it).
+			FeedRetention: cfg.RedisFeedRetention,
 			// Durable writes (WAIT): on by default with Sentinel/Cluster.
 			WaitReplicas: cfg.RedisDurableReplicas,
 			WaitTimeout:  cfg.RedisWaitTimeout,

@@ -78,6 +78,14 @@ type Config struct {
 	KeyPublishAhead time.Duration
 	// ShutdownTimeout bounds the graceful drain on SIGTERM/SIGINT.
 	ShutdownTimeout time.Duration
+	// RedisFeedRetention is how long the Redis revocation feed keeps
+	// records: at least AccessTokenTTL + 2m; derived (AccessTokenTTL +
+	// FeedRetentionMargin) when not set.
+	RedisFeedRetention time.Duration
+	// RevocationFeedMaxSubscribers bounds the feed streams of one replica.
+	RevocationFeedMaxSubscribers int
+	// RevocationFeedWriteTimeout bounds every write of a feed stream.
+	RevocationFeedWriteTimeout time.Duration
 	// ClientCacheTTL keeps client records in memory on the token path; a
 	// change on another replica is seen after at most this long (0: off).
 	ClientCacheTTL time.Duration

@@ -63,6 +63,7 @@ func TestDefaults(t *testing.T) {
 		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
 		ClientCacheTTL: time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4,
 		LoginUsernamePerMinute: 5, LoginUsernameBurst: 10, LoginIPPerMinute: 20, LoginIPBurst: 50,
+		RedisFeedRetention: 25 * time.Minute, RevocationFeedMaxSubscribers: 512, RevocationFeedWriteTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -238,6 +239,11 @@ func TestValidation(t *testing.T) {
 		{[]string{"--argon2-threads", "0"}, "--argon2-threads: must be at least 1", ""},
 		{[]string{"--argon2-threads", "256"}, `--argon2-threads: invalid integer "256"`, ""},
 		{[]string{"--argon2-memory", "8", "--argon2-threads", "2"}, "--argon2-memory: ", "8 KiB per thread"},
+		{[]string{"--access-token-ttl", "3h", "--redis-feed-retention", "2h"}, "--redis-feed-retention: (2h0m0s) must be at least --access-token-ttl (3h0m0s) + 2m0s", "still live"},
+		{[]string{"--access-token-ttl", "1h", "--redis-feed-retention", "61m"}, "--redis-feed-retention: ", "at least --access-token-ttl"},
+		{[]string{"--redis-feed-retention", "-1s"}, "--redis-feed-retention: must not be negative", ""},
+		{[]string{"--revocation-feed-max-subscribers", "0"}, "--revocation-feed-max-subscribers: must be between 1 and 100000", ""},
+		{[]string{"--revocation-feed-write-timeout", "0s"}, "--revocation-feed-write-timeout: must be greater than 0", ""},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -380,6 +386,26 @@ func TestRedisWaitReplicas(t *testing.T) {
 		}
 		if cfg.RedisDurableReplicas != tc.want {
 			t.Errorf("%v: RedisDurableReplicas = %d, want %d", tc.args, cfg.RedisDurableReplicas, tc.want)
+		}
+	}
+}
+
+// TestFeedRetentionDerivedFromAccessTokenTTL: unset, the Redis feed keeps
+// records for the access-token TTL plus a margin, whatever the TTL (the
+// fixed 2h of old dropped live denials with a longer TTL); an explicit
+// value that covers the TTL is kept.
+func TestFeedRetentionDerivedFromAccessTokenTTL(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 15*time.Minute + config.FeedRetentionMargin},
+		{[]string{"--access-token-ttl", "4h"}, 4*time.Hour + config.FeedRetentionMargin},
+		{[]string{"--access-token-ttl", "4h", "--redis-feed-retention", "4h2m"}, 4*time.Hour + 2*time.Minute},
+	} {
+		cfg, err := load(t, secrets(), tt.args...)
+		if err != nil || cfg.RedisFeedRetention != tt.want {
+			t.Errorf("%v: retention %s, %v; want %s", tt.args, cfg.RedisFeedRetention, err, tt.want)
 		}
 	}
 }

@@ -64,6 +64,9 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"login-ip-per-minute":                      "30",
 		"login-ip-burst":                           "60",
 	}
+	samples["redis-feed-retention"] = "1h"
+	samples["revocation-feed-max-subscribers"] = "64"
+	samples["revocation-feed-write-timeout"] = "3s"
 	// needs are settings a flag is only valid with, set in the
 	// environment of both loads and of the baseline.
 	needs := map[string]map[string]string{

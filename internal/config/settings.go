@@ -67,6 +67,9 @@ var settings = []setting{
 	{"login-username-burst", "10", "login attempts per username allowed at once", func(c *Config) any { return &c.LoginUsernameBurst }},
 	{"login-ip-per-minute", "20", "login attempts per client address (IPv6: per /64) that refill each minute", func(c *Config) any { return &c.LoginIPPerMinute }},
 	{"login-ip-burst", "50", "login attempts per client address allowed at once", func(c *Config) any { return &c.LoginIPBurst }},
+	{"redis-feed-retention", "0s", "how long the Redis revocation feed keeps records; at least --access-token-ttl + 2m (0: --access-token-ttl + 10m)", func(c *Config) any { return &c.RedisFeedRetention }},
+	{"revocation-feed-max-subscribers", "512", "revocation-feed streams one replica serves at once; more get 503 with Retry-After", func(c *Config) any { return &c.RevocationFeedMaxSubscribers }},
+	{"revocation-feed-write-timeout", "10s", "a revocation-feed subscriber whose connection takes a write longer than this is cut (it reconnects with Last-Event-ID)", func(c *Config) any { return &c.RevocationFeedWriteTimeout }},
 	{"client-cache-ttl", "1s", "how long a replica keeps a client record in memory (0 turns the cache off; another replica's change to a client is seen after at most this long)", func(c *Config) any { return &c.ClientCacheTTL }},
 }
 

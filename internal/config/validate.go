@@ -52,6 +52,9 @@ func validate(c *Config) error {
 	if err := validateDurations(c); err != nil {
 		return err
 	}
+	if err := validateFeed(c); err != nil {
+		return err
+	}
 	if c.RefreshReuseMaxRetries < 0 {
 		return settingErr("refresh-reuse-max-retries", "must be ≥ 0, got %d", c.RefreshReuseMaxRetries)
 	}
@@ -203,6 +206,42 @@ func validateDurations(c *Config) error {
 		return settingErr("refresh-token-max-lifetime", "(%s) must be at least --refresh-token-ttl (%s)", c.RefreshTokenMaxLifetime, c.RefreshTokenTTL)
 	case c.KeyPublishAhead >= c.KeyRotationPeriod:
 		return settingErr("key-publish-ahead", "(%s) must be shorter than --key-rotation-period (%s)", c.KeyPublishAhead, c.KeyRotationPeriod)
+	}
+	return nil
+}
+
+// Revocation-feed limits.
+const (
+	// FeedRetentionMargin is what the derived --redis-feed-retention adds
+	// to --access-token-ttl.
+	FeedRetentionMargin = 10 * time.Minute
+	// minFeedRetentionMargin is the least an explicit retention may add:
+	// a denial lives --access-token-ttl + 1m after its At (tokens/reuse.go),
+	// plus a minute of clock skew between replicas.
+	minFeedRetentionMargin = 2 * time.Minute
+	maxFeedSubscribers     = 100_000
+)
+
+// validateFeed checks the revocation-feed settings and derives the Redis
+// feed retention. The Redis feed keeps records for --redis-feed-retention
+// and its snapshot is built from them, so the retention must outlast the
+// longest-lived denial: an access token's lifetime plus a minute
+// (docs/revocation-feed.md).
+func validateFeed(c *Config) error {
+	switch {
+	case c.RedisFeedRetention < 0:
+		return settingErr("redis-feed-retention", "must not be negative, got %s", c.RedisFeedRetention)
+	case c.RedisFeedRetention == 0:
+		c.RedisFeedRetention = c.AccessTokenTTL + FeedRetentionMargin
+	case c.RedisFeedRetention < c.AccessTokenTTL+minFeedRetentionMargin:
+		return settingErr("redis-feed-retention", "(%s) must be at least --access-token-ttl (%s) + %s, or the feed's snapshot drops denials that are still live",
+			c.RedisFeedRetention, c.AccessTokenTTL, minFeedRetentionMargin)
+	}
+	if c.RevocationFeedMaxSubscribers < 1 || c.RevocationFeedMaxSubscribers > maxFeedSubscribers {
+		return settingErr("revocation-feed-max-subscribers", "must be between 1 and %d, got %d", maxFeedSubscribers, c.RevocationFeedMaxSubscribers)
+	}
+	if c.RevocationFeedWriteTimeout <= 0 || c.RevocationFeedWriteTimeout > time.Minute {
+		return settingErr("revocation-feed-write-timeout", "must be greater than 0 and at most 1m, got %s", c.RevocationFeedWriteTimeout)
 	}
 	return nil
 }

@@ -1,0 +1,263 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/internal/redistest"
+	"github.com/authd-dev/authd/store"
+)
+
+// openFeed connects to the revocation feed (resuming after lastID unless
+// it is ""). On 200 its events arrive on the channel until the body is
+// closed (at cleanup, or by the caller).
+func openFeed(t *testing.T, in *instance, c registeredClient, lastID string) (*http.Response, <-chan sseEvent) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, in.Public.URL+"/oauth2/revocations", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	req.SetBasicAuth(c.ClientID, c.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	out := make(chan sseEvent, 64)
+	if resp.StatusCode != http.StatusOK {
+		close(out)
+		return resp, out
+	}
+	go func() {
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.Event != "" {
+					out <- ev
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, "event: "):
+				ev.Event = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "id: "):
+				ev.ID = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.Data = strings.TrimPrefix(line, "data: ")
+			}
+		}
+	}()
+	return resp, out
+}
+
+// nextEvent waits up to d for the next event; a closed stream or a
+// timeout fails the test (never a bare receive that hangs).
+func nextEvent(t *testing.T, events <-chan sseEvent, d time.Duration) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			t.Fatal("the feed stream ended")
+		}
+		return ev
+	case <-time.After(d):
+		t.Fatalf("no feed event within %v", d)
+	}
+	return sseEvent{}
+}
+
+// feedValue decodes the value of a revocation event.
+func feedValue(t *testing.T, ev sseEvent) string {
+	t.Helper()
+	var e struct{ Kind, Value string }
+	if ev.Event != "revocation" || json.Unmarshal([]byte(ev.Data), &e) != nil || e.Kind != store.DenyJTI {
+		t.Fatalf("event %+v; want a jti revocation", ev)
+	}
+	return e.Value
+}
+
+// denyMany adds n jti denials r0000… straight to the store (the feed is
+// what is under test, not the revocation endpoint).
+func denyMany(t *testing.T, in *instance, prefix string, n int, pad int) {
+	t.Helper()
+	now := time.Now()
+	for i := range n {
+		v := fmt.Sprintf("%s%04d%s", prefix, i, strings.Repeat("x", pad))
+		if err := in.App.Store.Deny(context.Background(), store.Denial{Kind: store.DenyJTI, Value: v, At: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// expectInOrder reads revocations prefix0000 … prefix<n-1> from events,
+// each exactly once and in order, and returns the last event's id.
+func expectInOrder(t *testing.T, events <-chan sseEvent, prefix string, from, to int) string {
+	t.Helper()
+	last := ""
+	for i := from; i < to; i++ {
+		ev := nextEvent(t, events, 10*time.Second)
+		if got, want := feedValue(t, ev), fmt.Sprintf("%s%04d", prefix, i); got != want {
+			t.Fatalf("revocation %d: got %s; want %s (a gap or a duplicate)", i, got, want)
+		}
+		if c, ok := store.CompareCursors(ev.ID, last); !ok || c <= 0 {
+			t.Fatalf("event id %q does not come after %q", ev.ID, last)
+		}
+		last = ev.ID
+	}
+	return last
+}
+
+// TestRevocationFeedResumeLosesNothing: a subscriber 1,500 revocations
+// behind its saved cursor gets all 1,500 in order (a store read returns at
+// most 1,000), and one whose stream is cut part-way resumes by
+// Last-Event-ID with neither a gap nor a duplicate, then goes live.
+func TestRevocationFeedResumeLosesNothing(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		c := in.createClient(map[string]any{"client_name": "rs"})
+		denyMany(t, in, "base", 1, 0)
+		resp, events := openFeed(t, in, c, "")
+		snap := nextEvent(t, events, 5*time.Second)
+		if snap.Event != "snapshot" || snap.ID == "" {
+			t.Fatalf("first event %+v; want a snapshot with a cursor", snap)
+		}
+		resp.Body.Close()
+
+		const n = 1500
+		denyMany(t, in, "r", n, 0)
+		resp, events = openFeed(t, in, c, snap.ID)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("resume: status %d", resp.StatusCode)
+		}
+		expectInOrder(t, events, "r", 0, n)
+		resp.Body.Close()
+
+		// Cut after 700 of them; resume from the last id it got.
+		resp, events = openFeed(t, in, c, snap.ID)
+		cut := expectInOrder(t, events, "r", 0, 700)
+		resp.Body.Close()
+		_, events = openFeed(t, in, c, cut)
+		expectInOrder(t, events, "r", 700, n)
+		denyMany(t, in, "live", 1, 0)
+		expectInOrder(t, events, "live", 0, 1)
+		select {
+		case ev, ok := <-events:
+			if ok {
+				t.Fatalf("unexpected event %+v after the live one", ev)
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	})
+}
+
+// TestRevocationFeedSubscriberLimitAndStalledReader: a replica serves at
+// most --revocation-feed-max-subscribers streams (then 503 with
+// Retry-After), and a subscriber that stops reading is cut by the write
+// deadline: its stream ends and its place is free again.
+func TestRevocationFeedSubscriberLimitAndStalledReader(t *testing.T) {
+	in := start(t, "", "--revocation-feed-max-subscribers", "1", "--revocation-feed-write-timeout", "300ms")
+	c := in.createClient(map[string]any{"client_name": "rs"})
+
+	// The stalled reader: a raw connection with a tiny receive buffer
+	// that sends the request and never reads.
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", in.Public.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req, _ := http.NewRequest(http.MethodGet, in.Public.URL+"/oauth2/revocations", nil)
+	req.SetBasicAuth(c.ClientID, c.ClientSecret)
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+
+	// Its place is taken: a second subscriber is turned away.
+	full := func() bool {
+		resp, _ := openFeed(t, in, c, "")
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("503 without Retry-After")
+			}
+			var e struct{ Error string }
+			json.NewDecoder(resp.Body).Decode(&e)
+			if e.Error != "temporarily_unavailable" {
+				t.Fatalf("503 error %q; want temporarily_unavailable", e.Error)
+			}
+			return true
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		return false
+	}
+	if !eventually(t, 2*time.Second, full) {
+		t.Fatal("a second subscriber was served beyond --revocation-feed-max-subscribers 1")
+	}
+
+	// Far more than the socket buffers hold, far fewer than the queue.
+	denyMany(t, in, "big", 600, 8<<10)
+	start := time.Now()
+	if !eventually(t, 10*time.Second, func() bool { return !full() }) {
+		t.Fatal("the stalled subscriber still holds its place 10s later: no write deadline")
+	}
+	t.Logf("stalled subscriber cut %v after the flood", time.Since(start))
+}
+
+// TestRedisFeedRetentionCoversAccessTokenTTL: with an access-token TTL
+// above the 2h the Redis feed used to keep, a revocation older than 2h
+// whose token is still live stays in the feed's snapshot after later
+// revocations trim the stream (the clock is injected: 3h pass).
+func TestRedisFeedRetentionCoversAccessTokenTTL(t *testing.T) {
+	rdb := redistest.Client(t)
+	clock := newFakeClock(time.Now())
+	in := startWith(t, clock.Now, "", "--store", "redis", "--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t, rdb),
+		"--access-token-ttl", "4h")
+	c := in.createClient(map[string]any{"client_name": "svc"})
+	cc := url.Values{"grant_type": {"client_credentials"}}
+	old := in.token(c.ClientID, c.ClientSecret, cc).AccessToken
+	oldJTI, _ := decodeClaims(t, old)["jti"].(string)
+	if st := in.revoke(c, old, ""); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	clock.Add(3 * time.Hour)
+	// A later revocation appends to the stream and trims it.
+	later := in.token(c.ClientID, c.ClientSecret, cc).AccessToken
+	if st := in.revoke(c, later, ""); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	if in.introspect(c, old).Active {
+		t.Fatal("the first token is active again")
+	}
+	_, events := openFeed(t, in, c, "")
+	snap := nextEvent(t, events, 5*time.Second)
+	var body struct {
+		Entries []struct{ Kind, Value string }
+	}
+	if snap.Event != "snapshot" || json.Unmarshal([]byte(snap.Data), &body) != nil {
+		t.Fatalf("first event %+v; want a snapshot", snap)
+	}
+	found := false
+	for _, e := range body.Entries {
+		found = found || e.Kind == store.DenyJTI && e.Value == oldJTI
+	}
+	if !found || len(body.Entries) != 2 {
+		t.Fatalf("snapshot %s; want both denials, the 3h-old one (its token lives 4h) included", snap.Data)
+	}
+}
