@@ -38,7 +38,9 @@ import (
 // what makes the boundary known; the stream is small (only records within
 // FeedRetention), so the cost is one O(log N) lookup per append.
 
-// DefaultFeedRetention is how long feed records are kept.
+// DefaultFeedRetention is how long feed records are kept when
+// Options.FeedRetention is zero (authd itself always sets it from the
+// access-token TTL).
 const DefaultFeedRetention = 2 * time.Hour
 
 var _ store.RevocationFeed = (*Store)(nil)

@@ -59,9 +59,12 @@ type Options struct {
 	// Logger receives diagnostics (default slog.Default()).
 	Logger *slog.Logger
 	// FeedRetention is how long revocation-feed records are kept (by this
-	// Store's clock; default 2h). It must exceed the access-token TTL plus
-	// a minute, so that the stream holds every live denial; a follower
-	// whose cursor is older than what is kept gets store.ErrCursorExpired.
+	// Store's clock; DefaultFeedRetention when zero). Denials (the feed's
+	// snapshot) are read from the stream, so it must exceed the longest
+	// denial, the access-token TTL plus a minute: authd derives it from
+	// --access-token-ttl and validates it (--redis-feed-retention). A
+	// follower whose cursor is older than what is kept gets
+	// store.ErrCursorExpired.
 	FeedRetention time.Duration
 	// WaitReplicas, when > 0, makes family and denylist writes durable
 	// across a failover: each is acknowledged only after WAIT saw this
