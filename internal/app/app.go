@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
-	a.Feed = feed.NewHub(feed.Config{Source: st, MaxSubscribers: cfg.RevocationFeedMaxSubscribers, Logger: log.With("component", "feed")})
+	a.Feed = feed.NewHub(feed.Config{Source: st, Buffer: cfg.RevocationFeedQueue, MaxSubscribers: cfg.RevocationFeedMaxSubscribers, Logger: log.With("component", "feed")})
 	a.Server, err = server.New(server.Config{
 		Issuer:          cfg.Issuer,
 		Tokens:          a.Tokens,

@@ -33,11 +33,17 @@ func openFeed(t *testing.T, in *instance, c registeredClient, lastID string) (*h
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
-	out := make(chan sseEvent, 64)
 	if resp.StatusCode != http.StatusOK {
+		out := make(chan sseEvent)
 		close(out)
 		return resp, out
 	}
+	return resp, sseEvents(resp)
+}
+
+// sseEvents parses the event stream of resp until its body ends.
+func sseEvents(resp *http.Response) <-chan sseEvent {
+	out := make(chan sseEvent, 64)
 	go func() {
 		defer close(out)
 		sc := bufio.NewScanner(resp.Body)
@@ -60,7 +66,7 @@ func openFeed(t *testing.T, in *instance, c registeredClient, lastID string) (*h
 			}
 		}
 	}()
-	return resp, out
+	return out
 }
 
 // nextEvent waits up to d for the next event; a closed stream or a
@@ -171,21 +177,8 @@ func TestRevocationFeedSubscriberLimitAndStalledReader(t *testing.T) {
 	in := start(t, "", "--revocation-feed-max-subscribers", "1", "--revocation-feed-write-timeout", "300ms")
 	c := in.createClient(map[string]any{"client_name": "rs"})
 
-	// The stalled reader: a raw connection with a tiny receive buffer
-	// that sends the request and never reads.
-	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	conn, err := d.Dial("tcp", in.Public.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	req, _ := http.NewRequest(http.MethodGet, in.Public.URL+"/oauth2/revocations", nil)
-	req.SetBasicAuth(c.ClientID, c.ClientSecret)
-	if err := req.Write(conn); err != nil {
-		t.Fatal(err)
-	}
+	// The stalled reader sends its request and never reads.
+	stalledFeed(t, in, c, "")
 
 	// Its place is taken: a second subscriber is turned away.
 	full := func() bool {
@@ -260,4 +253,78 @@ func TestRedisFeedRetentionCoversAccessTokenTTL(t *testing.T) {
 	if !found || len(body.Entries) != 2 {
 		t.Fatalf("snapshot %s; want both denials, the 3h-old one (its token lives 4h) included", snap.Data)
 	}
+}
+
+// stalledFeed opens the revocation feed on a raw connection with a tiny
+// receive buffer and reads nothing yet: the server's writes block once
+// the socket buffers are full. read parses the answer when the test
+// starts reading.
+func stalledFeed(t *testing.T, in *instance, c registeredClient, lastID string) (conn net.Conn, read func() (*http.Response, <-chan sseEvent)) {
+	t.Helper()
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := d.Dial("tcp", in.Public.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	req, _ := http.NewRequest(http.MethodGet, in.Public.URL+"/oauth2/revocations", nil)
+	req.SetBasicAuth(c.ClientID, c.ClientSecret)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	return conn, func() (*http.Response, <-chan sseEvent) {
+		resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, sseEvents(resp)
+	}
+}
+
+// TestRevocationFeedQueueCutResumes: a subscriber that reads too slowly
+// is cut at its queue limit (--revocation-feed-queue); what it got before
+// the cut plus what it gets resuming by Last-Event-ID is every revocation,
+// each once, in order.
+func TestRevocationFeedQueueCutResumes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", append(storeArgs, "--revocation-feed-queue", "8", "--revocation-feed-write-timeout", "1m")...)
+		c := in.createClient(map[string]any{"client_name": "rs"})
+		denyMany(t, in, "base", 1, 0)
+		resp, events := openFeed(t, in, c, "")
+		snap := nextEvent(t, events, 5*time.Second)
+		resp.Body.Close()
+
+		_, read := stalledFeed(t, in, c, snap.ID)
+		const n, pad = 500, 16 << 10 // 8 MiB: socket buffers fill (~3 MiB here), then the queue overflows
+		denyMany(t, in, "r", n, pad)
+		time.Sleep(200 * time.Millisecond) // the hub broadcasts the last ones
+		resp, events = read()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		var got []string
+		last := snap.ID
+		for ev := range events { // ends when the server cuts the stream
+			got = append(got, strings.TrimRight(feedValue(t, ev), "x"))
+			last = ev.ID
+		}
+		if len(got) == n {
+			t.Fatalf("the slow subscriber got all %d revocations: it was never cut", n)
+		}
+		t.Logf("cut after %d of %d revocations", len(got), n)
+		_, events = openFeed(t, in, c, last)
+		for range n - len(got) {
+			got = append(got, strings.TrimRight(feedValue(t, nextEvent(t, events, 10*time.Second)), "x"))
+		}
+		for i, v := range got {
+			if want := fmt.Sprintf("r%04d", i); v != want {
+				t.Fatalf("revocation %d is %s; want %s (a gap or a duplicate)", i, v, want)
+			}
+		}
+	})
 }

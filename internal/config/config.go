@@ -84,6 +84,8 @@ type Config struct {
 	RedisFeedRetention time.Duration
 	// RevocationFeedMaxSubscribers bounds the feed streams of one replica.
 	RevocationFeedMaxSubscribers int
+	// RevocationFeedQueue is each feed subscriber's queue of events.
+	RevocationFeedQueue int
 	// RevocationFeedWriteTimeout bounds every write of a feed stream.
 	RevocationFeedWriteTimeout time.Duration
 	// ClientCacheTTL keeps client records in memory on the token path; a

@@ -63,7 +63,7 @@ func TestDefaults(t *testing.T) {
 		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
 		ClientCacheTTL: time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4,
 		LoginUsernamePerMinute: 5, LoginUsernameBurst: 10, LoginIPPerMinute: 20, LoginIPBurst: 50,
-		RedisFeedRetention: 25 * time.Minute, RevocationFeedMaxSubscribers: 512, RevocationFeedWriteTimeout: 10 * time.Second,
+		RedisFeedRetention: 25 * time.Minute, RevocationFeedMaxSubscribers: 512, RevocationFeedQueue: 1024, RevocationFeedWriteTimeout: 10 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -243,6 +243,7 @@ func TestValidation(t *testing.T) {
 		{[]string{"--access-token-ttl", "1h", "--redis-feed-retention", "61m"}, "--redis-feed-retention: ", "at least --access-token-ttl"},
 		{[]string{"--redis-feed-retention", "-1s"}, "--redis-feed-retention: must not be negative", ""},
 		{[]string{"--revocation-feed-max-subscribers", "0"}, "--revocation-feed-max-subscribers: must be between 1 and 100000", ""},
+		{[]string{"--revocation-feed-queue", "0"}, "--revocation-feed-queue: must be between 1 and 65536", ""},
 		{[]string{"--revocation-feed-write-timeout", "0s"}, "--revocation-feed-write-timeout: must be greater than 0", ""},
 	}
 	for _, tt := range tests {

@@ -67,6 +67,7 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 	samples["redis-feed-retention"] = "1h"
 	samples["revocation-feed-max-subscribers"] = "64"
 	samples["revocation-feed-write-timeout"] = "3s"
+	samples["revocation-feed-queue"] = "16"
 	// needs are settings a flag is only valid with, set in the
 	// environment of both loads and of the baseline.
 	needs := map[string]map[string]string{

@@ -69,6 +69,7 @@ var settings = []setting{
 	{"login-ip-burst", "50", "login attempts per client address allowed at once", func(c *Config) any { return &c.LoginIPBurst }},
 	{"redis-feed-retention", "0s", "how long the Redis revocation feed keeps records; at least --access-token-ttl + 2m (0: --access-token-ttl + 10m)", func(c *Config) any { return &c.RedisFeedRetention }},
 	{"revocation-feed-max-subscribers", "512", "revocation-feed streams one replica serves at once; more get 503 with Retry-After", func(c *Config) any { return &c.RevocationFeedMaxSubscribers }},
+	{"revocation-feed-queue", "1024", "revocation-feed events queued per subscriber; one that falls this far behind is cut (it resumes with Last-Event-ID)", func(c *Config) any { return &c.RevocationFeedQueue }},
 	{"revocation-feed-write-timeout", "10s", "a revocation-feed subscriber whose connection takes a write longer than this is cut (it reconnects with Last-Event-ID)", func(c *Config) any { return &c.RevocationFeedWriteTimeout }},
 	{"client-cache-ttl", "1s", "how long a replica keeps a client record in memory (0 turns the cache off; another replica's change to a client is seen after at most this long)", func(c *Config) any { return &c.ClientCacheTTL }},
 }

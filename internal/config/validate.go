@@ -220,6 +220,7 @@ const (
 	// plus a minute of clock skew between replicas.
 	minFeedRetentionMargin = 2 * time.Minute
 	maxFeedSubscribers     = 100_000
+	maxFeedQueue           = 1 << 16
 )
 
 // validateFeed checks the revocation-feed settings and derives the Redis
@@ -239,6 +240,9 @@ func validateFeed(c *Config) error {
 	}
 	if c.RevocationFeedMaxSubscribers < 1 || c.RevocationFeedMaxSubscribers > maxFeedSubscribers {
 		return settingErr("revocation-feed-max-subscribers", "must be between 1 and %d, got %d", maxFeedSubscribers, c.RevocationFeedMaxSubscribers)
+	}
+	if c.RevocationFeedQueue < 1 || c.RevocationFeedQueue > maxFeedQueue {
+		return settingErr("revocation-feed-queue", "must be between 1 and %d, got %d", maxFeedQueue, c.RevocationFeedQueue)
 	}
 	if c.RevocationFeedWriteTimeout <= 0 || c.RevocationFeedWriteTimeout > time.Minute {
 		return settingErr("revocation-feed-write-timeout", "must be greater than 0 and at most 1m, got %s", c.RevocationFeedWriteTimeout)
