@@ -28,7 +28,8 @@ const feedPing = 15 * time.Second
 // DefaultFeedTimeout is Config.FeedTimeout when unset.
 const DefaultFeedTimeout = 10 * time.Second
 
-// feedRetryAfter is the Retry-After (seconds) of a full feed.
+// feedRetryAfter is the Retry-After (seconds, RFC 9110 §10.2.3) of the
+// 503 (RFC 9110 §15.6.4) a full replica answers.
 const feedRetryAfter = 5
 
 // handleRevocationFeed authenticates a confidential client like
@@ -48,6 +49,8 @@ func (s *Server) handleRevocationFeed(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Last-Event-ID is what an EventSource sends on reconnecting (WHATWG
+	// HTML, Server-sent events §9.2.4).
 	cursor := r.Header.Get("Last-Event-ID")
 	if cursor == "" {
 		cursor = r.URL.Query().Get("after")
