@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -191,40 +190,11 @@ type sseEvent struct{ Event, ID, Data string }
 // readFeed connects to the revocation feed and sends its events on a channel.
 func readFeed(t *testing.T, in *instance, c registeredClient) <-chan sseEvent {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, in.Public.URL+"/oauth2/revocations", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	req.SetBasicAuth(c.ClientID, c.ClientSecret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
+	resp, events := openFeed(t, in, c, "")
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("feed: status %d", resp.StatusCode)
 	}
-	t.Cleanup(func() { resp.Body.Close() })
-	out := make(chan sseEvent, 64)
-	go func() {
-		defer close(out)
-		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.Event != "" {
-					out <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "event: "):
-				ev.Event = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "id: "):
-				ev.ID = strings.TrimPrefix(line, "id: ")
-			case strings.HasPrefix(line, "data: "):
-				ev.Data = strings.TrimPrefix(line, "data: ")
-			}
-		}
-	}()
-	return out
+	return events
 }
 
 func TestRevocationFeedAcrossReplicas(t *testing.T) {
