@@ -38,11 +38,12 @@ func openFeed(t *testing.T, in *instance, c registeredClient, lastID string) (*h
 		close(out)
 		return resp, out
 	}
-	return resp, sseEvents(resp)
+	return resp, sseEvents(t, resp)
 }
 
-// sseEvents parses the event stream of resp until its body ends.
-func sseEvents(resp *http.Response) <-chan sseEvent {
+// sseEvents parses the event stream of resp until its body ends or the
+// test does.
+func sseEvents(t *testing.T, resp *http.Response) <-chan sseEvent {
 	out := make(chan sseEvent, 64)
 	go func() {
 		defer close(out)
@@ -54,7 +55,11 @@ func sseEvents(resp *http.Response) <-chan sseEvent {
 			switch {
 			case line == "":
 				if ev.Event != "" {
-					out <- ev
+					select {
+					case out <- ev:
+					case <-t.Context().Done():
+						return
+					}
 				}
 				ev = sseEvent{}
 			case strings.HasPrefix(line, "event: "):
@@ -282,7 +287,7 @@ func stalledFeed(t *testing.T, in *instance, c registeredClient, lastID string) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp, sseEvents(resp)
+		return resp, sseEvents(t, resp)
 	}
 }
 
