@@ -131,7 +131,10 @@ func (s *Server) handleRevocationFeed(w http.ResponseWriter, r *http.Request) {
 }
 
 // deadlineWriter sets a fresh write deadline before every write to the
-// connection (bufio's own flushes included) and before every flush.
+// connection (bufio's own flushes included) and before every flush. A
+// large write (a snapshot is one line) goes out in chunks, each with its
+// own deadline: a client that reads slowly but steadily is not cut, one
+// that stops is.
 type deadlineWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
@@ -143,16 +146,20 @@ func (d *deadlineWriter) arm() error {
 	return d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
 }
 
+// feedChunk is the most one deadline covers.
+const feedChunk = 64 << 10
+
 func (d *deadlineWriter) Write(p []byte) (int, error) {
-	if d.err != nil {
-		return 0, d.err
+	n := 0
+	for d.err == nil && n < len(p) {
+		if d.err = d.arm(); d.err != nil {
+			break
+		}
+		var m int
+		m, d.err = d.w.Write(p[n:min(len(p), n+feedChunk)])
+		n += m
 	}
-	if d.err = d.arm(); d.err != nil {
-		return 0, d.err
-	}
-	n, err := d.w.Write(p)
-	d.err = err
-	return n, err
+	return n, d.err
 }
 
 // flush writes out bw and the response's own buffer.

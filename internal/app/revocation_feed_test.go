@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -332,4 +333,62 @@ func TestRevocationFeedQueueCutResumes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// slowReader reads at most rate bytes per second.
+type slowReader struct {
+	r     io.Reader
+	rate  float64
+	start time.Time
+	n     *int
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	m, err := s.r.Read(p[:min(len(p), 64<<10)])
+	*s.n += m
+	time.Sleep(time.Until(s.start.Add(time.Duration(float64(*s.n) / s.rate * float64(time.Second)))))
+	return m, err
+}
+
+// TestRevocationFeedSlowSteadyReaderIsNotCut: the write deadline bounds
+// each piece of a write, not a whole snapshot: a subscriber that reads a
+// 20 MiB snapshot slowly but steadily (4 MB/s: seconds in all, far longer
+// than the 1s write timeout) gets all of it.
+func TestRevocationFeedSlowSteadyReaderIsNotCut(t *testing.T) {
+	rdb := redistest.Client(t)
+	in := start(t, "", "--store", "redis", "--redis-url", redistest.URL(t), "--redis-prefix", redistest.Prefix(t, rdb),
+		"--revocation-feed-write-timeout", "1s")
+	c := in.createClient(map[string]any{"client_name": "rs"})
+	const n, pad = 1280, 16 << 10
+	t0 := time.Now()
+	denyMany(t, in, "big", n, pad)
+	t.Logf("%d denials in %v", n, time.Since(t0))
+	req, _ := http.NewRequest(http.MethodGet, in.Public.URL+"/oauth2/revocations", nil)
+	req.SetBasicAuth(c.ClientID, c.ClientSecret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	start, read := time.Now(), 0
+	sc := bufio.NewScanner(slowReader{r: resp.Body, rate: 4e6, start: start, n: &read})
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var body struct {
+			Entries []struct{ Kind, Value string }
+		}
+		if err := json.Unmarshal([]byte(line), &body); err != nil || len(body.Entries) != n {
+			t.Fatalf("snapshot of %d bytes: %d entries, %v; want %d", len(line), len(body.Entries), err, n)
+		}
+		t.Logf("read a %d-byte snapshot in %v", len(line), time.Since(start))
+		return
+	}
+	t.Fatalf("the stream ended after %v without a whole snapshot (%v): the slow reader was cut", time.Since(start), sc.Err())
 }
