@@ -13,24 +13,26 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
 // Token endpoint authentication methods (RFC 7591 §2, RFC 7523 §2.2).
+// Declared once in package oauth.
 const (
-	AuthBasic         = "client_secret_basic"
-	AuthPost          = "client_secret_post"
-	AuthPrivateKeyJWT = "private_key_jwt"
-	AuthNone          = "none"
+	AuthBasic         = oauth.AuthClientSecretBasic
+	AuthPost          = oauth.AuthClientSecretPost
+	AuthPrivateKeyJWT = oauth.AuthPrivateKeyJWT
+	AuthNone          = oauth.AuthNone
 )
 
-// Grant types a client may register (RFC 7591 §2).
+// Grant types a client may register (RFC 7591 §2; declared in package oauth).
 const (
-	GrantClientCredentials = "client_credentials"
-	GrantPassword          = "password"
-	GrantRefreshToken      = "refresh_token"
-	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = oauth.GrantClientCredentials
+	GrantPassword          = oauth.GrantPassword
+	GrantRefreshToken      = oauth.GrantRefreshToken
+	GrantAuthorizationCode = oauth.GrantAuthorizationCode
 )
 
 // Limits on client metadata.
@@ -151,8 +153,8 @@ func normalize(m Metadata) (store.Client, error) {
 		{"id_token_signed_response_alg", c.IDTokenSignedAlg},
 		{"access_token_signing_alg", c.AccessTokenSigningAlg},
 	} {
-		if alg.v != "" && alg.v != string(jose.RS256) && alg.v != string(jose.ES256) {
-			return c, metaErr("%s must be RS256 or ES256, not %q", alg.field, alg.v)
+		if alg.v != "" && !slices.Contains(keys.Algorithms(), alg.v) {
+			return c, metaErr("%s must be one of %s, not %q", alg.field, strings.Join(keys.Algorithms(), ", "), alg.v)
 		}
 	}
 

@@ -8,13 +8,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
-// Algorithms this package signs with (RFC 7518 §3.1).
+// Algorithms this package signs with (RFC 7518 §3.1), named once in
+// package oauth.
 const (
-	RS256 = "RS256"
-	ES256 = "ES256"
+	RS256 = oauth.AlgRS256
+	ES256 = oauth.AlgES256
 )
 
 // Token types ("typ" header, RFC 7515 §4.1.9) whose signers are cached.
@@ -28,6 +30,14 @@ const (
 // supportedAlgs lists the supported algorithms in the order they are
 // processed and published.
 func supportedAlgs() [2]string { return [2]string{RS256, ES256} }
+
+// Algorithms returns the signature algorithms authd signs with, in the
+// order they are processed and published. Discovery, client metadata
+// validation, settings validation and the CLI derive their lists from it.
+func Algorithms() []string {
+	a := supportedAlgs()
+	return a[:]
+}
 
 // supported reports whether alg is one of supportedAlgs.
 func supported(alg string) bool { return alg == RS256 || alg == ES256 }

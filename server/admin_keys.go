@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/gorilla/mux"
 
@@ -50,7 +51,7 @@ func keyError(err error) error {
 	case errors.Is(err, keys.ErrKeyNotFound):
 		return oauth.New(oauth.NotFound, "no such key")
 	case errors.Is(err, keys.ErrUnsupportedAlg):
-		return oauth.New(oauth.InvalidRequest, `alg must be "RS256" or "ES256"`)
+		return oauth.New(oauth.InvalidRequest, "alg must be one of %s", strings.Join(keys.Algorithms(), ", "))
 	}
 	return err
 }

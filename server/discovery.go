@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/oauth"
 )
 
 // discoveryDocument builds the metadata of OIDC Discovery 1.0 §3 and RFC
@@ -15,18 +18,18 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"jwks_uri":                              iss + PathJWKS,
 		"token_endpoint":                        iss + PathToken,
 		"grant_types_supported":                 s.cfg.Tokens.GrantTypes(),
-		"response_types_supported":              []string{"code"},
-		"response_modes_supported":              []string{"query"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
-		"token_endpoint_auth_signing_alg_values_supported": []string{"RS256", "ES256"},
-		"id_token_signing_alg_values_supported":            s.cfg.SigningAlgs,
+		"response_types_supported":              []string{oauth.ResponseTypeCode},
+		"response_modes_supported":              []string{oauth.ResponseModeQuery},
+		"token_endpoint_auth_methods_supported": oauth.AuthMethods(),
+		"token_endpoint_auth_signing_alg_values_supported": keys.Algorithms(),
+		"id_token_signing_alg_values_supported":            keys.Algorithms(),
 		"subject_types_supported":                          []string{"public"},
-		"code_challenge_methods_supported":                 []string{"S256"},
+		"code_challenge_methods_supported":                 []string{oauth.PKCEMethodS256},
 		"scopes_supported":                                 s.cfg.ScopesSupported,
-		"claims_supported":                                 []string{"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope", "roles", "sid", "auth_time", "nonce", "at_hash", "azp", "preferred_username", "email"},
+		"claims_supported":                                 oauth.Claims(),
 	}
 	if s.cfg.Inspector != nil {
-		methods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+		methods := oauth.ConfidentialAuthMethods()
 		doc["revocation_endpoint"] = iss + PathRevoke
 		doc["revocation_endpoint_auth_methods_supported"] = methods
 		doc["introspection_endpoint"] = iss + PathIntrospect

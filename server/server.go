@@ -71,8 +71,8 @@ type Config struct {
 	Feed FeedHub
 	// FeedTimeout bounds every write of a feed stream; a reader that
 	// stalls is cut (default DefaultFeedTimeout).
-	FeedTimeout     time.Duration
-	SigningAlgs     []string // id_token / access token algs offered
+	FeedTimeout time.Duration
+	// ScopesSupported is discovery's scopes_supported (nil: not listed).
 	ScopesSupported []string
 	// Ready reports whether the store is reachable (/readyz).
 	Ready func(ctx context.Context) error
@@ -140,9 +140,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
-	}
-	if len(cfg.SigningAlgs) == 0 {
-		cfg.SigningAlgs = []string{"RS256", "ES256"}
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry), ids: newRequestIDs()}
 	s.adminHash = hashToken(cfg.AdminToken)

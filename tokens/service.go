@@ -24,12 +24,12 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// Grant types of RFC 6749.
+// Grant types of RFC 6749 (declared once in package oauth).
 const (
-	GrantClientCredentials = "client_credentials"
-	GrantPassword          = "password"
-	GrantRefreshToken      = "refresh_token"
-	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = oauth.GrantClientCredentials
+	GrantPassword          = oauth.GrantPassword
+	GrantRefreshToken      = oauth.GrantRefreshToken
+	GrantAuthorizationCode = oauth.GrantAuthorizationCode
 )
 
 // Signer signs a JSON payload as a compact JWS with the active key of alg.
@@ -209,7 +209,7 @@ func (cfg *Config) validate() error {
 // GrantTypes lists the grant types this service handles.
 func (s *Service) GrantTypes() []string {
 	out := make([]string, 0, len(s.grants))
-	for _, g := range []string{GrantAuthorizationCode, GrantClientCredentials, GrantPassword, GrantRefreshToken} {
+	for _, g := range oauth.GrantTypes() {
 		if _, ok := s.grants[g]; ok {
 			out = append(out, g)
 		}

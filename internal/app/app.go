@@ -23,6 +23,7 @@ import (
 	"github.com/authd-dev/authd/internal/config"
 	"github.com/authd-dev/authd/internal/webhook"
 	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/server"
 	"github.com/authd-dev/authd/store"
 	"github.com/authd-dev/authd/tokens"
@@ -202,7 +203,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		FeedTimeout:     cfg.RevocationFeedWriteTimeout,
 		Authorizer:      a.Tokens,
 		ClientLookup:    a.Clients,
-		ScopesSupported: []string{"openid", "profile", "email", "offline_access"},
+		ScopesSupported: oauth.Scopes(),
 		Ready:           st.Ping,
 		AdminToken:      cfg.AdminToken,
 		MetricsToken:    cfg.MetricsToken,

@@ -12,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/authd-dev/authd/clients"
+	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/oauth"
 )
 
 // adminGroup is a parent command (client, user, keys) carrying the admin
@@ -77,14 +79,14 @@ func clientCmd(opts Options) *cobra.Command {
 	fl.SortFlags = false
 	fl.StringVar(&req.ClientName, "name", "", "human-readable client_name")
 	fl.StringVar(&req.ClientID, "client-id", "", "caller-chosen client_id (default: generated)")
-	fl.StringSliceVar(&req.GrantTypes, "grant-type", nil, "grant type, repeatable: client_credentials, password, refresh_token, authorization_code (default client_credentials)")
+	fl.StringSliceVar(&req.GrantTypes, "grant-type", nil, "grant type, repeatable: "+strings.Join(oauth.GrantTypes(), ", ")+" (default "+oauth.GrantClientCredentials+")")
 	fl.StringArrayVar(&req.RedirectURIs, "redirect-uri", nil, "redirect URI, repeatable (authorization_code)")
 	fl.StringArrayVar(&req.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil, "post-logout redirect URI, repeatable")
 	fl.StringArrayVar(&scopes, "scope", nil, `scopes the client may ask for, space-separated or repeated (e.g. "openid profile")`)
 	fl.StringSliceVar(&req.Audience, "audience", nil, "allowed audience, repeatable")
-	fl.StringVar(&req.TokenEndpointAuthMethod, "auth-method", "", "token_endpoint_auth_method: client_secret_basic (default), client_secret_post, private_key_jwt, none")
-	fl.StringVar(&req.AccessTokenSigningAlg, "signing-alg", "", "access_token_signing_alg: RS256 or ES256 (default: the server's --signing-alg)")
-	fl.StringVar(&req.IDTokenSignedAlg, "id-token-signing-alg", "", "id_token_signed_response_alg: RS256 or ES256")
+	fl.StringVar(&req.TokenEndpointAuthMethod, "auth-method", "", "token_endpoint_auth_method: "+strings.Join(oauth.AuthMethods(), ", ")+" (default "+oauth.AuthClientSecretBasic+")")
+	fl.StringVar(&req.AccessTokenSigningAlg, "signing-alg", "", "access_token_signing_alg: "+strings.Join(keys.Algorithms(), " or ")+" (default: the server's --signing-alg)")
+	fl.StringVar(&req.IDTokenSignedAlg, "id-token-signing-alg", "", "id_token_signed_response_alg: "+strings.Join(keys.Algorithms(), " or "))
 	fl.StringVar(&req.JWKSURI, "jwks-uri", "", "jwks_uri of the client's public keys (private_key_jwt)")
 	fl.StringVar(&jwksFile, "jwks", "", "file with the client's JWK Set as JSON (private_key_jwt)")
 	fl.BoolVar(&req.SkipConsent, "skip-consent", false, "first-party client: never show the consent page")
@@ -239,7 +241,7 @@ func keysCmd(opts Options) *cobra.Command {
 			return f.call(cmd, opts, http.MethodPost, "/admin/keys/rotate", map[string]string{"alg": alg}, nil, "")
 		},
 	}
-	rotate.Flags().StringVar(&alg, "alg", "RS256", "algorithm of the key to rotate: RS256 or ES256")
+	rotate.Flags().StringVar(&alg, "alg", keys.RS256, "algorithm of the key to rotate: "+strings.Join(keys.Algorithms(), " or "))
 
 	cmd.AddCommand(
 		&cobra.Command{

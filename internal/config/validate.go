@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authd-dev/authd/keys"
 )
 
 // MinAdminTokenLen is the shortest admin token accepted.
@@ -43,8 +45,8 @@ func validate(c *Config) error {
 	if c.KEK == nil {
 		return settingErr("kek", "is required (or use --dev); generate one with: openssl rand -base64 32")
 	}
-	if !oneOf(c.SigningAlg, "RS256", "ES256") {
-		return settingErr("signing-alg", "unsupported algorithm %q (RS256 or ES256)", c.SigningAlg)
+	if !oneOf(c.SigningAlg, keys.Algorithms()...) {
+		return settingErr("signing-alg", "unsupported algorithm %q (one of %s)", c.SigningAlg, strings.Join(keys.Algorithms(), ", "))
 	}
 	if !slices.Contains([]int{2048, 3072, 4096}, c.RSAKeyBits) {
 		return settingErr("rsa-key-bits", "unsupported size %d (2048, 3072 or 4096)", c.RSAKeyBits)

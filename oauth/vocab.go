@@ -1,0 +1,110 @@
+package oauth
+
+// The one vocabulary of authd: every grant type, client authentication
+// method, scope, claim and parameter value that more than one package
+// names is declared here once. Discovery, metadata validation, the grants
+// registry and the CLI derive their lists from these declarations.
+
+// Grant types (RFC 6749 §4, RFC 7591 §2 "grant_types").
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+)
+
+// GrantTypes returns every grant type authd implements, in the order
+// discovery lists them.
+func GrantTypes() []string {
+	return []string{GrantAuthorizationCode, GrantClientCredentials, GrantPassword, GrantRefreshToken}
+}
+
+// Client authentication methods at the token endpoint (RFC 7591 §2
+// "token_endpoint_auth_method", RFC 7523 §2.2).
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+	AuthPrivateKeyJWT     = "private_key_jwt"
+	AuthNone              = "none"
+)
+
+// AuthMethods returns every token-endpoint authentication method, the
+// public-client "none" last.
+func AuthMethods() []string {
+	return []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone}
+}
+
+// ConfidentialAuthMethods returns the methods that prove the client's
+// identity: the ones revocation and introspection accept (RFC 7662 §2.1).
+func ConfidentialAuthMethods() []string {
+	return []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
+}
+
+// Signature algorithms (RFC 7518 §3.1) authd signs and verifies with. The
+// keys package generates keys for exactly these (keys.Algorithms).
+const (
+	AlgRS256 = "RS256"
+	AlgES256 = "ES256"
+)
+
+// Response types, response modes and PKCE methods of the authorization
+// endpoint (RFC 6749 §3.1.1, OAuth 2.0 Multiple Response Types §2.1,
+// RFC 7636 §4.3).
+const (
+	ResponseTypeCode  = "code"
+	ResponseModeQuery = "query"
+	PKCEMethodS256    = "S256"
+)
+
+// Scopes with a meaning of their own (OIDC Core §3.1.2.1, §5.4, §11).
+const (
+	ScopeOpenID        = "openid"
+	ScopeProfile       = "profile"
+	ScopeEmail         = "email"
+	ScopeOfflineAccess = "offline_access"
+)
+
+// Scopes returns the scopes with a protocol meaning, as discovery lists
+// them (clients may register further scopes of their own).
+func Scopes() []string {
+	return []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
+}
+
+// Claims that authd puts in access tokens (RFC 9068 §2.2), ID tokens (OIDC
+// Core §2) and userinfo answers (OIDC Core §5.1).
+const (
+	ClaimIssuer            = "iss"
+	ClaimSubject           = "sub"
+	ClaimAudience          = "aud"
+	ClaimExpiry            = "exp"
+	ClaimIssuedAt          = "iat"
+	ClaimJWTID             = "jti"
+	ClaimClientID          = "client_id"
+	ClaimScope             = "scope"
+	ClaimRoles             = "roles"
+	ClaimSessionID         = "sid"
+	ClaimAuthTime          = "auth_time"
+	ClaimNonce             = "nonce"
+	ClaimAccessTokenHash   = "at_hash"
+	ClaimAuthorizedParty   = "azp"
+	ClaimPreferredUsername = "preferred_username"
+	ClaimEmail             = "email"
+)
+
+// Claims returns every claim name authd issues (discovery's
+// claims_supported).
+func Claims() []string {
+	return []string{ClaimIssuer, ClaimSubject, ClaimAudience, ClaimExpiry, ClaimIssuedAt, ClaimJWTID,
+		ClaimClientID, ClaimScope, ClaimRoles, ClaimSessionID, ClaimAuthTime, ClaimNonce,
+		ClaimAccessTokenHash, ClaimAuthorizedParty, ClaimPreferredUsername, ClaimEmail}
+}
+
+// Authorization error codes of OIDC Core §3.1.2.6 (sent to the redirect_uri).
+const (
+	LoginRequired   = "login_required"
+	ConsentRequired = "consent_required"
+)
+
+// InsufficientScope is the RFC 6750 §3.1 error of a token that lacks a
+// required scope (403).
+const InsufficientScope = "insufficient_scope"
