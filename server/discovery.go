@@ -35,7 +35,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		doc["introspection_endpoint"] = iss + PathIntrospect
 		doc["introspection_endpoint_auth_methods_supported"] = methods
 	}
-	if s.cfg.Authorizer != nil {
+	if s.cfg.Flow != nil {
 		doc["authorization_endpoint"] = iss + PathAuthorize
 		doc["userinfo_endpoint"] = iss + PathUserInfo
 		doc["authorization_response_iss_parameter_supported"] = true

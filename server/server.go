@@ -63,10 +63,10 @@ type Config struct {
 	Revoker    Revoker
 	// Inspector serves revocation and introspection (nil: not mounted).
 	Inspector TokenInspector
-	// Authorizer and ClientLookup serve the OpenID Connect authorization
-	// code flow and userinfo (nil: not mounted).
-	Authorizer   Authorizer
-	ClientLookup ClientLookup
+	// Flow and UserInfo serve the OpenID Connect authorization code flow
+	// and userinfo (nil: not mounted).
+	Flow     BrowserFlow
+	UserInfo UserInfoSource
 	// Feed serves the revocation feed (nil: not mounted).
 	Feed FeedHub
 	// FeedTimeout bounds every write of a feed stream; a reader that
@@ -111,8 +111,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Issuer == "" || cfg.Tokens == nil || cfg.ClientAuth == nil || cfg.Keys == nil {
 		return nil, errors.New("server: Issuer, Tokens, ClientAuth and Keys are required")
 	}
-	if (cfg.Authorizer == nil) != (cfg.ClientLookup == nil) {
-		return nil, errors.New("server: Authorizer and ClientLookup go together")
+	if (cfg.Flow == nil) != (cfg.UserInfo == nil) {
+		return nil, errors.New("server: Flow and UserInfo go together")
 	}
 	if cfg.AdminToken == "" { // its minimum length is internal/config's rule
 		return nil, errors.New("server: an admin token is required")
@@ -161,7 +161,7 @@ func (s *Server) Public() http.Handler {
 		s.route(r, "public", "revoke", PathRevoke, http.HandlerFunc(s.handleRevoke), http.MethodPost)
 		s.route(r, "public", "introspect", PathIntrospect, http.HandlerFunc(s.handleIntrospect), http.MethodPost)
 	}
-	if s.cfg.Authorizer != nil {
+	if s.cfg.Flow != nil {
 		s.route(r, "public", "authorize", PathAuthorize, http.HandlerFunc(s.handleAuthorize), http.MethodGet, http.MethodPost)
 		s.route(r, "public", "authorize_login", PathAuthorize+"/login", http.HandlerFunc(s.handleLogin), http.MethodPost)
 		s.route(r, "public", "userinfo", PathUserInfo, http.HandlerFunc(s.handleUserInfo), http.MethodGet, http.MethodPost)

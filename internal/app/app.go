@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/authd-dev/authd/authorize"
 	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/feed"
 	"github.com/authd-dev/authd/internal/config"
@@ -189,6 +190,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
 	a.Feed = feed.NewHub(feed.Config{Source: st, Buffer: cfg.RevocationFeedQueue, MaxSubscribers: cfg.RevocationFeedMaxSubscribers, Logger: log.With("component", "feed")})
 	a.Server, err = server.New(server.Config{
 		Issuer:          cfg.Issuer,
@@ -201,8 +206,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Inspector:       a.Tokens,
 		Feed:            a.Feed,
 		FeedTimeout:     cfg.RevocationFeedWriteTimeout,
-		Authorizer:      a.Tokens,
-		ClientLookup:    a.Clients,
+		Flow:            flow,
+		UserInfo:        a.Tokens,
 		ScopesSupported: oauth.Scopes(),
 		Ready:           st.Ping,
 		AdminToken:      cfg.AdminToken,

@@ -1,0 +1,229 @@
+package authorize
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
+	"github.com/authd-dev/authd/tokens"
+)
+
+// Requests validates, seals and completes authorization requests (the
+// tokens service).
+type Requests interface {
+	ValidateAuthorize(c store.Client, q url.Values) (tokens.AuthRequest, error)
+	SealRequest(r tokens.AuthRequest) (string, error)
+	OpenRequest(text string) (tokens.AuthRequest, bool)
+	IssueCode(ctx context.Context, c store.Client, r tokens.AuthRequest) (string, error)
+}
+
+// Authenticator checks a user's password (throttled by the implementation).
+// A wrong username or password is an *oauth.Error invalid_grant; a
+// throttled attempt is slow_down with RetryAfter.
+type Authenticator interface {
+	Login(ctx context.Context, username, password, remoteIP string) (store.User, error)
+}
+
+// Clients reads a registered client; a missing one is an error wrapping
+// store.ErrNotFound.
+type Clients interface {
+	Lookup(ctx context.Context, id string) (store.Client, error)
+}
+
+// Config configures a Flow. Every field is required.
+type Config struct {
+	Requests Requests
+	Users    Authenticator
+	Clients  Clients
+	Now      func() time.Time
+}
+
+// Flow runs the browser flow. It is safe for concurrent use.
+type Flow struct {
+	cfg    Config
+	policy []prompt
+}
+
+// New validates cfg and returns the Flow.
+func New(cfg Config) (*Flow, error) {
+	if cfg.Requests == nil || cfg.Users == nil || cfg.Clients == nil || cfg.Now == nil {
+		return nil, errors.New("authorize: Requests, Users, Clients and Now are required")
+	}
+	return &Flow{cfg: cfg, policy: defaultPolicy()}, nil
+}
+
+// Errors shown to the user (never redirected).
+var (
+	// ErrUnknownClient: the client_id names no registered client.
+	ErrUnknownClient = oauth.New(oauth.InvalidRequest, "unknown client_id")
+	// ErrExpired: the sealed interaction is tampered with or expired.
+	ErrExpired = oauth.New(oauth.InvalidRequest, "this sign-in page has expired; go back to the application and start again")
+	// ErrRedirectURIRemoved: the client's registration no longer holds the
+	// request's redirect_uri.
+	ErrRedirectURIRemoved = oauth.New(oauth.InvalidRequest, "the redirect_uri is no longer registered for this client; go back to the application and start again")
+	// ErrOtherBrowser: the interaction did not start in this browser.
+	ErrOtherBrowser = oauth.Errorf(http.StatusForbidden, oauth.AccessDenied, "this sign-in did not start in this browser; go back to the application and start again")
+)
+
+// interaction is one pending authorization: the client, the validated
+// request (who signed in and when, once they have) and what the user
+// resolved in this step.
+type interaction struct {
+	client  store.Client
+	req     tokens.AuthRequest
+	allowed bool // the user allowed the request on the consent page
+}
+
+func (it *interaction) back() Redirect {
+	return Redirect{URI: it.req.RedirectURI, State: it.req.State}
+}
+
+// Authorize is the authorization request (RFC 6749 §4.1.1, OIDC Core
+// §3.1.2.1), from the query or a POSTed form. csrf is the browser's CSRF
+// value, sealed into the interaction so that only this browser can
+// continue it.
+func (f *Flow) Authorize(ctx context.Context, q url.Values, csrf string) Outcome {
+	client, err := f.client(ctx, q.Get("client_id"))
+	if err != nil {
+		return fail(err)
+	}
+	req, err := f.cfg.Requests.ValidateAuthorize(client, q)
+	if re, ok := errors.AsType[*tokens.RedirectError](err); ok {
+		return failBack(Redirect{URI: req.RedirectURI, State: req.State}, re.Err)
+	} else if err != nil {
+		return fail(err)
+	}
+	it := &interaction{client: client, req: req}
+	none, err := parsePrompt(q)
+	if err != nil {
+		return failBack(it.back(), err)
+	}
+	it.req.CSRF = csrf
+	return f.next(ctx, it, none)
+}
+
+// Input is a posted login or consent form.
+type Input struct {
+	// Request is the sealed interaction the page carried.
+	Request string
+	// CSRF is the browser's CSRF value (from its cookie); "" if none.
+	CSRF               string
+	Username, Password string
+	// Decision is the consent page's answer: "allow" or anything else.
+	Decision string
+	// RemoteIP is the client address, for throttling.
+	RemoteIP string
+}
+
+// Continue takes the answer to the page the interaction showed and
+// returns the next page, or the redirect once every prompt is resolved.
+func (f *Flow) Continue(ctx context.Context, in Input) Outcome {
+	req, ok := f.cfg.Requests.OpenRequest(in.Request)
+	if !ok {
+		return fail(ErrExpired)
+	}
+	if in.CSRF == "" || subtle.ConstantTimeCompare([]byte(in.CSRF), []byte(req.CSRF)) != 1 {
+		return fail(ErrOtherBrowser)
+	}
+	client, err := f.client(ctx, req.ClientID)
+	if err != nil {
+		return fail(err)
+	}
+	if !slices.Contains(client.RedirectURIs, req.RedirectURI) {
+		// Removed since the request was validated: it may no longer be
+		// redirected to (RFC 9700 §4.1.3, RFC 6749 §4.1.2.1).
+		return fail(ErrRedirectURIRemoved)
+	}
+	it := &interaction{client: client, req: req}
+	p := f.pending(it)
+	if p == nil { // a sealed request is only shown with a prompt pending
+		return fail(ErrExpired)
+	}
+	if out, done := p.answer(ctx, f, it, in); done {
+		return out
+	}
+	return f.next(ctx, it, false)
+}
+
+// client looks the client up: only a missing client is "unknown"; a store
+// failure stays itself, for the HTTP layer to classify (503, 500).
+func (f *Flow) client(ctx context.Context, id string) (store.Client, error) {
+	if id == "" {
+		return store.Client{}, oauth.New(oauth.InvalidRequest, "client_id is required")
+	}
+	c, err := f.cfg.Clients.Lookup(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return store.Client{}, ErrUnknownClient.WithCause(err)
+	case err != nil:
+		return store.Client{}, fmt.Errorf("authorize: look up client: %w", err)
+	}
+	return c, nil
+}
+
+// pending is the first prompt the interaction still needs, or nil.
+func (f *Flow) pending(it *interaction) *prompt {
+	for i := range f.policy {
+		if f.policy[i].needed(it) {
+			return &f.policy[i]
+		}
+	}
+	return nil
+}
+
+// next shows the first pending prompt, or issues the code when none is
+// left. With prompt=none a pending prompt is that prompt's error, sent
+// back to the client (OIDC Core §3.1.2.6).
+func (f *Flow) next(ctx context.Context, it *interaction, none bool) Outcome {
+	if p := f.pending(it); p != nil {
+		if none {
+			return failBack(it.back(), oauth.New(p.err, "%s", p.reason))
+		}
+		sealed, err := f.cfg.Requests.SealRequest(it.req)
+		if err != nil {
+			return fail(fmt.Errorf("authorize: seal request: %w", err))
+		}
+		return show(p.page(it, sealed))
+	}
+	code, err := f.cfg.Requests.IssueCode(ctx, it.client, it.req)
+	if re, ok := errors.AsType[*tokens.RedirectError](err); ok {
+		return failBack(it.back(), re.Err)
+	} else if err != nil {
+		// Anything else — the live client no longer allows the request, a
+		// consent page posted twice, the store — is shown: IssueCode
+		// re-validates, so its other errors cannot vouch for redirect_uri.
+		return fail(err)
+	}
+	r := it.back()
+	r.Params = url.Values{"code": {code}} // RFC 6749 §4.1.2
+	return Outcome{Redirect: &r}
+}
+
+// parsePrompt reads OIDC Core §3.1.2.1 "prompt": a space-delimited list of
+// none, login, consent and select_account, where none stands alone. It
+// reports whether the request asked for none. login and consent ask for
+// a prompt that is always shown today; select_account has one account to
+// choose from.
+func parsePrompt(q url.Values) (none bool, err error) {
+	if len(q["prompt"]) > 1 {
+		return false, oauth.New(oauth.InvalidRequest, `parameter "prompt" is repeated`)
+	}
+	values := strings.Fields(q.Get("prompt"))
+	for _, v := range values {
+		if !slices.Contains([]string{"none", "login", "consent", "select_account"}, v) {
+			return false, oauth.New(oauth.InvalidRequest, "unsupported prompt value %q", v)
+		}
+	}
+	if slices.Contains(values, "none") && len(values) > 1 {
+		return false, oauth.New(oauth.InvalidRequest, "prompt=none cannot be combined with other values")
+	}
+	return len(values) == 1 && values[0] == "none", nil
+}

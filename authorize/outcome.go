@@ -1,0 +1,71 @@
+package authorize
+
+import (
+	"net/url"
+)
+
+// PageKind names a page of the flow.
+type PageKind string
+
+// Pages of the flow. The login page's form has inputs named username and
+// password; the consent page approves with decision=allow (the contract).
+const (
+	PageLogin   PageKind = "login"
+	PageConsent PageKind = "consent"
+)
+
+// Page is a form for the user, with everything the renderer needs.
+type Page struct {
+	Kind PageKind
+	// Status is the HTTP status: 200, or 401/429 for a failed login.
+	Status int
+	// RetryAfter, when positive, asks the browser to wait (seconds).
+	RetryAfter int
+	// Client is the client's display name.
+	Client string
+	// Request is the sealed pending interaction the form posts back.
+	Request string
+	// Username refills the login form after a failed attempt.
+	Username string
+	// Error is a message for the user (a failed login).
+	Error string
+	// Scopes are what the consent page asks the user to allow.
+	Scopes []string
+}
+
+// Redirect sends the browser back to the client's validated redirect_uri
+// with Params; the renderer adds state and iss (RFC 9207).
+type Redirect struct {
+	URI    string
+	State  string
+	Params url.Values
+}
+
+// Failure is a step that failed. Err is classified by the HTTP layer
+// (an *oauth.Error, an unavailable store, or an internal error).
+type Failure struct {
+	Err error
+	// Back is where the error may be sent (RFC 6749 §4.1.2.1): set only
+	// once the client and its redirect_uri are known good. Nil: the error
+	// must be shown to the user, never redirected.
+	Back *Redirect
+}
+
+// Outcome is what a step of the flow ends with: exactly one of Page,
+// Redirect and Failure is set.
+type Outcome struct {
+	Page     *Page
+	Redirect *Redirect
+	Failure  *Failure
+}
+
+func show(p Page) Outcome { return Outcome{Page: &p} }
+
+// fail is a failure that must be shown, not redirected.
+func fail(err error) Outcome { return Outcome{Failure: &Failure{Err: err}} }
+
+// failBack is a failure that goes back to the client.
+func failBack(back Redirect, err error) Outcome {
+	back.Params = nil
+	return Outcome{Failure: &Failure{Err: err, Back: &back}}
+}

@@ -1,0 +1,102 @@
+package authorize
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
+)
+
+// prompt is one interaction the user may have to complete before a code
+// is issued: when it is needed, the page that asks for it, and how the
+// page's answer resolves it.
+type prompt struct {
+	name string
+	// err and reason answer prompt=none when the prompt is needed (OIDC
+	// Core §3.1.2.6).
+	err, reason string
+	needed      func(it *interaction) bool
+	page        func(it *interaction, sealed string) Page
+	// answer applies the posted form. done: out is the step's outcome
+	// (a failure, a denial, the page again); otherwise the flow moves on.
+	answer func(ctx context.Context, f *Flow, it *interaction, in Input) (out Outcome, done bool)
+}
+
+// defaultPolicy is login, then consent.
+func defaultPolicy() []prompt {
+	return []prompt{
+		{
+			name: "login", err: oauth.LoginRequired, reason: "the user must sign in",
+			needed: func(it *interaction) bool { return it.req.Subject == "" },
+			page:   loginPage,
+			answer: login,
+		},
+		{
+			name: "consent", err: oauth.ConsentRequired, reason: "the user must approve the request",
+			needed: func(it *interaction) bool { return !it.client.SkipConsent && !it.allowed },
+			page:   consentPage,
+			answer: consent,
+		},
+	}
+}
+
+func loginPage(it *interaction, sealed string) Page {
+	return Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed}
+}
+
+func consentPage(it *interaction, sealed string) Page {
+	return Page{Kind: PageConsent, Status: http.StatusOK, Client: clientName(it.client), Request: sealed,
+		Scopes: strings.Fields(it.req.Scope)}
+}
+
+// login checks the posted password. A wrong one shows the login page again
+// (401); a throttled one too (429, Retry-After); so does a login that was
+// not checked because the hashing budget is full or the store is out
+// (temporarily_unavailable with Retry-After: 503); any other failure is
+// the step's failure, shown to the user.
+func login(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bool) {
+	user, err := f.cfg.Users.Login(ctx, in.Username, in.Password, in.RemoteIP)
+	if err != nil {
+		e := oauth.As(err)
+		p := loginPage(it, in.Request)
+		p.Username = in.Username
+		switch {
+		case e != nil && e.Code == oauth.InvalidGrant:
+			p.Status, p.Error = http.StatusUnauthorized, "Invalid username or password."
+		case e != nil && e.Code == oauth.SlowDown:
+			p.Status, p.Error = http.StatusTooManyRequests, "Too many failed sign-ins. Wait a minute and try again."
+		case e != nil && e.Code == oauth.TemporarilyUnavailable && e.RetryAfter > 0:
+			p.Status, p.Error = http.StatusServiceUnavailable, "Sign-in is temporarily unavailable. Try again in a moment."
+		default:
+			return fail(err), true
+		}
+		p.RetryAfter = e.RetryAfter
+		return show(p), true
+	}
+	it.req.Subject, it.req.AuthTime = user.ID, f.cfg.Now().Unix()
+	return Outcome{}, false
+}
+
+// consent applies the consent page's decision: allow resolves the prompt;
+// anything else is access_denied, sent back to the client (RFC 6749
+// §4.1.2.1). A post without a decision shows the page again.
+func consent(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bool) {
+	switch in.Decision {
+	case "allow":
+		it.allowed = true
+		return Outcome{}, false
+	case "":
+		return show(consentPage(it, in.Request)), true
+	default:
+		return failBack(it.back(), oauth.New(oauth.AccessDenied, "the user denied the request")), true
+	}
+}
+
+func clientName(c store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
