@@ -56,6 +56,10 @@ type Options struct {
 	Now    func() time.Time
 	// Argon2 overrides the password-hash parameters (tests use cheap ones).
 	Argon2 *users.Argon2id
+	// WrapStore, when set, wraps the opened store (tests inject failures
+	// through it; an embedder may add instrumentation). Close still
+	// reaches the backend through the wrapper.
+	WrapStore func(store.Store) store.Store
 }
 
 // New assembles an App from cfg. Close releases it.
@@ -70,6 +74,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	st, err := openStore(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.WrapStore != nil {
+		st = opts.WrapStore(st)
 	}
 	a := &App{Config: cfg, Store: st, Logger: log, Registry: prometheus.NewRegistry()}
 	ok := false

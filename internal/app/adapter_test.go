@@ -1,0 +1,326 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/authd-dev/authd/internal/app"
+	"github.com/authd-dev/authd/internal/redistest"
+	"github.com/authd-dev/authd/store"
+)
+
+// syncBuffer collects log output written from request goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startWrapped is start with app.Options of the test's choosing (a store
+// wrapper) and every log line (debug and up) kept in logs as well as in
+// the test log.
+func startWrapped(t *testing.T, opts app.Options, logs *syncBuffer, args ...string) *instance {
+	t.Helper()
+	pubLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := "http://" + pubLn.Addr().String()
+	base := []string{"--dev", "--data-dir", t.TempDir(), "--issuer", issuer, "--log-level", "debug"}
+	cfg := loadConfig(t, append(base, args...)...)
+	var w interface{ Write([]byte) (int, error) } = testWriter{t}
+	if logs != nil {
+		w = multiWriter{testWriter{t}, logs}
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.Argon2 = testArgon2
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, opts)
+	if err != nil {
+		cancel()
+		t.Fatalf("app.New: %v", err)
+	}
+	go a.Run(ctx)
+	pub := &httptest.Server{Listener: pubLn, Config: &http.Server{Handler: a.Server.Public()}}
+	adm := &httptest.Server{Listener: admLn, Config: &http.Server{Handler: a.Server.Admin()}}
+	pub.Start()
+	adm.Start()
+	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: cfg.Issuer, cancel: cancel}
+	t.Cleanup(in.stop)
+	return in
+}
+
+type multiWriter []interface{ Write([]byte) (int, error) }
+
+func (m multiWriter) Write(p []byte) (int, error) {
+	for _, w := range m {
+		w.Write(p)
+	}
+	return len(p), nil
+}
+
+// faultyStore fails chosen reads on demand: clientErr for GetClient,
+// userErr for GetUserByUsername. A failure function of nil passes the
+// call through.
+type faultyStore struct {
+	store.Store
+	clientErr atomic.Pointer[func(ctx context.Context) error]
+	userErr   atomic.Pointer[func(ctx context.Context) error]
+}
+
+func (s *faultyStore) GetClient(ctx context.Context, id string) (store.Client, error) {
+	if f := s.clientErr.Load(); f != nil {
+		return store.Client{}, (*f)(ctx)
+	}
+	return s.Store.GetClient(ctx, id)
+}
+
+func (s *faultyStore) GetUserByUsername(ctx context.Context, username string) (store.User, error) {
+	if f := s.userErr.Load(); f != nil {
+		return store.User{}, (*f)(ctx)
+	}
+	return s.Store.GetUserByUsername(ctx, username)
+}
+
+func failWith(err error) *func(context.Context) error {
+	f := func(context.Context) error { return err }
+	return &f
+}
+
+// authURL is an authorization request of client c.
+func authURL(in *instance, clientID, redirect string) string {
+	return in.Public.URL + "/oauth2/authorize?" + url.Values{"client_id": {clientID}, "response_type": {"code"},
+		"redirect_uri": {redirect}, "scope": {"openid"}, "state": {"s1"}}.Encode()
+}
+
+// TestAuthorizeRedisOutageIs503Page stops Redis under a running authd in
+// the middle of a browser sign-in: the authorization endpoint and the
+// login form answer a 503 page with Retry-After (RFC 9110 §10.2.3), not a
+// 500 and not "unknown client_id".
+func TestAuthorizeRedisOutageIs503Page(t *testing.T) {
+	srv := redistest.NewServer(t)
+	in := start(t, "", "--store", "redis", "--redis-url", srv.URL(), "--redis-prefix", "authz-outage:", "--client-cache-ttl", "0")
+	const redirect = "http://127.0.0.1:9999/callback"
+	c := in.createClient(map[string]any{"grant_types": []string{"authorization_code"}, "redirect_uris": []string{redirect}, "scope": "openid"})
+	in.createUser("uma", "password-of-uma")
+	b := browser(t)
+	resp, login := get(t, b, authURL(in, c.ClientID, redirect))
+	if resp.StatusCode != 200 {
+		t.Fatalf("login page before the outage: %d", resp.StatusCode)
+	}
+
+	srv.Stop()
+	for name, do := range map[string]func() (*http.Response, string){
+		"authorize": func() (*http.Response, string) { return get(t, b, authURL(in, c.ClientID, redirect)) },
+		"login form": func() (*http.Response, string) {
+			return post(t, b, in.Public.URL+"/oauth2/authorize/login", url.Values{"request": {formField(t, login)}, "username": {"uma"}, "password": {"password-of-uma"}})
+		},
+	} {
+		resp, body := do()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("%s during the outage: %d; want 503\n%s", name, resp.StatusCode, body)
+		}
+		if resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: no Retry-After", name)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+			t.Errorf("%s: Content-Type %q; want an HTML page", name, ct)
+		}
+		if strings.Contains(body, "unknown client_id") {
+			t.Errorf("%s: an outage was shown as an unknown client", name)
+		}
+	}
+}
+
+// TestAuthorizeClientLookupErrors: only a missing client is "unknown
+// client_id"; any other failure to read the client is a server error
+// (500 page), on the authorization endpoint and on the login form alike.
+func TestAuthorizeClientLookupErrors(t *testing.T) {
+	fs := &faultyStore{}
+	in := startWrapped(t, app.Options{WrapStore: func(s store.Store) store.Store { fs.Store = s; return fs }}, nil, "--client-cache-ttl", "0")
+	const redirect = "http://127.0.0.1:9999/callback"
+	c := in.createClient(map[string]any{"grant_types": []string{"authorization_code"}, "redirect_uris": []string{redirect}, "scope": "openid"})
+	in.createUser("ulla", "password-of-ulla")
+	b := browser(t)
+	resp, login := get(t, b, authURL(in, c.ClientID, redirect))
+	if resp.StatusCode != 200 {
+		t.Fatalf("login page: %d", resp.StatusCode)
+	}
+	loginForm := func() (*http.Response, string) {
+		return post(t, b, in.Public.URL+"/oauth2/authorize/login", url.Values{"request": {formField(t, login)}, "username": {"ulla"}, "password": {"password-of-ulla"}})
+	}
+	authorize := func() (*http.Response, string) { return get(t, b, authURL(in, c.ClientID, redirect)) }
+
+	cases := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantText   string
+	}{
+		{"not found", fmt.Errorf("bolt: get client: %w", store.ErrNotFound), 400, "unknown client_id"},
+		{"broken store", errors.New("bolt: get client: page checksum mismatch"), 500, "internal error"},
+		{"unavailable", fmt.Errorf("bolt: get client: %w", store.ErrUnavailable), 503, "temporarily unavailable"},
+	}
+	for _, tc := range cases {
+		fs.clientErr.Store(failWith(tc.err))
+		for step, do := range map[string]func() (*http.Response, string){"authorize": authorize, "login form": loginForm} {
+			resp, body := do()
+			if resp.StatusCode != tc.wantStatus || !strings.Contains(body, tc.wantText) {
+				t.Errorf("%s, %s: %d; want %d %q\n%s", tc.name, step, resp.StatusCode, tc.wantStatus, tc.wantText, body)
+			}
+			if tc.wantStatus != 400 && strings.Contains(body, "unknown client_id") {
+				t.Errorf("%s, %s: a store failure was shown as an unknown client", tc.name, step)
+			}
+			if resp.Header.Get("Location") != "" {
+				t.Errorf("%s, %s: redirected (%s) although the client could not be read", tc.name, step, resp.Header.Get("Location"))
+			}
+		}
+	}
+	fs.clientErr.Store(nil)
+	if resp, _ := loginForm(); resp.StatusCode != 200 {
+		t.Errorf("after the store recovers, the login form answers %d; want the consent page", resp.StatusCode)
+	}
+}
+
+// requestsByCode reads authd_http_requests_total of one route by code.
+func requestsByCode(t *testing.T, in *instance, route string) map[string]float64 {
+	t.Helper()
+	mfs, err := in.App.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "authd_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label(m, "route") == route {
+				out[label(m, "code")] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// TestClientCancellationIsNotAServerError: a client that disconnects while
+// authd waits on the store (a load generator stopping, a browser closing)
+// is counted as 499 and logged as the client's cancellation, never as a
+// 500 or an ERROR line, on the token endpoint and the authorization
+// endpoint.
+func TestClientCancellationIsNotAServerError(t *testing.T) {
+	fs := &faultyStore{}
+	logs := &syncBuffer{}
+	in := startWrapped(t, app.Options{WrapStore: func(s store.Store) store.Store { fs.Store = s; return fs }}, logs, "--client-cache-ttl", "0")
+	const redirect = "http://127.0.0.1:9999/callback"
+	c := in.createClient(map[string]any{"grant_types": []string{"authorization_code", "password"}, "redirect_uris": []string{redirect}, "scope": "openid"})
+	in.createUser("ursula", "password-of-ursula")
+
+	entered := make(chan struct{}, 1)
+	block := func(ctx context.Context) error { // waits for the client to go away, as a slow store would
+		entered <- struct{}{}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("store: %w", ctx.Err())
+		case <-time.After(10 * time.Second):
+			return errors.New("the request's context was never cancelled")
+		}
+	}
+	steps := []struct {
+		route string
+		arm   func()
+		req   func(ctx context.Context) *http.Request
+	}{
+		{"token", func() { fs.userErr.Store(&block) }, func(ctx context.Context) *http.Request {
+			form := url.Values{"grant_type": {"password"}, "username": {"ursula"}, "password": {"password-of-ursula"}}
+			r, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.Public.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+			return r
+		}},
+		{"authorize", func() { fs.clientErr.Store(&block) }, func(ctx context.Context) *http.Request {
+			r, _ := http.NewRequestWithContext(ctx, http.MethodGet, authURL(in, c.ClientID, redirect), nil)
+			return r
+		}},
+	}
+	for _, st := range steps {
+		t.Run(st.route, func(t *testing.T) {
+			st.arm()
+			defer fs.userErr.Store(nil)
+			defer fs.clientErr.Store(nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				resp, err := http.DefaultClient.Do(st.req(ctx))
+				if err == nil {
+					resp.Body.Close()
+				}
+				done <- err
+			}()
+			select {
+			case <-entered:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the request never reached the store")
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("client: %v; want its own cancellation", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the client never returned")
+			}
+			if !eventually(t, 5*time.Second, func() bool { return requestsByCode(t, in, st.route)["499"] == 1 }) {
+				t.Fatalf("requests of route %s by code: %v; want one 499", st.route, requestsByCode(t, in, st.route))
+			}
+			if n := requestsByCode(t, in, st.route)["500"]; n != 0 {
+				t.Errorf("%v cancelled requests counted as 500", n)
+			}
+		})
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a client's cancellation was logged as an error:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "client cancelled the request") {
+		t.Errorf("the cancellation was not logged as the client's:\n%s", logs.String())
+	}
+}
