@@ -71,7 +71,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, out authorize.Outcome) {
 	switch {
 	case out.Page != nil:
-		s.showPage(w, out.Page)
+		s.showPage(w, r, out.Page)
 	case out.Redirect != nil:
 		s.redirect(w, r, out.Redirect.URI, out.Redirect.State, out.Redirect.Params)
 	case out.Failure != nil && out.Failure.Back != nil:

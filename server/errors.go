@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -90,7 +90,7 @@ func (s *Server) showError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	retryAfter(w, f.Error)
-	s.renderPage(w, f.Status, page{Kind: "error", Title: "Sign-in failed", Error: f.Description})
+	s.renderPage(w, r, f.Status, page{Kind: "error", Title: "Sign-in failed", Error: f.Description})
 }
 
 // redirectError sends err back to the client's validated redirect_uri
@@ -131,12 +131,13 @@ func retryAfter(w http.ResponseWriter, e *oauth.Error) {
 	}
 }
 
-// writeJSON writes v as JSON with status.
+// writeJSON writes v as JSON with status. Every v is a type of this
+// package or the domain's, so a value that does not encode is a bug: it
+// panics, and the middleware logs it with the request id and answers 500.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		slog.Error("encode response", "err", err)
-		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+		panic(fmt.Errorf("server: encode response: %w", err))
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

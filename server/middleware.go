@@ -117,9 +117,9 @@ func (s *Server) instrument(listener, route string, h http.Handler) http.Handler
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.ErrorContext(ctx, "panic serving request", "request_id", id, "route", route, "panic", fmt.Sprint(p))
+				s.log.ErrorContext(ctx, "panic serving request", "route", route, "panic", fmt.Sprint(p))
 				if sw.status == 0 {
-					s.writeError(sw, r, fmt.Errorf("panic: %v", p))
+					s.writeError(sw, r.WithContext(ctx), fmt.Errorf("panic: %v", p))
 				}
 			}
 			if sw.status == 0 {
@@ -129,8 +129,7 @@ func (s *Server) instrument(listener, route string, h http.Handler) http.Handler
 			observe.Observe(elapsed.Seconds())
 			counter(sw.status).Inc()
 			if s.log.Enabled(ctx, slog.LevelInfo) {
-				s.log.LogAttrs(ctx, slog.LevelInfo, "request",
-					slog.String("request_id", id),
+				s.log.LogAttrs(ctx, slog.LevelInfo, "request", // request_id: added by LogHandler
 					slog.String("listener", listener),
 					slog.String("method", r.Method),
 					slog.String("route", route),

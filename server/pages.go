@@ -49,16 +49,16 @@ var titles = map[authorize.PageKind]string{
 }
 
 // showPage renders a page of the browser flow.
-func (s *Server) showPage(w http.ResponseWriter, p *authorize.Page) {
+func (s *Server) showPage(w http.ResponseWriter, r *http.Request, p *authorize.Page) {
 	if p.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
-	s.renderPage(w, p.Status, page{Kind: string(p.Kind), Title: titles[p.Kind], Error: p.Error, Client: p.Client,
+	s.renderPage(w, r, p.Status, page{Kind: string(p.Kind), Title: titles[p.Kind], Error: p.Error, Client: p.Client,
 		Action: s.loginAction(), Request: p.Request, Username: p.Username, Scopes: p.Scopes})
 }
 
 // renderPage writes an HTML page that must never be cached or framed.
-func (s *Server) renderPage(w http.ResponseWriter, status int, p page) {
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, p page) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -67,6 +67,6 @@ func (s *Server) renderPage(w http.ResponseWriter, status int, p page) {
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	if err := pages.Execute(w, p); err != nil {
-		s.log.Warn("render page", "kind", p.Kind, "err", err)
+		s.log.WarnContext(r.Context(), "render page", "kind", p.Kind, "err", err)
 	}
 }

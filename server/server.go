@@ -141,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newHTTPMetrics(cfg.Registry), ids: newRequestIDs()}
+	s := &Server{cfg: cfg, log: slog.New(LogHandler(cfg.Logger.Handler())), metrics: newHTTPMetrics(cfg.Registry), ids: newRequestIDs()}
 	s.adminHash = hashToken(cfg.AdminToken)
 	var err error
 	if s.discovery, err = s.discoveryDocument(); err != nil {

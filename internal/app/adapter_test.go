@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,4 +325,122 @@ func TestClientCancellationIsNotAServerError(t *testing.T) {
 	if !strings.Contains(logs.String(), "client cancelled the request") {
 		t.Errorf("the cancellation was not logged as the client's:\n%s", logs.String())
 	}
+}
+
+// logLines returns the lines of logs that contain every one of subs.
+func logLines(logs *syncBuffer, subs ...string) []string {
+	var out []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		all := true
+		for _, s := range subs {
+			all = all && strings.Contains(l, s)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestRequestIDReachesDomainLogLines: the request id (the caller's
+// X-Request-Id, or one authd made) is on every line a request logs, the
+// domain packages' lines included, not only on the access-log line.
+func TestRequestIDReachesDomainLogLines(t *testing.T) {
+	fs := &faultyStore{}
+	logs := &syncBuffer{}
+	in := startWrapped(t, app.Options{WrapStore: func(s store.Store) store.Store { fs.Store = s; return fs }}, logs)
+
+	body := strings.NewReader(`{"client_name":"rid","grant_types":["password"]}`)
+	req, _ := http.NewRequest(http.MethodPost, in.Admin.URL+"/admin/clients", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+in.App.Config.AdminToken)
+	req.Header.Set("X-Request-Id", "rid-adapter-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c registeredClient
+	json.NewDecoder(resp.Body).Decode(&c)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create client: %d", resp.StatusCode)
+	}
+	if got := logLines(logs, "client registered"); len(got) != 1 || !strings.Contains(got[0], "request_id=rid-adapter-1") {
+		t.Errorf("the clients package's line of the request lacks its id: %q", got)
+	}
+
+	fs.userErr.Store(failWith(fmt.Errorf("redis get user: %w", store.ErrUnavailable)))
+	form := url.Values{"grant_type": {"password"}, "username": {"ursula"}, "password": {"pw-of-ursula"}}
+	req, _ = http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	resp, err = http.DefaultClient.Do(req) // no X-Request-Id: authd makes one
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	if resp.StatusCode != http.StatusServiceUnavailable || id == "" {
+		t.Fatalf("token during the outage: %d, X-Request-Id %q", resp.StatusCode, id)
+	}
+	lines := logLines(logs, "redis get user")
+	if len(lines) == 0 {
+		t.Fatalf("the store failure was not logged:\n%s", logs.String())
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "request_id="+id) {
+			t.Errorf("a line of the request lacks its id %s: %s", id, l)
+		}
+	}
+	if got := logLines(logs, "msg=request ", "route=token", "request_id="+id); len(got) != 1 {
+		t.Errorf("access-log lines of the request: %q; want one with its id", got)
+	}
+}
+
+// TestRunOwnsEveryBackgroundLoop: App.Run returns only once every
+// background loop it started (key rotation, the revocation feed) has
+// stopped; none is left running behind it.
+func TestRunOwnsEveryBackgroundLoop(t *testing.T) {
+	running := func() bool {
+		s := stacks()
+		return strings.Contains(s, "feed.(*Hub).Run") || strings.Contains(s, "keys.(*Manager).Run")
+	}
+	// Earlier tests' instances stop asynchronously (their harness does not
+	// wait for Run); let them finish first.
+	if !eventually(t, 10*time.Second, func() bool { return !running() }) {
+		t.Fatalf("loops of earlier tests still running:\n%s", stacks())
+	}
+	cfg := loadConfig(t, "--dev", "--data-dir", t.TempDir(), "--log-level", "warn")
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)), Argon2: testArgon2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	if !eventually(t, 5*time.Second, func() bool {
+		s := stacks()
+		return strings.Contains(s, "feed.(*Hub).Run") && strings.Contains(s, "keys.(*Manager).Run")
+	}) {
+		t.Fatalf("the background loops did not start:\n%s", stacks())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if running() {
+		t.Errorf("a background loop outlived Run:\n%s", stacks())
+	}
+}
+
+// stacks is every goroutine's stack.
+func stacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/authd-dev/authd/authorize"
 	"github.com/authd-dev/authd/clients"
@@ -48,6 +49,21 @@ type App struct {
 	// Webhook delivers security events (nil without a webhook URL); Run
 	// runs it.
 	Webhook *webhook.Sender
+	// loops are the background goroutines; Run runs them in one group.
+	loops []loop
+}
+
+// loop is one background goroutine of the app: it runs until its context
+// ends.
+type loop struct {
+	name string
+	run  func(ctx context.Context)
+}
+
+// background registers a loop that Run starts and waits for. No part of
+// the app starts a goroutine of its own.
+func (a *App) background(name string, run func(ctx context.Context)) {
+	a.loops = append(a.loops, loop{name: name, run: run})
 }
 
 // Options are the parts of an App that tests and embedders may replace.
@@ -70,7 +86,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	log := opts.Logger
+	// Every component logs through this logger, so every line logged with
+	// a request's context carries that request's id.
+	log := slog.New(server.LogHandler(opts.Logger.Handler()))
+	opts.Logger = log
 	st, err := openStore(ctx, cfg, opts)
 	if err != nil {
 		return nil, err
@@ -202,6 +221,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a.Feed = feed.NewHub(feed.Config{Source: st, Buffer: cfg.RevocationFeedQueue, MaxSubscribers: cfg.RevocationFeedMaxSubscribers, Logger: log.With("component", "feed")})
+	a.background("keys", a.Keys.Run)
+	a.background("revocation feed", a.Feed.Run)
+	a.background("client invalidations", func(ctx context.Context) {
+		if err := a.Clients.Run(ctx); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "client invalidations stopped; other replicas' changes are seen after the cache TTL", "err", err)
+		}
+	})
+	if a.Webhook != nil {
+		a.background("security webhook", a.Webhook.Run)
+	}
 	a.Server, err = server.New(server.Config{
 		Issuer:          cfg.Issuer,
 		Tokens:          a.Tokens,
@@ -232,26 +261,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	return a, nil
 }
 
-// Run runs the background loops (key rotation and key-set notifications,
+// Run runs every background loop (key rotation and key-set notifications,
 // client-cache invalidations, the revocation feed, the security webhook)
-// until ctx ends.
-func (a *App) Run(ctx context.Context) {
-	webhookDone := make(chan struct{})
-	go func() { // security-event deliveries
-		defer close(webhookDone)
-		if a.Webhook != nil {
-			a.Webhook.Run(ctx)
-		}
-	}()
-	go a.Feed.Run(ctx)
-	clientsDone := make(chan struct{})
-	go func() { // client cache invalidations from other replicas
-		defer close(clientsDone)
-		_ = a.Clients.Run(ctx)
-	}()
-	a.Keys.Run(ctx)
-	<-clientsDone
-	<-webhookDone
+// in one group until ctx ends, and returns once all of them have returned.
+func (a *App) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, l := range a.loops {
+		g.Go(func() error {
+			l.run(ctx)
+			a.Logger.DebugContext(ctx, "background loop stopped", "loop", l.name)
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // Close releases the store.

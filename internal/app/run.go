@@ -48,7 +48,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(public, publicLn) })
 	g.Go(func() error { return serve(admin, adminLn) })
-	g.Go(func() error { a.Run(gctx); return nil })
+	g.Go(func() error { return a.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout)
