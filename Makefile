@@ -27,11 +27,15 @@ bench: redis
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./keys/ ./server/ ./tokens/ ./store/... ./clients/
 	$(GO) run ./internal/loadtest
 
-## lint: gofmt and go vet must be clean
+## lint: gofmt, go vet and go mod tidy must be clean
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@for mod in $$(git ls-files 'go.mod' '*/go.mod' 2>/dev/null || echo go.mod); do \
+	  dir=$$(dirname $$mod); \
+	  ( cd $$dir && $(GO) mod tidy -diff ) || { echo "go.mod of $$dir is not tidy: run go mod tidy there"; exit 1; }; \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
