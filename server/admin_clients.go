@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 
@@ -10,16 +9,6 @@ import (
 	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/oauth"
 )
-
-// ClientAdmin is the client registry as the admin API uses it.
-type ClientAdmin interface {
-	Create(ctx context.Context, m clients.Metadata) (clients.Registered, error)
-	Get(ctx context.Context, id string) (clients.Metadata, error)
-	List(ctx context.Context) ([]clients.Metadata, error)
-	Replace(ctx context.Context, id string, m clients.Metadata) (clients.Registered, error)
-	Delete(ctx context.Context, id string) error
-	ResetSecret(ctx context.Context, id string) (clients.Registered, error)
-}
 
 // clientID is the {id} of a client route, percent-decoded: the admin
 // router matches the escaped path (Server.Admin), so a client id from an
@@ -40,7 +29,7 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	reg, err := s.cfg.Clients.Create(r.Context(), m)
+	reg, err := s.cfg.Admin.CreateClient(r.Context(), m)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -50,13 +39,10 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
-	list, err := s.cfg.Clients.List(r.Context())
+	list, err := s.cfg.Admin.ListClients(r.Context())
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if list == nil {
-		list = []clients.Metadata{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"clients": list})
 }
@@ -67,7 +53,7 @@ func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	m, err := s.cfg.Clients.Get(r.Context(), id)
+	m, err := s.cfg.Admin.GetClient(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -86,7 +72,7 @@ func (s *Server) replaceClient(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	reg, err := s.cfg.Clients.Replace(r.Context(), id, m)
+	reg, err := s.cfg.Admin.ReplaceClient(r.Context(), id, m)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -95,23 +81,15 @@ func (s *Server) replaceClient(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reg)
 }
 
-// deleteClient removes the client and ends its tokens: refresh tokens stop
-// working with the client, and its access tokens are denylisted.
 func (s *Server) deleteClient(w http.ResponseWriter, r *http.Request) {
 	id, err := clientID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.cfg.Clients.Delete(r.Context(), id); err != nil {
+	if err := s.cfg.Admin.DeleteClient(r.Context(), id); err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if s.cfg.Revoker != nil {
-		if err := s.cfg.Revoker.RevokeClient(r.Context(), id, s.cfg.Now()); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -122,7 +100,7 @@ func (s *Server) resetClientSecret(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	reg, err := s.cfg.Clients.ResetSecret(r.Context(), id)
+	reg, err := s.cfg.Admin.ResetClientSecret(r.Context(), id)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

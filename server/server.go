@@ -15,10 +15,13 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/authd-dev/authd/admin"
+	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 	"github.com/authd-dev/authd/tokens"
+	"github.com/authd-dev/authd/users"
 )
 
 // TokenIssuer runs token requests of authenticated clients.
@@ -32,19 +35,33 @@ type ClientAuthenticator interface {
 	Authenticate(ctx context.Context, r *http.Request) (store.Client, error)
 }
 
-// KeySource serves the JWKS and the admin key operations.
+// KeySource serves the JWKS.
 type KeySource interface {
 	JWKS() keys.JWKS
-	List() []keys.Info
-	Rotate(ctx context.Context, alg string) (keys.Info, error)
-	Delete(ctx context.Context, kid string) error
 }
 
-// Revoker ends access tokens by subject or client (denylist watermarks).
-type Revoker interface {
-	RevokeSubject(ctx context.Context, sub string, at time.Time) error
-	RevokeClient(ctx context.Context, clientID string, at time.Time) error
+// AdminAPI is the admin use cases (package admin): one method per call.
+type AdminAPI interface {
+	CreateClient(ctx context.Context, m clients.Metadata) (clients.Registered, error)
+	GetClient(ctx context.Context, id string) (clients.Metadata, error)
+	ListClients(ctx context.Context) ([]clients.Metadata, error)
+	ReplaceClient(ctx context.Context, id string, m clients.Metadata) (clients.Registered, error)
+	DeleteClient(ctx context.Context, id string) error
+	ResetClientSecret(ctx context.Context, id string) (clients.Registered, error)
+
+	CreateUser(ctx context.Context, req users.CreateRequest) (users.View, error)
+	GetUser(ctx context.Context, id string) (users.View, error)
+	ListUsers(ctx context.Context) ([]users.View, error)
+	PatchUser(ctx context.Context, id string, req users.PatchRequest) (users.View, error)
+	DeleteUser(ctx context.Context, id string) error
+	RevokeUser(ctx context.Context, id string) error
+
+	ListKeys() []keys.Info
+	RotateKey(ctx context.Context, alg string) (keys.Info, error)
+	DeleteKey(ctx context.Context, kid string) error
 }
+
+var _ AdminAPI = (*admin.Service)(nil)
 
 // Paths of the public endpoints (clients find them through discovery).
 const (
@@ -57,10 +74,9 @@ type Config struct {
 	Issuer     string
 	Tokens     TokenIssuer
 	ClientAuth ClientAuthenticator
-	Clients    ClientAdmin
-	Users      UserAdmin
 	Keys       KeySource
-	Revoker    Revoker
+	// Admin serves the admin API.
+	Admin AdminAPI
 	// Inspector serves revocation and introspection (nil: not mounted).
 	Inspector TokenInspector
 	// Flow and UserInfo serve the OpenID Connect authorization code flow
@@ -108,8 +124,8 @@ type Server struct {
 
 // New validates cfg and builds the Server.
 func New(cfg Config) (*Server, error) {
-	if cfg.Issuer == "" || cfg.Tokens == nil || cfg.ClientAuth == nil || cfg.Keys == nil {
-		return nil, errors.New("server: Issuer, Tokens, ClientAuth and Keys are required")
+	if cfg.Issuer == "" || cfg.Tokens == nil || cfg.ClientAuth == nil || cfg.Keys == nil || cfg.Admin == nil {
+		return nil, errors.New("server: Issuer, Tokens, ClientAuth, Keys and Admin are required")
 	}
 	if (cfg.Flow == nil) != (cfg.UserInfo == nil) {
 		return nil, errors.New("server: Flow and UserInfo go together")

@@ -97,6 +97,14 @@ type faultyStore struct {
 	store.Store
 	clientErr atomic.Pointer[func(ctx context.Context) error]
 	userErr   atomic.Pointer[func(ctx context.Context) error]
+	denyErr   atomic.Pointer[func(ctx context.Context) error]
+}
+
+func (s *faultyStore) Deny(ctx context.Context, d store.Denial) error {
+	if f := s.denyErr.Load(); f != nil {
+		return (*f)(ctx)
+	}
+	return s.Store.Deny(ctx, d)
 }
 
 func (s *faultyStore) GetClient(ctx context.Context, id string) (store.Client, error) {
@@ -443,4 +451,65 @@ func TestRunOwnsEveryBackgroundLoop(t *testing.T) {
 func stacks() string {
 	buf := make([]byte, 1<<20)
 	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// TestAdminDeleteRevokesFirst: deleting a user or a client revokes its
+// access tokens before it deletes, so a failed revocation (503) leaves the
+// record in place and the operator's retry does the whole job, instead of
+// a deleted user whose tokens stay active and a retry that answers 404.
+func TestAdminDeleteRevokesFirst(t *testing.T) {
+	fs := &faultyStore{}
+	in := startWrapped(t, app.Options{WrapStore: func(s store.Store) store.Store { fs.Store = s; return fs }}, nil)
+	rs := in.createClient(map[string]any{"client_name": "resource server", "grant_types": []string{"client_credentials"}})
+	c := loginClient(in)
+	u := in.createUser("vera", "password-of-vera")
+	userTok := password(in, c, "vera", "password-of-vera")
+	clientTok := in.token(rs.ClientID, rs.ClientSecret, url.Values{"grant_type": {"client_credentials"}})
+	other := in.createClient(map[string]any{"client_name": "doomed", "grant_types": []string{"client_credentials"}})
+	otherTok := in.token(other.ClientID, other.ClientSecret, url.Values{"grant_type": {"client_credentials"}})
+	if userTok.Status != 200 || clientTok.Status != 200 || otherTok.Status != 200 {
+		t.Fatalf("tokens: %d %d %d", userTok.Status, clientTok.Status, otherTok.Status)
+	}
+	time.Sleep(1100 * time.Millisecond) // revocation watermarks have one-second resolution
+
+	for _, tc := range []struct {
+		name, path string
+		token      string
+	}{
+		{"user", "/admin/users/" + u.ID, userTok.AccessToken},
+		{"client", "/admin/clients/" + other.ClientID, otherTok.AccessToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs.denyErr.Store(failWith(fmt.Errorf("redis deny: %w", store.ErrUnavailable)))
+			if st := rawAdmin(t, in, http.MethodDelete, tc.path); st != http.StatusServiceUnavailable {
+				t.Fatalf("delete while revocation fails: %d; want 503", st)
+			}
+			if st := in.admin(http.MethodGet, tc.path, nil, nil); st != http.StatusOK {
+				t.Fatalf("after the failed delete, GET %s: %d; want the record still there", tc.path, st)
+			}
+			fs.denyErr.Store(nil)
+			if st := in.admin(http.MethodDelete, tc.path, nil, nil); st != http.StatusNoContent {
+				t.Fatalf("the retry: %d; want 204", st)
+			}
+			if st := in.admin(http.MethodGet, tc.path, nil, nil); st != http.StatusNotFound {
+				t.Errorf("after the retry, GET: %d; want 404", st)
+			}
+			if got := in.introspect(rs, tc.token); got.Active {
+				t.Errorf("the %s's access token is still active after its deletion", tc.name)
+			}
+		})
+	}
+}
+
+// rawAdmin calls the admin API and returns the status, a 5xx included.
+func rawAdmin(t *testing.T, in *instance, method, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, in.Admin.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer "+in.App.Config.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/authd-dev/authd/admin"
 	"github.com/authd-dev/authd/authorize"
 	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/feed"
@@ -231,14 +232,16 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if a.Webhook != nil {
 		a.background("security webhook", a.Webhook.Run)
 	}
+	adm, err := admin.New(admin.Config{Clients: a.Clients, Users: a.Users, Keys: a.Keys, Revoker: a.Tokens, Now: opts.Now})
+	if err != nil {
+		return nil, err
+	}
 	a.Server, err = server.New(server.Config{
 		Issuer:          cfg.Issuer,
 		Tokens:          a.Tokens,
 		ClientAuth:      a.Clients,
-		Clients:         a.Clients,
-		Users:           a.Users,
 		Keys:            a.Keys,
-		Revoker:         a.Tokens,
+		Admin:           adm,
 		Inspector:       a.Tokens,
 		Feed:            a.Feed,
 		FeedTimeout:     cfg.RevocationFeedWriteTimeout,
