@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
@@ -32,8 +33,15 @@ const (
 	MaxAssertionLifetime = time.Hour
 )
 
-// assertionAlgs is the signature allowlist of client assertions.
-var assertionAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
+// assertionAlgs is the signature allowlist of client assertions: the
+// algorithms authd itself signs with (keys.Algorithms).
+var assertionAlgs = func() []jose.SignatureAlgorithm {
+	var out []jose.SignatureAlgorithm
+	for _, a := range keys.Algorithms() {
+		out = append(out, jose.SignatureAlgorithm(a))
+	}
+	return out
+}()
 
 // AssertionTyp is the explicit type of a client authentication JWT
 // (draft-ietf-oauth-rfc7523bis, "client-authentication+jwt").

@@ -330,7 +330,7 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 		return nil, err
 	}
 	resp := s.bearer(at, fam.Scope)
-	if contains(strings.Fields(fam.Scope), "openid") {
+	if contains(strings.Fields(fam.Scope), oauth.ScopeOpenID) {
 		if resp.IDToken, err = s.mintIDToken(req.Client, user, fam, ac.Nonce, at, now); err != nil {
 			return nil, err
 		}
@@ -371,7 +371,7 @@ type IDClaims struct {
 func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, nonce, accessToken string, now time.Time) (string, error) {
 	alg := c.IDTokenSignedAlg
 	if alg == "" {
-		alg = "RS256"
+		alg = oauth.AlgRS256
 	}
 	// at_hash: the left half of the SHA-256 of the access token (OIDC Core
 	// §3.1.3.6; RS256 and ES256 both use SHA-256).
@@ -410,8 +410,8 @@ func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]
 		return nil, oauth.New(oauth.InvalidToken, "the access token is invalid, expired or revoked")
 	}
 	scopes := strings.Fields(in.Scope)
-	if !contains(scopes, "openid") {
-		return nil, oauth.Errorf(403, "insufficient_scope", "the access token lacks the openid scope")
+	if !contains(scopes, oauth.ScopeOpenID) {
+		return nil, oauth.Errorf(403, oauth.InsufficientScope, "the access token lacks the openid scope")
 	}
 	u, err := s.cfg.Users.Lookup(ctx, in.Subject)
 	if errors.Is(err, store.ErrNotFound) {

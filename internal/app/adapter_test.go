@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/authd-dev/authd/internal/app"
 	"github.com/authd-dev/authd/internal/redistest"
+	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -512,4 +515,42 @@ func rawAdmin(t *testing.T, in *instance, method, path string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestDiscoveryDerivesFromTheVocabulary: discovery lists exactly what
+// package oauth and keys.Algorithms declare, so a new algorithm or method
+// cannot be implemented without being advertised, or the other way round.
+func TestDiscoveryDerivesFromTheVocabulary(t *testing.T) {
+	in := start(t, "")
+	resp, body := get(t, http.DefaultClient, in.Public.URL+"/.well-known/openid-configuration")
+	if resp.StatusCode != 200 {
+		t.Fatalf("discovery: %d", resp.StatusCode)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	list := func(name string) []string {
+		var out []string
+		for _, v := range doc[name].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	for name, want := range map[string][]string{
+		"grant_types_supported":                            oauth.GrantTypes(),
+		"token_endpoint_auth_methods_supported":            oauth.AuthMethods(),
+		"token_endpoint_auth_signing_alg_values_supported": keys.Algorithms(),
+		"id_token_signing_alg_values_supported":            keys.Algorithms(),
+		"revocation_endpoint_auth_methods_supported":       oauth.ConfidentialAuthMethods(),
+		"introspection_endpoint_auth_methods_supported":    oauth.ConfidentialAuthMethods(),
+		"scopes_supported":                                 oauth.Scopes(),
+		"claims_supported":                                 oauth.Claims(),
+		"code_challenge_methods_supported":                 {oauth.PKCEMethodS256},
+		"response_types_supported":                         {oauth.ResponseTypeCode},
+	} {
+		if got := list(name); !slices.Equal(got, want) {
+			t.Errorf("%s = %v; want %v", name, got, want)
+		}
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authd-dev/authd/keys"
 )
 
 // flagConfig names the YAML file; it is not itself a key of the file.
@@ -38,7 +40,7 @@ var settings = []setting{
 	{"admin-token", "", "bearer token of the admin API, at least " + strconv.Itoa(MinAdminTokenLen) + " characters (required unless --dev)", func(c *Config) any { return &c.AdminToken }},
 	{"kek", "", "base64 of 32 random bytes; encrypts private signing keys at rest (required unless --dev)", func(c *Config) any { return &c.KEK }},
 	{"kek-previous", "", "base64 of the previous 32-byte KEK, while changing the KEK", func(c *Config) any { return &c.KEKPrevious }},
-	{"signing-alg", "RS256", "default alg of access tokens: RS256 or ES256", func(c *Config) any { return &c.SigningAlg }},
+	{"signing-alg", keys.RS256, "default alg of access tokens: " + strings.Join(keys.Algorithms(), " or "), func(c *Config) any { return &c.SigningAlg }},
 	{"rsa-key-bits", "2048", "size of generated RSA signing keys: 2048, 3072 or 4096", func(c *Config) any { return &c.RSAKeyBits }},
 	{"access-token-ttl", "15m", "lifetime of access tokens", func(c *Config) any { return &c.AccessTokenTTL }},
 	{"id-token-ttl", "1h", "lifetime of ID tokens", func(c *Config) any { return &c.IDTokenTTL }},
