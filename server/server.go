@@ -1,6 +1,11 @@
-// Package server is authd's HTTP layer: routes, request decoding, the one
-// error writer, and middleware. Protocol and domain rules live in the
-// tokens, clients, users and keys packages; this package only speaks HTTP.
+// Package server is authd's HTTP adapter: routes, request decoding,
+// middleware (request ids, metrics, the access log), one classify(err) and
+// one renderer per medium (JSON, HTML page, redirect). Each handler decodes
+// its request, calls one method of a domain service (tokens, clients,
+// authorize, admin, keys) and renders the answer. The rules it keeps are
+// HTTP's: paths, authentication challenges (RFC 6750 §3), no-store (RFC 6749
+// §5.1), where parameters may come from, the browser's CSRF cookie, JWKS
+// caching and the discovery document built from package oauth's vocabulary.
 package server
 
 import (
