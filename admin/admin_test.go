@@ -1,0 +1,167 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/admin"
+	"github.com/authd-dev/authd/clients"
+	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/store"
+	"github.com/authd-dev/authd/users"
+)
+
+// journal records the calls in order.
+type journal struct {
+	calls     []string
+	revokeErr error
+}
+
+type fakeUsers struct{ j *journal }
+
+func (f fakeUsers) Create(ctx context.Context, req users.CreateRequest) (users.View, error) {
+	return users.View{}, nil
+}
+func (f fakeUsers) Get(ctx context.Context, id string) (users.View, error) {
+	if id == "ghost" {
+		return users.View{}, oauth.New(oauth.NotFound, "no user %q", id)
+	}
+	f.j.calls = append(f.j.calls, "get "+id)
+	return users.View{ID: id}, nil
+}
+func (f fakeUsers) List(ctx context.Context) ([]users.View, error) { return nil, nil }
+func (f fakeUsers) Patch(ctx context.Context, id string, req users.PatchRequest) (users.View, error) {
+	f.j.calls = append(f.j.calls, "patch "+id)
+	return users.View{ID: id}, nil
+}
+func (f fakeUsers) Delete(ctx context.Context, id string) error {
+	f.j.calls = append(f.j.calls, "delete "+id)
+	return nil
+}
+func (f fakeUsers) Revoke(ctx context.Context, id string) (time.Time, error) {
+	f.j.calls = append(f.j.calls, "not-before "+id)
+	return time.Unix(50, 0), nil
+}
+
+type fakeClients struct{ j *journal }
+
+func (f fakeClients) Create(ctx context.Context, m clients.Metadata) (clients.Registered, error) {
+	return clients.Registered{}, nil
+}
+func (f fakeClients) Get(ctx context.Context, id string) (clients.Metadata, error) {
+	f.j.calls = append(f.j.calls, "get "+id)
+	return clients.Metadata{}, nil
+}
+func (f fakeClients) List(ctx context.Context) ([]clients.Metadata, error) { return nil, nil }
+func (f fakeClients) Replace(ctx context.Context, id string, m clients.Metadata) (clients.Registered, error) {
+	return clients.Registered{}, nil
+}
+func (f fakeClients) Delete(ctx context.Context, id string) error {
+	f.j.calls = append(f.j.calls, "delete "+id)
+	return fmt.Errorf("gone meanwhile: %w", store.ErrNotFound)
+}
+func (f fakeClients) ResetSecret(ctx context.Context, id string) (clients.Registered, error) {
+	return clients.Registered{}, nil
+}
+
+type fakeKeys struct{}
+
+func (fakeKeys) List() []keys.Info { return nil }
+func (fakeKeys) Rotate(ctx context.Context, alg string) (keys.Info, error) {
+	return keys.Info{}, fmt.Errorf("rotate %q: %w", alg, keys.ErrUnsupportedAlg)
+}
+func (fakeKeys) Delete(ctx context.Context, kid string) error {
+	return fmt.Errorf("delete %q: %w", kid, keys.ErrKeyNotFound)
+}
+
+type fakeRevoker struct{ j *journal }
+
+func (f fakeRevoker) RevokeSubject(ctx context.Context, sub string, at time.Time) error {
+	f.j.calls = append(f.j.calls, fmt.Sprintf("revoke sub %s at %d", sub, at.Unix()))
+	return f.j.revokeErr
+}
+func (f fakeRevoker) RevokeClient(ctx context.Context, id string, at time.Time) error {
+	f.j.calls = append(f.j.calls, fmt.Sprintf("revoke client %s at %d", id, at.Unix()))
+	return f.j.revokeErr
+}
+
+func newService(t *testing.T) (*admin.Service, *journal) {
+	t.Helper()
+	j := &journal{}
+	s, err := admin.New(admin.Config{Clients: fakeClients{j}, Users: fakeUsers{j}, Keys: fakeKeys{}, Revoker: fakeRevoker{j},
+		Now: func() time.Time { return time.Unix(100, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, j
+}
+
+func TestNewRequiresARevoker(t *testing.T) {
+	j := &journal{}
+	if _, err := admin.New(admin.Config{Clients: fakeClients{j}, Users: fakeUsers{j}, Keys: fakeKeys{}, Now: time.Now}); err == nil {
+		t.Fatal("admin.New without a Revoker succeeded")
+	}
+}
+
+func TestUseCases(t *testing.T) {
+	pw := "new-password"
+	tests := []struct {
+		name    string
+		run     func(s *admin.Service) error
+		want    []string
+		wantErr string // oauth code, "" for none
+	}{
+		{"delete user revokes first", func(s *admin.Service) error { return s.DeleteUser(context.Background(), "u1") },
+			[]string{"get u1", "revoke sub u1 at 100", "delete u1"}, ""},
+		{"delete unknown user revokes nothing", func(s *admin.Service) error { return s.DeleteUser(context.Background(), "ghost") },
+			nil, oauth.NotFound},
+		{"delete client revokes first; a concurrent delete is success", func(s *admin.Service) error { return s.DeleteClient(context.Background(), "c1") },
+			[]string{"get c1", "revoke client c1 at 100", "delete c1"}, ""},
+		{"password change revokes", func(s *admin.Service) error {
+			_, err := s.PatchUser(context.Background(), "u1", users.PatchRequest{Password: &pw})
+			return err
+		}, []string{"patch u1", "revoke sub u1 at 100"}, ""},
+		{"other changes do not", func(s *admin.Service) error {
+			_, err := s.PatchUser(context.Background(), "u1", users.PatchRequest{})
+			return err
+		}, []string{"patch u1"}, ""},
+		{"revoke user denies from its not-before", func(s *admin.Service) error { return s.RevokeUser(context.Background(), "u1") },
+			[]string{"not-before u1", "revoke sub u1 at 50"}, ""},
+		{"unsupported alg", func(s *admin.Service) error { _, err := s.RotateKey(context.Background(), "HS256"); return err },
+			nil, oauth.InvalidRequest},
+		{"unknown key", func(s *admin.Service) error { return s.DeleteKey(context.Background(), "k9") },
+			nil, oauth.NotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, j := newService(t)
+			err := tt.run(s)
+			if got := oauth.As(err); (tt.wantErr == "") != (err == nil) || (got != nil && got.Code != tt.wantErr) {
+				t.Fatalf("err %v; want code %q", err, tt.wantErr)
+			}
+			if !slices.Equal(j.calls, tt.want) {
+				t.Errorf("calls %q; want %q", j.calls, tt.want)
+			}
+		})
+	}
+}
+
+func TestFailedRevocationFailsTheCall(t *testing.T) {
+	s, j := newService(t)
+	j.revokeErr = fmt.Errorf("deny: %w", store.ErrUnavailable)
+	if err := s.DeleteUser(context.Background(), "u1"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("err %v; want the store's", err)
+	}
+	if slices.Contains(j.calls, "delete u1") {
+		t.Errorf("the user was deleted although its tokens could not be revoked: %q", j.calls)
+	}
+	pw := "x"
+	if _, err := s.PatchUser(context.Background(), "u1", users.PatchRequest{Password: &pw}); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("password change with a failed revocation: %v; want the store's error", err)
+	}
+}
