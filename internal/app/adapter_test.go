@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -20,8 +22,10 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/spf13/pflag"
 
 	"github.com/authd-dev/authd/internal/app"
+	"github.com/authd-dev/authd/internal/config"
 	"github.com/authd-dev/authd/internal/redistest"
 	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/oauth"
@@ -552,5 +556,78 @@ func TestDiscoveryDerivesFromTheVocabulary(t *testing.T) {
 		if got := list(name); !slices.Equal(got, want) {
 			t.Errorf("%s = %v; want %v", name, got, want)
 		}
+	}
+}
+
+// memoryOptions are the options of a backend registered by a test.
+type memoryOptions struct {
+	Size  int
+	Peers []string
+}
+
+// registerMemory registers the test backend once per test binary.
+var registerMemory sync.Once
+
+func registerMemoryBackend() {
+	config.RegisterStore(config.StoreBackend{
+		Name: "test-memory", Usage: "a test's", NewOptions: func() any { return &memoryOptions{} },
+		Settings: []config.StoreSetting{
+			{Name: "test-memory-size", Default: "8", Usage: "entries", Field: func(o any) any { return &o.(*memoryOptions).Size }},
+			{Name: "test-memory-peers", Usage: "peers", Field: func(o any) any { return &o.(*memoryOptions).Peers }},
+		},
+		Validate: func(_ *config.Config, o any) error {
+			if o.(*memoryOptions).Size <= 0 {
+				return config.Invalid("test-memory-size", "must be positive")
+			}
+			return nil
+		},
+	})
+}
+
+// TestStoreBackendEntryCarriesItsSettings: a backend's settings and their
+// validation come with its registry entry alone: registered once, its
+// settings are flags, AUTHD_* variables and YAML keys like any other, its
+// check runs when it is selected, and the selected backend's options are
+// what the constructor gets.
+func TestStoreBackendEntryCarriesItsSettings(t *testing.T) {
+	registerMemory.Do(registerMemoryBackend)
+	base := []string{"--dev", "--data-dir", t.TempDir()}
+	load := func(env map[string]string, args ...string) (config.Config, error) {
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		config.Register(fs)
+		if err := fs.Parse(append(base, args...)); err != nil {
+			return config.Config{}, err
+		}
+		return config.Load(fs, func(k string) string { return env[k] })
+	}
+
+	cfg, err := load(nil, "--store", "test-memory", "--test-memory-peers", "a", "--test-memory-peers", "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := cfg.StoreOptions().(*memoryOptions); !ok || o.Size != 8 || !slices.Equal(o.Peers, []string{"a", "b"}) {
+		t.Errorf("options from flags and defaults: %+v", cfg.StoreOptions())
+	}
+	cfg, err = load(map[string]string{"AUTHD_STORE": "test-memory", "AUTHD_TEST_MEMORY_SIZE": "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.StoreOptions().(*memoryOptions); o.Size != 5 {
+		t.Errorf("size from the environment: %d; want 5", o.Size)
+	}
+	file := filepath.Join(t.TempDir(), "authd.yaml")
+	if err := os.WriteFile(file, []byte("store: test-memory\ntest-memory-size: 0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = load(nil, "--config", file)
+	var se *config.SettingError
+	if !errors.As(err, &se) || se.Setting != "test-memory-size" || !strings.Contains(se.Source, "line 2") {
+		t.Errorf("a bad value in the file: %v; want an error naming --test-memory-size and the file line", err)
+	}
+	if _, err := load(nil, "--store", "nosuch"); err == nil || !strings.Contains(err.Error(), "bolt, redis, test-memory") {
+		t.Errorf("unknown store: %v; want the registered names", err)
+	}
+	if _, err := load(nil, "--test-memory-size", "0"); err != nil {
+		t.Errorf("a backend's check ran although another backend is selected: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd-dev/authd/internal/app"
 	"github.com/authd-dev/authd/internal/redistest"
 )
 
@@ -98,8 +99,8 @@ func runFailover(t *testing.T, tc failoverCase) {
 		args = append(args, "--redis-wait-replicas", "off")
 	}
 	apps := []*instance{start(t, "", args...), start(t, "", args...)}
-	if d := apps[0].App.Config.RedisDurableReplicas; (d > 0) != tc.durable {
-		t.Fatalf("RedisDurableReplicas = %d with Sentinel; durable = %v", d, tc.durable)
+	if d := apps[0].App.Config.StoreOptions().(*app.RedisSettings).DurableReplicas(); (d > 0) != tc.durable {
+		t.Fatalf("DurableReplicas = %d with Sentinel; durable = %v", d, tc.durable)
 	}
 	c := loginClient(apps[0])
 	apps[0].createUser("fran", "password-of-fran")

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/authd-dev/authd/internal/app" // registers the store backends
 	"github.com/authd-dev/authd/internal/cli"
 	"github.com/authd-dev/authd/internal/config"
 )

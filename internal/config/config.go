@@ -32,25 +32,10 @@ type Config struct {
 	Store string
 	// DataDir holds the bolt database and the dev-mode secrets.
 	DataDir string
-	// RedisURL is the go-redis URL of a single Redis.
-	RedisURL string
-	// RedisAddrs are Redis Cluster nodes, or Sentinel addresses when
-	// RedisMasterName is set.
-	RedisAddrs []string
-	// RedisMasterName selects Redis Sentinel.
-	RedisMasterName string
-	// RedisPrefix prefixes every Redis key.
-	RedisPrefix string
-	// RedisWaitReplicas is --redis-wait-replicas as given: "auto", "off"
-	// or a count; validation resolves it into RedisDurableReplicas.
-	RedisWaitReplicas string
-	// RedisWaitTimeout bounds each WAIT for the replicas.
-	RedisWaitTimeout time.Duration
-	// RedisDurableReplicas is how many replicas must acknowledge a family
-	// or denylist write before it is answered; 0 is off. Derived from
-	// RedisWaitReplicas: auto is 1 with Sentinel or Cluster, 0 for a
-	// single Redis (WAIT could never succeed without replicas).
-	RedisDurableReplicas int
+	// Stores holds each registered backend's options, keyed by its name,
+	// as its settings filled them (StoreBackend); StoreOptions returns the
+	// selected one's.
+	Stores map[string]any
 	// AdminToken is the bearer token of the admin API.
 	AdminToken string
 	// KEK is the 32-byte key that encrypts private signing keys at rest.
@@ -198,7 +183,7 @@ func EnvName(flag string) string {
 // error names its setting the same way whatever its source.
 func Register(fs *pflag.FlagSet) {
 	fs.Var(&rawValue{kind: "string"}, flagConfig, "optional YAML file of settings, keyed by flag name (env "+EnvName(flagConfig)+")")
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		v := &rawValue{kind: s.kind(), s: s.def}
 		f := fs.VarPF(v, s.name, "", s.usage+" (env "+EnvName(s.name)+")")
 		f.DefValue = s.def
@@ -228,7 +213,7 @@ func Load(fs *pflag.FlagSet, getenv func(string) string) (Config, error) {
 	}
 	var cfg Config
 	sources := map[string]string{} // setting → env var or file line, for errors
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		raw, src, ok := lookup(fs, getenv, s.name)
 		if !ok {
 			if fv, inFile := file[s.name]; inFile {

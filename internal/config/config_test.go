@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/authd-dev/authd/internal/app" // registers the store backends
 	"github.com/authd-dev/authd/internal/config"
 )
 
@@ -54,8 +55,8 @@ func TestDefaults(t *testing.T) {
 	}
 	want := config.Config{
 		Addr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:8081", Issuer: "http://127.0.0.1:8080",
-		Store: "bolt", DataDir: "./data", RedisURL: "redis://127.0.0.1:6379/0", RedisPrefix: "authd:",
-		RedisWaitReplicas: "auto", RedisWaitTimeout: 200 * time.Millisecond,
+		Store: "bolt", DataDir: "./data", Stores: map[string]any{"redis": &app.RedisSettings{
+			URL: "redis://127.0.0.1:6379/0", Prefix: "authd:", WaitReplicas: "auto", WaitTimeout: 200 * time.Millisecond}},
 		AdminToken: testToken, KEK: testKEK, SigningAlg: "RS256",
 		AccessTokenTTL: 15 * time.Minute, IDTokenTTL: time.Hour, RefreshTokenTTL: 72 * time.Hour,
 		RefreshTokenMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
@@ -121,7 +122,7 @@ rsa-key-bits: 3072
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := want{cfg.AccessTokenTTL, cfg.Issuer, cfg.RedisAddrs, cfg.LogLevel, cfg.RSAKeyBits}
+			got := want{cfg.AccessTokenTTL, cfg.Issuer, cfg.Stores["redis"].(*app.RedisSettings).Addrs, cfg.LogLevel, cfg.RSAKeyBits}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %+v, want %+v", got, tt.want)
 			}
@@ -385,8 +386,8 @@ func TestRedisWaitReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		if cfg.RedisDurableReplicas != tc.want {
-			t.Errorf("%v: RedisDurableReplicas = %d, want %d", tc.args, cfg.RedisDurableReplicas, tc.want)
+		if got := cfg.StoreOptions().(*app.RedisSettings).DurableReplicas(); got != tc.want {
+			t.Errorf("%v: DurableReplicas = %d, want %d", tc.args, got, tc.want)
 		}
 	}
 }

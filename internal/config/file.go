@@ -48,7 +48,7 @@ func readFile(path string) (map[string]fileValue, error) {
 		return nil, fmt.Errorf("%s: line %d: want a mapping of setting names to values", path, root.Line)
 	}
 	known := map[string]setting{}
-	for _, s := range settings {
+	for _, s := range allSettings() {
 		known[s.name] = s
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {

@@ -29,14 +29,10 @@ var settings = []setting{
 	{"admin-addr", "127.0.0.1:8081", "admin listener (/admin/…, /metrics)", func(c *Config) any { return &c.AdminAddr }},
 	{"issuer", "http://127.0.0.1:8080", "the iss value and base of discovery; https unless the host is loopback or --dev", func(c *Config) any { return &c.Issuer }},
 	{"dev", "false", "development mode: generates and keeps an admin token and a KEK in the data dir; never for production", func(c *Config) any { return &c.Dev }},
-	{"store", "bolt", "storage backend: bolt (embedded, in --data-dir) or redis (shared by many replicas)", func(c *Config) any { return &c.Store }},
+	// The help of store names the registered backends; their own settings
+	// follow data-dir (see StoreBackend).
+	{"store", "bolt", "storage backend", func(c *Config) any { return &c.Store }},
 	{"data-dir", "./data", "where the bolt store and the dev-mode secrets live", func(c *Config) any { return &c.DataDir }},
-	{"redis-url", "redis://127.0.0.1:6379/0", "go-redis URL (redis://, rediss://) of a single Redis", func(c *Config) any { return &c.RedisURL }},
-	{"redis-addrs", "", "comma-separated Redis addresses: Redis Cluster, or Sentinel with --redis-master-name", func(c *Config) any { return &c.RedisAddrs }},
-	{"redis-master-name", "", "Redis Sentinel master name", func(c *Config) any { return &c.RedisMasterName }},
-	{"redis-prefix", "authd:", "prefix of every Redis key", func(c *Config) any { return &c.RedisPrefix }},
-	{"redis-wait-replicas", "auto", "replicas that must hold a login, rotation, revocation or denylist write before it is answered (Redis WAIT), so a failover keeps it: auto (1 with Sentinel or Cluster, off for a single Redis), off, or a number", func(c *Config) any { return &c.RedisWaitReplicas }},
-	{"redis-wait-timeout", "200ms", "how long such a write waits for the replicas before it answers 503 instead (1ms to 400ms)", func(c *Config) any { return &c.RedisWaitTimeout }},
 	{"admin-token", "", "bearer token of the admin API, at least " + strconv.Itoa(MinAdminTokenLen) + " characters (required unless --dev)", func(c *Config) any { return &c.AdminToken }},
 	{"kek", "", "base64 of 32 random bytes; encrypts private signing keys at rest (required unless --dev)", func(c *Config) any { return &c.KEK }},
 	{"kek-previous", "", "base64 of the previous 32-byte KEK, while changing the KEK", func(c *Config) any { return &c.KEKPrevious }},

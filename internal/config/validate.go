@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -116,69 +115,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-func validateStore(c *Config) error {
-	switch c.Store {
-	case "bolt":
-		if c.DataDir == "" {
-			return settingErr("data-dir", "is required with --store bolt")
-		}
-	case "redis":
-		if len(c.RedisAddrs) == 0 {
-			u, err := url.Parse(c.RedisURL)
-			if err != nil || !oneOf(u.Scheme, "redis", "rediss", "unix") {
-				return settingErr("redis-url", "must be a redis://, rediss:// or unix:// URL")
-			}
-		}
-		for _, a := range c.RedisAddrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return settingErr("redis-addrs", "invalid address %q (want host:port)", a)
-			}
-		}
-		if c.RedisMasterName != "" && len(c.RedisAddrs) == 0 {
-			return settingErr("redis-master-name", "needs --redis-addrs (the Sentinel addresses)")
-		}
-		if err := validateRedisWait(c); err != nil {
-			return err
-		}
-	default:
-		return settingErr("store", "unknown store %q (bolt or redis)", c.Store)
-	}
-	if c.Dev && c.DataDir == "" {
-		return settingErr("data-dir", "is required with --dev (it keeps the dev secrets)")
-	}
-	return nil
-}
-
-// maxRedisWaitTimeout keeps a WAIT inside the Redis client's 500 ms read
-// timeout of the round trip it shares with its write (store/redis
-// MaxWaitTimeout).
-const maxRedisWaitTimeout = 400 * time.Millisecond
-
-// validateRedisWait resolves --redis-wait-replicas into
-// RedisDurableReplicas and checks --redis-wait-timeout.
-func validateRedisWait(c *Config) error {
-	switch c.RedisWaitReplicas {
-	case "auto":
-		// Sentinel, or several addresses (Cluster): replicas exist.
-		c.RedisDurableReplicas = 0
-		if c.RedisMasterName != "" || len(c.RedisAddrs) > 1 {
-			c.RedisDurableReplicas = 1
-		}
-	case "off":
-		c.RedisDurableReplicas = 0
-	default:
-		n, err := strconv.Atoi(c.RedisWaitReplicas)
-		if err != nil || n < 0 {
-			return settingErr("redis-wait-replicas", "must be auto, off or a number ≥ 0, got %q", c.RedisWaitReplicas)
-		}
-		c.RedisDurableReplicas = n
-	}
-	if c.RedisDurableReplicas > 0 && (c.RedisWaitTimeout < time.Millisecond || c.RedisWaitTimeout > maxRedisWaitTimeout) {
-		return settingErr("redis-wait-timeout", "must be between 1ms and %v, got %v", maxRedisWaitTimeout, c.RedisWaitTimeout)
-	}
-	return nil
 }
 
 func validateDurations(c *Config) error {
