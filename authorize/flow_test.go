@@ -248,12 +248,33 @@ func TestContinueFailures(t *testing.T) {
 			t.Errorf("%+v; want the store's error, shown", out)
 		}
 	})
+	// IssueCode re-validates against the live client: only its
+	// *tokens.RedirectError may go back; anything else is shown.
 	t.Run("store down at code issuance", func(t *testing.T) {
 		fx := newFixture(t, fakeUsers{})
 		fx.reqs.issueErr = fmt.Errorf("create family: %w", store.ErrUnavailable)
 		out := fx.flow.Continue(ctx, authorize.Input{Request: login(fx, "first"), CSRF: "csrf", Username: "ann", Password: "right"})
-		if out.Failure == nil || out.Failure.Back == nil || !errors.Is(out.Failure.Err, store.ErrUnavailable) {
-			t.Errorf("%+v; want the store's error, back to the client", out)
+		if out.Failure == nil || out.Failure.Back != nil || !errors.Is(out.Failure.Err, store.ErrUnavailable) {
+			t.Errorf("%+v; want the store's error, shown", out)
+		}
+	})
+	t.Run("code issuance refused for the client", func(t *testing.T) {
+		fx := newFixture(t, fakeUsers{})
+		fx.reqs.issueErr = &tokens.RedirectError{Err: oauth.New(oauth.InvalidScope, "the client may no longer ask for openid")}
+		out := fx.flow.Continue(ctx, authorize.Input{Request: login(fx, "first"), CSRF: "csrf", Username: "ann", Password: "right"})
+		if out.Failure == nil || out.Failure.Back == nil || code(out.Failure.Err) != oauth.InvalidScope {
+			t.Errorf("%+v; want invalid_scope back to the client", out)
+		}
+	})
+	t.Run("redirect_uri removed since", func(t *testing.T) {
+		fx := newFixture(t, fakeUsers{})
+		sealed := login(fx, "web")
+		r := fx.reqs.sealed[sealed]
+		r.RedirectURI = "https://app.example/old"
+		fx.reqs.sealed[sealed] = r
+		out := fx.flow.Continue(ctx, authorize.Input{Request: sealed, CSRF: "csrf", Username: "ann", Password: "right"})
+		if out.Failure == nil || out.Failure.Back != nil || !errors.Is(out.Failure.Err, authorize.ErrRedirectURIRemoved) {
+			t.Errorf("%+v; want ErrRedirectURIRemoved, shown", out)
 		}
 	})
 }
