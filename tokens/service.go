@@ -186,7 +186,7 @@ func (cfg *Config) validate() error {
 		return bad("Issuer %q must not end in a slash", cfg.Issuer)
 	case len(cfg.DefaultAudience) == 0 || slices.Contains(cfg.DefaultAudience, ""):
 		return bad("DefaultAudience is required")
-	case cfg.DefaultAlg != "RS256" && cfg.DefaultAlg != "ES256":
+	case cfg.DefaultAlg != oauth.AlgRS256 && cfg.DefaultAlg != oauth.AlgES256:
 		return bad("DefaultAlg must be RS256 or ES256, got %q", cfg.DefaultAlg)
 	case cfg.Signer == nil || cfg.Families == nil || cfg.Deny == nil || cfg.DenyReader == nil || cfg.Users == nil:
 		return bad("Signer, Families, Deny, DenyReader and Users are required")
