@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -110,10 +111,13 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	statuses := make([]int, n)
 	errs := make([]error, n)
 	started := make(chan struct{}, n)
+	answered := make(chan int, n) // requests that ended, by index
+	var inside [n]atomic.Bool     // got "100 Continue"
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() { answered <- i }()
 			form := url.Values{"grant_type": {"password"}, "username": {"nobody"}, "password": {"wrong-password"}}
 			req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+addr+"/oauth2/token", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -123,7 +127,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 			// is provably in flight inside authd.
 			req.Header.Set("Expect", "100-continue")
 			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-				Got100Continue: func() { started <- struct{}{} },
+				Got100Continue: func() { inside[i].Store(true); started <- struct{}{} },
 			}))
 			resp, err := client.Do(req)
 			if err != nil {
@@ -134,15 +138,42 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 			statuses[i] = resp.StatusCode
 		}()
 	}
-	for range n {
-		<-started
+	// Every wait below is bounded: a request that never gets in flight,
+	// or an authd that never exits, fails the test instead of hanging it.
+	inFlight := time.NewTimer(20 * time.Second)
+	defer inFlight.Stop()
+	for got := 0; got < n; {
+		select {
+		case <-started:
+			got++
+		case i := <-answered:
+			if inside[i].Load() {
+				continue // answered early, but it was in flight: counted by started
+			}
+			t.Fatalf("request %d ended (status %d, error %v) before it was in flight; %d of %d were", i, statuses[i], errs[i], got, n)
+		case <-inFlight.C:
+			t.Fatalf("only %d of %d requests got \"100 Continue\" within 20s\n%s", got, n, out.String())
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("in-flight requests not answered within 30s of SIGTERM\n%s", out.String())
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("authd did not exit within 30s of SIGTERM\n%s", out.String())
 	}
 	for i := range n {
 		if errs[i] != nil {

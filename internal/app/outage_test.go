@@ -87,10 +87,17 @@ func TestReuseIsASecurityEvent(t *testing.T) {
 	login := password(in, c, "mallory-victim", "password-of-victim")
 	refresh(in, c, login.RefreshToken)
 	refresh(in, c, login.RefreshToken) // the replay
-	if !eventually(t, 3*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(events) == 1 }) {
-		t.Fatalf("webhook got %d events; want 1", len(events))
+	// got copies the events under the lock: the webhook handler appends
+	// from the server's goroutines while the test reads.
+	got := func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]map[string]any(nil), events...)
 	}
-	ev := events[0]
+	if !eventually(t, 3*time.Second, func() bool { return len(got()) == 1 }) {
+		t.Fatalf("webhook got %d events; want 1", len(got()))
+	}
+	ev := got()[0]
 	sid := decodeClaims(t, login.AccessToken)["sid"]
 	if ev["type"] != "refresh_token_reuse" || ev["client_id"] != c.ClientID || ev["sub"] != u.ID || ev["sid"] != sid || ev["source_ip"] != "127.0.0.1" {
 		t.Errorf("event %v", ev)

@@ -213,7 +213,10 @@ func TestRevocationFeedAcrossReplicas(t *testing.T) {
 		t.Fatalf("revoke on A: %d", st)
 	}
 	select {
-	case ev := <-events:
+	case ev, ok := <-events:
+		if !ok {
+			t.Fatal("the feed of B ended before the revocation arrived")
+		}
 		var e struct{ Kind, Value string }
 		json.Unmarshal([]byte(ev.Data), &e)
 		if ev.Event != "revocation" || e.Kind != "jti" || e.Value != jti || ev.ID == "" {
