@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,22 +195,82 @@ func TestConcurrentRefreshExactlyOneWins(t *testing.T) {
 		in.createUser("frank", "password-of-frank")
 		login := password(in, c, "frank", "password-of-frank")
 		const n = 12
-		var wg sync.WaitGroup
-		results := make([]tokenResponse, n)
+		// One connection per request, dialled before the start, so that the
+		// release sends all n requests at once rather than one per dial.
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}}
+		defer client.CloseIdleConnections()
+		warm := make([]error, n)
+		var warmWG sync.WaitGroup
 		for i := range n {
-			wg.Add(1)
+			warmWG.Add(1)
 			go func() {
-				defer wg.Done()
-				results[i] = refresh(in, c, login.RefreshToken)
+				defer warmWG.Done()
+				resp, err := client.Get(in.Public.URL + "/healthz")
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				warm[i] = err
 			}()
 		}
-		wg.Wait()
+		warmWG.Wait()
+		for _, err := range warm {
+			if err != nil {
+				t.Fatalf("warm a connection: %v", err)
+			}
+		}
+		// Start barrier: every request is built and its goroutine waiting
+		// (ready) before one close(release) lets them all go together.
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {login.RefreshToken}}.Encode()
+		var ready, done sync.WaitGroup
+		release := make(chan struct{})
+		type answer struct {
+			status int
+			body   []byte
+			err    error
+		}
+		answers := make([]answer, n)
+		for i := range n {
+			req, err := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/token", strings.NewReader(form))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+			ready.Add(1)
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				ready.Done()
+				<-release // closed below, after every goroutine is waiting
+				resp, err := client.Do(req)
+				if err != nil {
+					answers[i].err = err
+					return
+				}
+				defer resp.Body.Close()
+				answers[i].status = resp.StatusCode
+				answers[i].body, answers[i].err = io.ReadAll(resp.Body)
+			}()
+		}
+		ready.Wait()
+		close(release)
+		done.Wait()
 		ok := 0
-		for _, r := range results {
-			if r.Status == 200 {
+		for i, a := range answers {
+			if a.err != nil {
+				t.Fatalf("request %d: %v", i, a.err)
+			}
+			var r tokenResponse
+			if err := json.Unmarshal(a.body, &r); err != nil {
+				t.Fatalf("request %d: %d %q: %v", i, a.status, a.body, err)
+			}
+			switch {
+			case a.status == 200 && r.AccessToken != "" && r.RefreshToken != "" && r.RefreshToken != login.RefreshToken:
 				ok++
-			} else if r.Error != "invalid_grant" {
-				t.Errorf("loser got %d %s; want invalid_grant", r.Status, r.Error)
+			case a.status == 400 && r.Error == "invalid_grant":
+			default:
+				t.Errorf("request %d: %d %s; want 200 with a new refresh token, or 400 invalid_grant", i, a.status, a.body)
 			}
 		}
 		if ok != 1 {
