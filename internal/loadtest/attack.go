@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,8 +18,10 @@ type scenario struct {
 	Targeter vegeta.Targeter
 	// Want is the status of a successful answer (200 unless set).
 	Want int
-	// OnResult, if set, sees every result (e.g. to recycle refresh tokens).
-	OnResult func(*vegeta.Result)
+	// Check judges the body of every answer with the wanted status; an
+	// answer counts as a success only if it passes. A scenario without
+	// one has no successes (errNoCheck).
+	Check check
 	// Bare names the bare signing rate that this scenario's throughput is
 	// compared with ("" for none).
 	Bare string
@@ -73,13 +74,10 @@ func attack(ctx context.Context, s scenario, o attackOptions) outcome {
 	// A zero ConstantPacer is an unbounded rate: the fixed workers set it.
 	for res := range atk.Attack(s.Targeter, vegeta.ConstantPacer{}, o.Duration, s.Name) {
 		m.Add(res)
-		if int(res.Code) == want && res.Error == "" {
+		if err := s.judge(res, want); err == nil {
 			ok++
 		} else if first == "" {
-			first = describe(res)
-		}
-		if s.OnResult != nil {
-			s.OnResult(res)
+			first = describe(res, want, err)
 		}
 	}
 	cpu := processCPU() - cpu0
@@ -97,11 +95,31 @@ func attack(ctx context.Context, s scenario, o attackOptions) outcome {
 	return out
 }
 
-// describe is one line about a failed result: status and the start of the
-// body, or the transport error.
-func describe(r *vegeta.Result) string {
+// errStatus marks an answer without the wanted status (or none at all).
+var errStatus = errors.New("unwanted status")
+
+// judge is nil for a successful answer: the wanted status, no transport
+// error, and a body that passes the scenario's check.
+func (s scenario) judge(r *vegeta.Result, want int) error {
+	if r.Error != "" || int(r.Code) != want {
+		return errStatus
+	}
+	if s.Check == nil {
+		return errNoCheck
+	}
+	return s.Check(r.Body)
+}
+
+// describe is one line about a failed result: the transport error, the
+// status and the start of an unwanted answer's body, or, for an answer
+// with the wanted status, what its check found (never its body, which
+// may hold tokens).
+func describe(r *vegeta.Result, want int, err error) string {
 	if r.Code == 0 {
 		return r.Error // transport error, or the Targeter's
+	}
+	if int(r.Code) == want && r.Error == "" {
+		return fmt.Sprintf("HTTP %d but %v", r.Code, err)
 	}
 	body := string(r.Body)
 	if len(body) > 160 {
@@ -118,17 +136,27 @@ func staticTarget(method, u string, body []byte, header http.Header) vegeta.Targ
 	}
 }
 
-// clientCredentials is the token request of RFC 6749 §4.4.2.
-func clientCredentials(in *instance, c client) vegeta.Targeter {
+// clientCredentials is the token request of RFC 6749 §4.4.2; a success
+// is a token response (§4.4.3).
+func clientCredentials(name string, in *instance, c client, bare string) scenario {
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
-	return staticTarget(http.MethodPost, in.tokenURL, []byte(form.Encode()), formHeader(c))
+	return scenario{
+		Name:     name,
+		Targeter: staticTarget(http.MethodPost, in.tokenURL, []byte(form.Encode()), formHeader(c)),
+		Check:    tokenCheck,
+		Bare:     bare,
+	}
 }
 
-// introspection posts one token to the introspection endpoint (RFC 7662
-// §2.1) as client c.
-func introspection(in *instance, c client, token string) vegeta.Targeter {
+// introspection posts one token of tokenClient to the introspection
+// endpoint (RFC 7662 §2.1) as client c; a success reports it active.
+func introspection(name string, in *instance, c client, token, tokenClient string) scenario {
 	form := url.Values{"token": {token}}
-	return staticTarget(http.MethodPost, in.introspectURL, []byte(form.Encode()), formHeader(c))
+	return scenario{
+		Name:     name,
+		Targeter: staticTarget(http.MethodPost, in.introspectURL, []byte(form.Encode()), formHeader(c)),
+		Check:    introspectionCheck(tokenClient),
+	}
 }
 
 func formHeader(c client) http.Header {
@@ -142,12 +170,15 @@ func formHeader(c client) http.Header {
 var errPoolDry = errors.New("no live refresh token left to rotate")
 
 // rotation is a refresh-token rotation scenario (RFC 6749 §6): its
-// Targeter pops a live refresh token from a pool, and its result hook
-// pushes the successor back, so every login's chain keeps rotating.
+// Targeter pops a live refresh token from a pool, and its check pushes
+// the successor of every successful answer back, so every login's chain
+// keeps rotating. A failed answer loses its chain.
 func rotation(name string, in *instance, c client, tokens []string) scenario {
 	pool := make(chan string, len(tokens))
+	seen := make(map[string]struct{}, len(tokens))
 	for _, t := range tokens {
 		pool <- t
+		seen[t] = struct{}{}
 	}
 	header := formHeader(c)
 	return scenario{
@@ -164,14 +195,8 @@ func rotation(name string, in *instance, c client, tokens []string) scenario {
 			t.Body = []byte(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}.Encode())
 			return nil
 		},
-		OnResult: func(r *vegeta.Result) {
-			if r.Code != http.StatusOK {
-				return // the chain is lost (the answer is counted as a failure)
-			}
-			var ans tokenAnswer
-			if json.Unmarshal(r.Body, &ans) == nil && ans.RefreshToken != "" {
-				pool <- ans.RefreshToken
-			}
-		},
+		// Each answer follows one pop, so the pool never holds more than
+		// len(tokens) and this send never blocks.
+		Check: rotationCheck(seen, func(rt string) { pool <- rt }),
 	}
 }

@@ -17,8 +17,9 @@ import (
 
 // TestRunShort runs the whole load test briefly against real stores (bolt
 // and the Redis that `make test` makes sure of): every scenario must get
-// only wanted answers, and the report must hold the table, the targets and
-// the profile.
+// only successful answers (wanted status and a body its check accepts:
+// run fails otherwise), and the report must hold the table, the targets
+// and the profile.
 func TestRunShort(t *testing.T) {
 	prof := filepath.Join(t.TempDir(), "cpu.pprof")
 	var out bytes.Buffer
@@ -39,8 +40,17 @@ func TestRunShort(t *testing.T) {
 		"refresh rotation ES256 (bolt)",
 		"client_credentials ES256 (redis)",
 		"refresh rotation ES256 (redis)",
+		"introspection ES256 (bolt)",
+		"introspection ES256 (redis)",
 		"100.00%",
 		"targets:",
+		// One line per target (TestPrintTargets checks their verdicts).
+		"client_credentials ES256 ≥ 12000 tokens/s:",
+		"client_credentials RS256 ≥ 85% of bare RS256 signing:",
+		"JWKS ≥ 25000 req/s:",
+		"p99 < 10.00ms at 4 concurrent clients:",
+		"refresh rotations ≥ 6000/s on Redis:",
+		"introspection of an active ES256 token ≥ 12000/s on Redis:",
 		"top 15 functions by cumulative share",
 		"JWS signing + serialisation",
 		"(inclusive) server side",

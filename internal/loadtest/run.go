@@ -67,6 +67,18 @@ type report struct {
 
 func (r *report) add(o outcome) { r.outcomes = append(r.outcomes, o) }
 
+// failed names the scenarios that sent nothing or got any answer that was
+// not a success (wrong status, or a body its check refused).
+func (r *report) failed() []string {
+	var out []string
+	for _, oc := range r.outcomes {
+		if oc.Requests == 0 || oc.Success < 1 {
+			out = append(out, oc.Name)
+		}
+	}
+	return out
+}
+
 // loadTest runs every scenario and prints the report.
 func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	procs := runtime.GOMAXPROCS(0)
@@ -100,13 +112,7 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var failed []string
-	for _, oc := range rep.outcomes {
-		if oc.Requests == 0 || oc.Success < 1 {
-			failed = append(failed, oc.Name)
-		}
-	}
-	if len(failed) > 0 {
+	if failed := rep.failed(); len(failed) > 0 {
 		return fmt.Errorf("failed requests in: %s", strings.Join(failed, ", "))
 	}
 	return nil
@@ -139,7 +145,7 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 	}
-	rep.profiled = attack(ctx, scenario{Name: "client_credentials ES256 (bolt)", Targeter: clientCredentials(in, es), Bare: "ES256"}, atk)
+	rep.profiled = attack(ctx, clientCredentials("client_credentials ES256 (bolt)", in, es, "ES256"), atk)
 	rep.add(rep.profiled)
 	if prof != nil {
 		pprof.StopCPUProfile()
@@ -154,17 +160,22 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 			return err
 		}
 	}
-	rep.add(attack(ctx, scenario{Name: "client_credentials RS256 (bolt)", Targeter: clientCredentials(in, rs), Bare: "RS256"}, atk))
+	rep.add(attack(ctx, clientCredentials("client_credentials RS256 (bolt)", in, rs, "RS256"), atk))
 
-	rep.add(attack(ctx, scenario{Name: "JWKS 200", Targeter: staticTarget(http.MethodGet, in.jwksURL, nil, nil)}, atk))
-	etag, err := jwksETag(ctx, in)
+	jwks, etag, err := fetchJWKS(ctx, in)
 	if err != nil {
 		return err
 	}
 	rep.add(attack(ctx, scenario{
+		Name:     "JWKS 200",
+		Targeter: staticTarget(http.MethodGet, in.jwksURL, nil, nil),
+		Check:    sameBodyCheck(jwks),
+	}, atk))
+	rep.add(attack(ctx, scenario{
 		Name:     "JWKS 304 (If-None-Match)",
 		Targeter: staticTarget(http.MethodGet, in.jwksURL, nil, http.Header{"If-None-Match": {etag}}),
 		Want:     http.StatusNotModified,
+		Check:    emptyBodyCheck,
 	}, atk))
 
 	rt, tokens, err := refreshSetup(ctx, in, o.Logins)
@@ -197,7 +208,7 @@ func introspectScenario(ctx context.Context, rep *report, in *instance, es clien
 	if err := in.do(req, &answer); err != nil || !answer.Active {
 		return fmt.Errorf("%s: the token is not reported active (%v)", name, err)
 	}
-	rep.add(attack(ctx, scenario{Name: name, Targeter: introspection(in, rs, tok.AccessToken)}, atk))
+	rep.add(attack(ctx, introspection(name, in, rs, tok.AccessToken, es.ID), atk))
 	return nil
 }
 
@@ -229,7 +240,7 @@ func redisScenarios(ctx context.Context, o options, rep *report, dataDir string,
 	if err != nil {
 		return err
 	}
-	rep.add(attack(ctx, scenario{Name: "client_credentials ES256 (redis)", Targeter: clientCredentials(in, es), Bare: "ES256"}, atk))
+	rep.add(attack(ctx, clientCredentials("client_credentials ES256 (redis)", in, es, "ES256"), atk))
 	rt, tokens, err := refreshSetup(ctx, in, o.Logins)
 	if err != nil {
 		return err
@@ -276,21 +287,28 @@ func refreshSetup(ctx context.Context, in *instance, n int) (client, []string, e
 	return c, tokens, nil
 }
 
-// jwksETag fetches the JWKS once and returns its ETag.
-func jwksETag(ctx context.Context, in *instance) (string, error) {
+// fetchJWKS fetches the JWKS once, checks it is a set of public signing
+// keys, and returns it with its ETag: every answer of the JWKS scenario
+// must then be exactly this body.
+func fetchJWKS(ctx context.Context, in *instance) (body []byte, etag string, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.jwksURL, nil)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	resp, err := in.client.Do(req)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	etag := resp.Header.Get("ETag")
-	if resp.StatusCode != http.StatusOK || etag == "" {
-		return "", fmt.Errorf("JWKS: %s, ETag %q", resp.Status, etag)
+	if body, err = io.ReadAll(resp.Body); err != nil {
+		return nil, "", err
 	}
-	return etag, nil
+	etag = resp.Header.Get("ETag")
+	if resp.StatusCode != http.StatusOK || etag == "" {
+		return nil, "", fmt.Errorf("JWKS: %s, ETag %q", resp.Status, etag)
+	}
+	if err := jwksCheck(body); err != nil {
+		return nil, "", err
+	}
+	return body, etag, nil
 }

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const jws = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+
+// TestChecks: each scenario's check accepts the answer a working authd
+// gives and refuses the 200s that are not successes.
+func TestChecks(t *testing.T) {
+	jwks := `{"keys":[{"kty":"EC","kid":"k1","use":"sig","alg":"ES256","crv":"P-256","x":"x","y":"y"}]}`
+	var pushed []string
+	seen := map[string]struct{}{"rt-0": {}}
+	rotate := rotationCheck(seen, func(rt string) { pushed = append(pushed, rt) })
+	for _, tc := range []struct {
+		name    string
+		check   check
+		body    string
+		wantErr string // "" for a success
+	}{
+		{"token", tokenCheck, `{"access_token":"` + jws + `","token_type":"Bearer","expires_in":900}`, ""},
+		{"token type is case-insensitive", tokenCheck, `{"access_token":"` + jws + `","token_type":"bearer","expires_in":900}`, ""},
+		{"token: an error object", tokenCheck, `{"error":"invalid_client"}`, "no access_token"},
+		{"token: not a JWS", tokenCheck, `{"access_token":"opaque","token_type":"Bearer","expires_in":900}`, "no access_token"},
+		{"token: wrong type", tokenCheck, `{"access_token":"` + jws + `","token_type":"DPoP","expires_in":900}`, "token_type"},
+		{"token: no lifetime", tokenCheck, `{"access_token":"` + jws + `","token_type":"Bearer"}`, "expires_in"},
+		{"token: not JSON", tokenCheck, `<html>`, "not JSON"},
+		{"rotation", rotate, `{"access_token":"` + jws + `","token_type":"Bearer","expires_in":900,"refresh_token":"rt-1"}`, ""},
+		{"rotation: the same successor again", rotate, `{"access_token":"` + jws + `","token_type":"Bearer","expires_in":900,"refresh_token":"rt-1"}`, "already issued"},
+		{"rotation: the presented token back", rotate, `{"access_token":"` + jws + `","token_type":"Bearer","expires_in":900,"refresh_token":"rt-0"}`, "already issued"},
+		{"rotation: no refresh token", rotate, `{"access_token":"` + jws + `","token_type":"Bearer","expires_in":900}`, "no refresh_token"},
+		{"rotation: no access token", rotate, `{"refresh_token":"rt-2"}`, "no access_token"},
+		{"introspection", introspectionCheck("svc"), `{"active":true,"client_id":"svc","sub":"u"}`, ""},
+		{"introspection: inactive", introspectionCheck("svc"), `{"active":false}`, "not active"},
+		{"introspection: someone else's token", introspectionCheck("svc"), `{"active":true,"client_id":"other"}`, `client_id "other"`},
+		{"introspection: not JSON", introspectionCheck("svc"), ``, "not JSON"},
+		{"JWKS body as validated", sameBodyCheck([]byte(jwks)), jwks, ""},
+		{"JWKS body changed", sameBodyCheck([]byte(jwks)), `{"keys":[]}`, "differs"},
+		{"304 empty", emptyBodyCheck, ``, ""},
+		{"304 with a body", emptyBodyCheck, `{}`, "body"},
+		{"JWKS", jwksCheck, jwks, ""},
+		{"JWKS: empty", jwksCheck, `{"keys":[]}`, "no keys"},
+		{"JWKS: no kid", jwksCheck, `{"keys":[{"kty":"EC","alg":"ES256"}]}`, "no kid"},
+		{"JWKS: an encryption key", jwksCheck, `{"keys":[{"kty":"EC","kid":"k","alg":"ES256","use":"enc"}]}`, "use"},
+		{"JWKS: a private key", jwksCheck, `{"keys":[{"kty":"EC","kid":"k","alg":"ES256","d":"secret"}]}`, `private member "d"`},
+	} {
+		err := tc.check([]byte(tc.body))
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: %v; want a success", tc.name, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: %v; want an error about %q", tc.name, err, tc.wantErr)
+		}
+	}
+	if len(pushed) != 1 || pushed[0] != "rt-1" {
+		t.Errorf("rotation pushed %q; want only the one new successor [rt-1]", pushed)
+	}
+}
+
+// TestAttackCountsOnlyCheckedAnswers runs attack against a server whose
+// every answer is a 200 but only every other one reports the token
+// active: exactly the active ones count, and the first error says why.
+// A scenario without a check counts nothing.
+func TestAttackCountsOnlyCheckedAnswers(t *testing.T) {
+	var served, active atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if served.Add(1)%2 == 0 {
+			active.Add(1)
+			fmt.Fprint(w, `{"active":true,"client_id":"svc"}`)
+			return
+		}
+		fmt.Fprint(w, `{"active":false}`)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	atk := attackOptions{Workers: 2, Duration: 200 * time.Millisecond}
+
+	in := &instance{introspectURL: srv.URL}
+	out := attack(ctx, introspection("half inactive", in, client{ID: "rs", Secret: "s"}, "tok", "svc"), atk)
+	if out.Requests == 0 || int64(out.Requests) != served.Load() {
+		t.Fatalf("requests %d, served %d", out.Requests, served.Load())
+	}
+	if ok := int64(math.Round(out.Success * float64(out.Requests))); ok != active.Load() {
+		t.Errorf("%d successes counted; the server answered active %d times of %d", ok, active.Load(), out.Requests)
+	}
+	if !strings.Contains(out.FirstError, "HTTP 200 but introspection answer says the token is not active") {
+		t.Errorf("first error %q; want the inactive 200 named", out.FirstError)
+	}
+
+	unchecked := attack(ctx, scenario{Name: "no check", Targeter: staticTarget(http.MethodGet, srv.URL, nil, nil)}, atk)
+	if unchecked.Requests == 0 || unchecked.Success != 0 || !strings.Contains(unchecked.FirstError, "no body check") {
+		t.Errorf("a scenario without a check: %+v; want no success and the missing check named", unchecked)
+	}
+}
+
+// TestRotationRecyclesOnlyNewSuccessors: a token endpoint that hands the
+// presented refresh token back instead of a new one (no rotation) fails
+// the rotation scenario, and its chains are not recycled.
+func TestRotationRecyclesOnlyNewSuccessors(t *testing.T) {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := r.PostFormValue("refresh_token")
+		if i := n.Add(1); i%3 != 0 { // two of three rotate
+			rt = fmt.Sprintf("rt-%d", i)
+		}
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":60,"refresh_token":%q}`, jws, rt)
+	}))
+	defer srv.Close()
+	in := &instance{tokenURL: srv.URL}
+	out := attack(context.Background(), rotation("rotation", in, client{ID: "c", Secret: "s"}, []string{"first-a", "first-b"}),
+		attackOptions{Workers: 2, Duration: 100 * time.Millisecond})
+	if out.Success >= 1 || out.Success == 0 {
+		t.Errorf("success %.2f; want some answers refused (the ones without a new refresh token)", out.Success)
+	}
+	if !strings.Contains(out.FirstError, "repeats a refresh token") {
+		t.Errorf("first error %q; want the repeated refresh token named", out.FirstError)
+	}
+}
