@@ -219,8 +219,8 @@ type RotateResult struct {
 }
 
 // FamilyStore keeps refresh-token families. Records expire by themselves
-// at min(IdleExpiresAt, ExpiresAt) (a revoked family is kept until then so
-// a replay is still recognised). RotateRefresh judges expiry by r.Now;
+// at Family.LiveUntil, min(IdleExpiresAt, ExpiresAt) (a revoked family is
+// kept until then so a replay is still recognised). RotateRefresh judges expiry by r.Now;
 // GetFamily, RevokeFamily and the deny list use the backend's clock.
 type FamilyStore interface {
 	// CreateFamily stores a new family; ErrExists if the ID is taken.

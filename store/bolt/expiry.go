@@ -27,19 +27,6 @@ func expired(exp, now time.Time) bool {
 	return !exp.IsZero() && !now.Before(exp)
 }
 
-// familyExpiry is when a family's record ends: min(IdleExpiresAt,
-// ExpiresAt), ignoring zero values.
-func familyExpiry(f *store.Family) time.Time {
-	switch {
-	case f.IdleExpiresAt.IsZero():
-		return f.ExpiresAt
-	case f.ExpiresAt.IsZero() || f.IdleExpiresAt.Before(f.ExpiresAt):
-		return f.IdleExpiresAt
-	default:
-		return f.ExpiresAt
-	}
-}
-
 // expiryKey is the index key of a record of type typ at key ending at exp.
 func expiryKey(exp time.Time, typ byte, key []byte) []byte {
 	ns := exp.UnixNano()
@@ -137,7 +124,7 @@ func deleteIfExpired(tx *bbolt.Tx, typ byte, key []byte, now time.Time) (bool, e
 		if err != nil || !ok {
 			return false, err
 		}
-		exp = familyExpiry(&f)
+		exp = f.LiveUntil()
 	case expDenial:
 		bucket = bucketDenials
 		var d denialRecord

@@ -28,11 +28,11 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		}
 		var oldExp time.Time // zero: no index entry
 		if exists {
-			if oldExp = familyExpiry(&old); !expired(oldExp, now) {
+			if oldExp = old.LiveUntil(); !old.ExpiredAt(now) {
 				return fmt.Errorf("family %q: %w", f.ID, store.ErrExists)
 			}
 		}
-		if err := reindex(tx, expFamily, key, oldExp, familyExpiry(&f)); err != nil {
+		if err := reindex(tx, expFamily, key, oldExp, f.LiveUntil()); err != nil {
 			return err
 		}
 		return put(tx, bucketFamilies, key, f)
@@ -46,7 +46,7 @@ func (s *Store) GetFamily(ctx context.Context, id string) (store.Family, error) 
 	var f store.Family
 	err := s.view(ctx, "get family", func(tx *bbolt.Tx) error {
 		ok, err := get(tx, bucketFamilies, []byte(id), &f)
-		if err == nil && (!ok || expired(familyExpiry(&f), now)) {
+		if err == nil && (!ok || f.ExpiredAt(now)) {
 			err = fmt.Errorf("family %q: %w", id, store.ErrNotFound)
 		}
 		return err
@@ -92,9 +92,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 		if err != nil {
 			return err
 		}
-		oldExp := familyExpiry(&f)
+		oldExp := f.LiveUntil()
 		switch {
-		case !ok || expired(oldExp, now):
+		case !ok || f.ExpiredAt(now):
 			outcome = fmt.Errorf("family %q: %w", r.FamilyID, store.ErrNotFound)
 			return nil // nothing to write
 		case f.Revoked:
@@ -116,7 +116,7 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			f.Revoked = true
 			outcome = fmt.Errorf("family %q: %w", r.FamilyID, store.ErrReused)
 		}
-		if err := reindex(tx, expFamily, key, oldExp, familyExpiry(&f)); err != nil {
+		if err := reindex(tx, expFamily, key, oldExp, f.LiveUntil()); err != nil {
 			return err
 		}
 		res.Family = f
@@ -147,7 +147,7 @@ func (s *Store) RevokeFamily(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if !ok || expired(familyExpiry(&f), now) {
+		if !ok || f.ExpiredAt(now) {
 			return fmt.Errorf("family %q: %w", id, store.ErrNotFound)
 		}
 		if f.Revoked {

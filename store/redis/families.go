@@ -38,9 +38,9 @@ import (
 // Instants are Unix microseconds, the precision records keep; Lua numbers
 // are exact up to 2^53 µs (year 2255). In the head 0 means "none", so the
 // Unix epoch itself cannot be an IdleExpiresAt or RotatedAt. The key
-// expires (PX) at min(IdleExpiresAt, ExpiresAt), measured from the Now of
-// the operation that sets it, so a test clock and Redis agree on what is
-// left.
+// expires (PX) at store.Family.LiveUntil, min(IdleExpiresAt, ExpiresAt),
+// measured from the Now of the operation that sets it, so a test clock
+// and Redis agree on what is left.
 const (
 	famVersion     = 1
 	famFlagsOffset = 1 + 8 + 8 + 8 + 4 + 4 // byte offset of the flags
@@ -49,7 +49,8 @@ const (
 )
 
 // luaFamily is shared by the family scripts: the head format, and whether
-// a family whose x and i (µs) were read is gone at now (µs).
+// a family whose x and i (µs) were read is gone at now (µs), the rule of
+// store.Family.ExpiredAt (x is never 0: encodeFamily requires ExpiresAt).
 const luaFamily = `
 local HEAD = '<Bi8i8i8i4i4BHc0Hc0Hc0'
 local function expired(x, i, now)
@@ -190,7 +191,7 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		return fmt.Errorf("redis create family %q: %w", f.ID, err)
 	}
 	now := s.now()
-	keys, args := []string{s.familyKey(f.ID)}, []any{micros(now), ttlMillis(familyExpiry(f), now), rec}
+	keys, args := []string{s.familyKey(f.ID)}, []any{micros(now), ttlMillis(f.LiveUntil(), now), rec}
 	if s.durable() {
 		reply, wait, err := s.runDurable(ctx, createFamilyScript, keys, args...)
 		if err != nil {
@@ -230,7 +231,7 @@ func (s *Store) GetFamily(ctx context.Context, id string) (store.Family, error) 
 	if err != nil {
 		return store.Family{}, err
 	}
-	if !s.now().Before(familyExpiry(f)) {
+	if f.ExpiredAt(s.now()) {
 		return store.Family{}, fmt.Errorf("redis get family: %w", store.ErrNotFound)
 	}
 	return f, nil
@@ -334,14 +335,6 @@ func (s *Store) RevokeFamily(ctx context.Context, id string) error {
 		return s.replicated("revoke family", wait)
 	}
 	return nil
-}
-
-// familyExpiry is when the family's record ends.
-func familyExpiry(f store.Family) time.Time {
-	if !f.IdleExpiresAt.IsZero() && f.IdleExpiresAt.Before(f.ExpiresAt) {
-		return f.IdleExpiresAt
-	}
-	return f.ExpiresAt
 }
 
 // encodeFamily packs f into its record (see the layout above); the ID is

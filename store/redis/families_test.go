@@ -268,7 +268,7 @@ func TestMemoryPerLogin(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				createFamilyScript.Run(ctx, p, []string{s.familyKey(id)}, micros(now), ttlMillis(familyExpiry(f), now), rec)
+				createFamilyScript.Run(ctx, p, []string{s.familyKey(id)}, micros(now), ttlMillis(f.LiveUntil(), now), rec)
 			}
 			return nil
 		})

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Users", func(t *testing.T) { testUsers(t, newStore) })
 	t.Run("Keys", func(t *testing.T) { testKeys(t, newStore) })
 	t.Run("Families", func(t *testing.T) { testFamilies(t, newStore) })
+	t.Run("FamilyExpiry", func(t *testing.T) { testFamilyExpiry(t, newStore) })
 	t.Run("DenyList", func(t *testing.T) { testDenyList(t, newStore) })
 	t.Run("RevocationFeed", func(t *testing.T) { testFeed(t, newStore) })
 	t.Run("ReplayCache", func(t *testing.T) { testReplay(t, newStore) })
