@@ -18,10 +18,12 @@ import (
 // A family is one STRING at Pfam:{<id>} (hash-tagged by its ID, so a
 // Cluster accepts the single-key scripts) holding a packed binary record.
 // A HASH would be the obvious choice, but its compact listpack encoding
-// only holds values of up to 64 bytes (hash-max-listpack-value) and the
-// sealed successor is ~117: as a HASH a login took 1160 bytes (hashtable)
-// or, chunked into a listpack, 536; as this record it takes 472
-// (TestMemoryPerLogin).
+// only holds values of up to 64 bytes (hash-max-listpack-value), and the
+// sealed successor was ~117 bytes when this was chosen: as a HASH a login
+// took 1160 bytes (hashtable) or, chunked into a listpack, 536. As this
+// record a login shaped as the token service writes it (16-byte digests,
+// 60-byte sealed successor) takes 328 bytes of MEMORY USAGE without a
+// reuse leeway and 424 with one (TestMemoryPerLogin).
 //
 // The record, little-endian. The head is what the Lua scripts read and
 // rewrite (struct.unpack/pack format famHead); the tail only Go reads.
