@@ -18,9 +18,18 @@ build:
 redis:
 	@bash scripts/ensure-redis.sh
 
-## test: every test, against the real bbolt and Redis stores
+# RACE_PKGS are the packages with concurrency (store backends, tokens, keys,
+# feed, verifier, the client cache, users, the HTTP server and the wired
+# app): `make test` runs them under the race detector. The rest (CLI, config,
+# the load test, cmd/authd, which execs a plain binary) run without it.
+RACE_PKGS  ?= ./store/bolt/ ./store/redis/ ./tokens/ ./keys/ ./feed/ ./verifier/... ./clients/ ./users/ ./server/ ./internal/app/
+race_list   = $(shell $(GO) list $(RACE_PKGS))
+plain_list  = $(filter-out $(race_list),$(shell $(GO) list ./...))
+
+## test: every test, against the real bbolt and Redis stores; RACE_PKGS under -race
 test: redis lint
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 15m -race $(race_list)
+	$(GO) test -count=1 -timeout 15m $(plain_list)
 
 ## bench: Go benchmarks of the hot paths, then a load run against a real server on loopback
 bench: redis
