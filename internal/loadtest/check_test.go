@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 const jws = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
@@ -125,4 +127,46 @@ func TestRotationRecyclesOnlyNewSuccessors(t *testing.T) {
 	if !strings.Contains(out.FirstError, "repeats a refresh token") {
 		t.Errorf("first error %q; want the repeated refresh token named", out.FirstError)
 	}
+}
+
+// BenchmarkCheckCost: what checking one answer's body adds to the load
+// generator's CPU, beside the bare ES256 signature of the same run (the
+// baseline the report divides by). A real ES256 token response is the body.
+func BenchmarkCheckCost(b *testing.B) {
+	signer, err := newBareSigner(jose.ES256)
+	if err != nil {
+		b.Fatal(err)
+	}
+	jwsObj, err := signer.Sign(benchClaims)
+	if err != nil {
+		b.Fatal(err)
+	}
+	at, err := jwsObj.CompactSerialize()
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := []byte(`{"access_token":"` + at + `","token_type":"Bearer","expires_in":900,"scope":"read"}`)
+	intro := []byte(`{"active":true,"client_id":"loadtest-client-es256","sub":"loadtest-client-es256","scope":"read","exp":1767225600,"iat":1767224700,"iss":"http://127.0.0.1:8080","jti":"3q2-7wAAAAAAAAAAAAAAAA","token_type":"Bearer","aud":"http://127.0.0.1:8080"}`)
+	b.Run("baseline: bare ES256 sign", func(b *testing.B) {
+		for range b.N {
+			if _, err := signer.Sign(benchClaims); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("token check", func(b *testing.B) {
+		for range b.N {
+			if err := tokenCheck(token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("introspection check", func(b *testing.B) {
+		c := introspectionCheck("loadtest-client-es256")
+		for range b.N {
+			if err := c(intro); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
