@@ -81,7 +81,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	cmd := exec.Command(binary, "serve", "--dev", "--data-dir", dir, "--addr", addr, "--admin-addr", admin,
 		"--issuer", "http://"+addr, "--log-level", "warn",
 		"--password-hash-per-ip", "16") // all 16 from one address: none refused with 503
-	var out bytes.Buffer
+	var out lockedBuffer // read by the failure messages while authd still writes
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -182,4 +182,23 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 			t.Errorf("request %d: status %d", i, statuses[i])
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer (exec's copying
+// goroutine) and a reader at the same time.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
