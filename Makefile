@@ -19,10 +19,11 @@ redis:
 	@bash scripts/ensure-redis.sh
 
 # RACE_PKGS are the packages with concurrency (store backends, tokens, keys,
-# feed, verifier, the client cache, users, the HTTP server and the wired
-# app): `make test` runs them under the race detector. The rest (CLI, config,
-# the load test, cmd/authd, which execs a plain binary) run without it.
-RACE_PKGS  ?= ./store/bolt/ ./store/redis/ ./tokens/ ./keys/ ./feed/ ./verifier/... ./clients/ ./users/ ./server/ ./internal/app/
+# feed, verifier, the client cache, users, the HTTP server, the webhook
+# sender and the wired app): `make test` runs them under the race detector.
+# The rest (CLI, config, the load test, cmd/authd, which execs a plain
+# binary) run without it.
+RACE_PKGS  ?= ./store/bolt/ ./store/redis/ ./tokens/ ./keys/ ./feed/ ./verifier/... ./clients/ ./users/ ./server/ ./internal/webhook/ ./internal/app/
 race_list   = $(shell $(GO) list $(RACE_PKGS))
 plain_list  = $(filter-out $(race_list),$(shell $(GO) list ./...))
 
