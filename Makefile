@@ -27,8 +27,13 @@ RACE_PKGS  ?= ./store/bolt/ ./store/redis/ ./tokens/ ./keys/ ./feed/ ./verifier/
 race_list   = $(shell $(GO) list $(RACE_PKGS))
 plain_list  = $(filter-out $(race_list),$(shell $(GO) list ./...))
 
+## recipes: install node + jose and PyJWT for the verification recipes (recipes/), which `make test` runs
+.PHONY: recipes
+recipes:
+	@bash scripts/ensure-recipes.sh
+
 ## test: every test, against the real bbolt and Redis stores; RACE_PKGS under -race
-test: redis lint
+test: redis recipes lint
 	$(GO) test -count=1 -timeout 15m -race $(race_list)
 	$(GO) test -count=1 -timeout 15m $(plain_list)
 
