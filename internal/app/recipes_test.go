@@ -34,7 +34,7 @@ type recipeTokens struct {
 	goodRS, goodES            string
 	tampered, expired         string
 	wrongAud, algNone         string
-	wrongTyp                  string
+	wrongTyp, unknownKid      string
 }
 
 func (r recipeTokens) env() []string {
@@ -51,6 +51,7 @@ func (r recipeTokens) env() []string {
 		"TOKEN_WRONG_AUD=" + r.wrongAud,
 		"TOKEN_ALG_NONE=" + r.algNone,
 		"TOKEN_WRONG_TYP=" + r.wrongTyp,
+		"TOKEN_UNKNOWN_KID=" + r.unknownKid,
 	}
 }
 
@@ -104,6 +105,9 @@ func mintRecipeTokens(t *testing.T) recipeTokens {
 	}
 	hdr["alg"] = "none"
 	r.algNone = encodeSegment(t, hdr) + "." + payload + "."
+	// A kid the JWKS does not have (a key the verifier must not guess at).
+	hdr["alg"], hdr["kid"] = "RS256", "no-such-key"
+	r.unknownKid = encodeSegment(t, hdr) + "." + payload + "." + sig
 	r.wrongTyp = idToken(t, in)
 
 	// The tokens are what their names say, so a recipe that accepts one of

@@ -58,3 +58,11 @@ test('refuses an alg none token', async () => {
 test('refuses a token that is not an access token (an ID token)', async () => {
   await refused(env('TOKEN_WRONG_TYP'), 'ERR_JWT_CLAIM_VALIDATION_FAILED', 'typ');
 });
+
+test('refuses a token whose kid is not in the JWKS', async () => {
+  await refused(env('TOKEN_UNKNOWN_KID'), 'ERR_JWKS_NO_MATCHING_KEY');
+});
+
+test('refuses what is not a JWT', async () => {
+  await refused('not-a-jwt', 'ERR_JWS_INVALID');
+});

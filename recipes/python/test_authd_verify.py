@@ -53,6 +53,14 @@ class VerifyAuthdTokens(unittest.TestCase):
         with self.assertRaises(InvalidTokenType):
             self.verifier.verify(env("TOKEN_WRONG_TYP"))
 
+    def test_refuses_a_token_whose_kid_is_not_in_the_jwks(self):
+        with self.assertRaises(jwt.PyJWKClientError):
+            self.verifier.verify(env("TOKEN_UNKNOWN_KID"))
+
+    def test_refuses_what_is_not_a_jwt(self):
+        with self.assertRaises(jwt.DecodeError):
+            self.verifier.verify("not-a-jwt")
+
 
 if __name__ == "__main__":
     unittest.main()
