@@ -236,7 +236,10 @@ func runRecipe(t *testing.T, dir string, env []string, name string, args ...stri
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
+	// authd listens on loopback: never send a recipe's JWKS fetch through a
+	// proxy named in the environment (Python's urllib honours HTTP_PROXY).
+	noProxy := strings.Trim(os.Getenv("NO_PROXY")+","+os.Getenv("no_proxy")+",127.0.0.1,localhost", ",")
+	cmd.Env = append(append(os.Environ(), env...), "NO_PROXY="+noProxy, "no_proxy="+noProxy)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
