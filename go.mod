@@ -3,6 +3,7 @@ module github.com/authd-dev/authd
 go 1.26.8
 
 require (
+	github.com/authd-dev/authd/verifier v0.1.0
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-jose/go-jose/v4 v4.1.9
@@ -53,3 +54,5 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )
+
+replace github.com/authd-dev/authd/verifier => ./verifier
