@@ -38,7 +38,9 @@ func TestDependencyListStaysShort(t *testing.T) {
 			t.Errorf("the verifier imports %s: it must import nothing of authd", p)
 			continue
 		}
-		if !slices.ContainsFunc(allowedModules, func(m string) bool { return p == m || strings.HasPrefix(p, m+"/") || strings.HasPrefix(p, m+".") || strings.HasPrefix(p, m+"_") }) {
+		if !slices.ContainsFunc(allowedModules, func(m string) bool {
+			return p == m || strings.HasPrefix(p, m+"/") || strings.HasPrefix(p, m+".") || strings.HasPrefix(p, m+"_")
+		}) {
 			t.Errorf("the verifier's packages import %s, outside %v", p, allowedModules)
 		}
 	}
