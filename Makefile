@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BENCHTIME ?= 2s
 
-.PHONY: run build test test-short bench load lint fmt clean redis
+.PHONY: run build test test-short bench load lint fmt clean redis example
 
 ## run: start authd on the embedded store in dev mode (prints the admin token and a first-token curl)
 run:
@@ -19,11 +19,16 @@ redis:
 	@bash scripts/ensure-redis.sh
 
 # RACE_PKGS are the packages with concurrency (store backends, tokens, keys,
-# feed, verifier, the client cache, users, the HTTP server, the webhook
-# sender and the wired app): `make test` runs them under the race detector.
-# The rest (CLI, config, the load test, cmd/authd, which execs a plain
-# binary) run without it.
-RACE_PKGS  ?= ./store/bolt/ ./store/redis/ ./tokens/ ./keys/ ./feed/ ./verifier/... ./clients/ ./users/ ./server/ ./internal/webhook/ ./internal/app/
+# feed, the client cache, users, the HTTP server, the webhook sender, the
+# wired app and the example resource server): `make test` runs them under
+# the race detector. The rest (CLI, config, the load test, cmd/authd, which
+# execs a plain binary) run without it.
+RACE_PKGS  ?= ./store/bolt/ ./store/redis/ ./tokens/ ./keys/ ./feed/ ./clients/ ./users/ ./server/ ./internal/webhook/ ./internal/app/ ./examples/...
+# MODULES are the Go modules of the repository. `go test ./...` at the root
+# does not descend into a nested module, so each is named here; the
+# verifier module (its own go.mod, see verifier/CHANGELOG.md) runs whole
+# under the race detector.
+MODULES    := . ./verifier
 race_list   = $(shell $(GO) list $(RACE_PKGS))
 plain_list  = $(filter-out $(race_list),$(shell $(GO) list ./...))
 
@@ -36,21 +41,27 @@ recipes:
 test: redis recipes lint
 	$(GO) test -count=1 -timeout 15m -race $(race_list)
 	$(GO) test -count=1 -timeout 15m $(plain_list)
+	cd verifier && $(GO) test -count=1 -timeout 15m -race ./...
 
 ## bench: Go benchmarks of the hot paths, then a load run against a real server on loopback
 bench: redis
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./keys/ ./server/ ./tokens/ ./store/... ./clients/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./keys/ ./server/ ./tokens/ ./store/... ./clients/ ./internal/verifierbench/
+	cd verifier && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 	$(GO) run ./internal/loadtest
 
 ## lint: gofmt, go vet and go mod tidy must be clean
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
+	@for dir in $(MODULES); do ( cd $$dir && $(GO) vet ./... ) || exit 1; done
 	@for mod in $$(git ls-files 'go.mod' '*/go.mod' 2>/dev/null || echo go.mod); do \
 	  dir=$$(dirname $$mod); \
 	  ( cd $$dir && $(GO) mod tidy -diff ) || { echo "go.mod of $$dir is not tidy: run go mod tidy there"; exit 1; }; \
 	done
+
+## example: the example resource server (examples/resource-server) against `make run` on this machine
+example:
+	$(GO) run ./examples/resource-server
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
