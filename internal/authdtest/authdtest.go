@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -51,6 +52,14 @@ type Client struct {
 // ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return StartWithClock(t, nil, extra...)
+}
+
+// StartWithClock is Start with authd's clock injected (nil: the real
+// one); a test that needs an expired token issues it while the clock is
+// in the past.
+func StartWithClock(t testing.TB, now func() time.Time, extra ...string) *Server {
+	t.Helper()
 	pubLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +80,7 @@ func Start(t testing.TB, extra ...string) *Server {
 		t.Fatalf("authdtest: config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler), Argon2: cheapArgon2})
+	a, err := app.New(ctx, cfg, app.Options{Logger: slog.New(slog.DiscardHandler), Argon2: cheapArgon2, Now: now})
 	if err != nil {
 		cancel()
 		t.Fatalf("authdtest: app.New: %v", err)
