@@ -18,7 +18,7 @@ const api = "https://api.example.com"
 
 // tokens are the cases every recipe must get right.
 type tokens struct {
-	rs256, es256                          string // good
+	rs256, es256                         string // good
 	tampered, expired, wrongAud, algNone string // bad
 }
 
