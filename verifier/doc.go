@@ -43,7 +43,12 @@
 // given. Option values that make no sense (a zero or negative interval, a
 // nil client, clock or logger) make New fail with ErrInvalidOption.
 //
-// The package imports nothing of authd; only the standard library, go-jose
-// and golang.org/x/sync. Package verifiertest provides a fake issuer for
-// tests.
+// # Module and versions
+//
+// The package is the Go module github.com/authd-dev/authd/verifier, apart
+// from authd's own, so that a resource server importing it pulls in only
+// the standard library, go-jose v4 and golang.org/x/sync; it imports
+// nothing of authd. The module follows semantic versioning (this is
+// v0.1.0); CHANGELOG.md in its directory lists the changes of every
+// release. Package verifiertest provides a fake issuer for tests.
 package verifier
