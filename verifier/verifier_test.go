@@ -289,3 +289,22 @@ func TestSkipAudienceCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestClaimsListsAreIndependent: Audience and Roles share one allocation
+// for speed; appending to one must never change the other.
+func TestClaimsListsAreIndependent(t *testing.T) {
+	e := newEnv(t)
+	tok := e.iss.Issue(map[string]any{"aud": []string{audience, "other"}, "sub": "u", "roles": []string{"admin", "staff"}})
+	c, err := e.v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aud := append(c.Audience, "appended")
+	if len(c.Roles) != 2 || c.Roles[0] != "admin" || c.Roles[1] != "staff" || aud[0] != audience || len(c.Audience) != 2 {
+		t.Fatalf("aud %q roles %q", c.Audience, c.Roles)
+	}
+	roles := append(c.Roles, "x", "y", "z")
+	if len(roles) != 5 || c.Audience[0] != audience || c.Audience[1] != "other" {
+		t.Fatalf("aud %q after appending to roles", c.Audience)
+	}
+}
