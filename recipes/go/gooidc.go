@@ -26,7 +26,8 @@ type GoOIDC struct {
 var algorithms = []string{"RS256", "ES256"}
 
 // NewGoOIDC reads the issuer's discovery document and returns a GoOIDC
-// for tokens meant for audience.
+// for tokens meant for audience. go-oidc fetches the JWKS later with ctx,
+// so ctx must live as long as the GoOIDC (not a request's context).
 func NewGoOIDC(ctx context.Context, issuer, audience string) (*GoOIDC, error) {
 	provider, err := oidc.NewProvider(ctx, issuer) // checks the document's issuer
 	if err != nil {
