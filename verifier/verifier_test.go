@@ -308,3 +308,16 @@ func TestClaimsListsAreIndependent(t *testing.T) {
 		t.Fatalf("aud %q after appending to roles", c.Audience)
 	}
 }
+
+// TestPayloadMustBeAnObject: a JWT's claims are a JSON object (RFC 7519
+// §7.2); any other JSON, or none, is ErrMalformed, before any key lookup.
+func TestPayloadMustBeAnObject(t *testing.T) {
+	e := newEnv(t)
+	parts := strings.Split(e.iss.Issue(map[string]any{"aud": audience, "sub": "u"}), ".")
+	for _, payload := range []string{`null`, `[1,2]`, `"claims"`, `42`, `{"exp":`, ``} {
+		tok := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + "." + parts[2]
+		if _, err := e.v.Verify(context.Background(), tok); !errors.Is(err, verifier.ErrMalformed) {
+			t.Errorf("payload %q: %v, want ErrMalformed", payload, err)
+		}
+	}
+}
