@@ -31,6 +31,19 @@ type Page struct {
 	Error string
 	// Scopes are what the consent page asks the user to allow.
 	Scopes []string
+	// LogoURI, PolicyURI and TOSURI are the client's registered logo_uri,
+	// policy_uri and tos_uri (RFC 7591 §2), shown on the page; empty when
+	// not registered.
+	LogoURI, PolicyURI, TOSURI string
+	// RedirectURI is the request's validated redirect_uri: where the
+	// page's form may end up once the flow redirects (the page's CSP
+	// form-action must allow it).
+	RedirectURI string
+	// Account names the signed-in user, when the page knows one.
+	Account string
+	// SwitchAccount, when set, is a URL that signs the user out of a
+	// remembered session and starts again ("Not you?").
+	SwitchAccount string
 }
 
 // Redirect sends the browser back to the client's validated redirect_uri

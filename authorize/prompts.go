@@ -43,12 +43,12 @@ func defaultPolicy() []prompt {
 }
 
 func loginPage(it *interaction, sealed string) Page {
-	return Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed}
+	return clientPage(it, Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed})
 }
 
 func consentPage(it *interaction, sealed string) Page {
-	return Page{Kind: PageConsent, Status: http.StatusOK, Client: clientName(it.client), Request: sealed,
-		Scopes: strings.Fields(it.req.Scope)}
+	return clientPage(it, Page{Kind: PageConsent, Status: http.StatusOK, Client: clientName(it.client), Request: sealed,
+		Scopes: strings.Fields(it.req.Scope)})
 }
 
 // login checks the posted password. A wrong one shows the login page again

@@ -50,6 +50,9 @@ type Metadata struct {
 	ClientID                string          `json:"client_id,omitempty"`
 	ClientIDIssuedAt        int64           `json:"client_id_issued_at,omitempty"`
 	ClientName              string          `json:"client_name,omitempty"`
+	LogoURI                 string          `json:"logo_uri,omitempty"`
+	PolicyURI               string          `json:"policy_uri,omitempty"`
+	TOSURI                  string          `json:"tos_uri,omitempty"`
 	GrantTypes              []string        `json:"grant_types,omitempty"`
 	ResponseTypes           []string        `json:"response_types,omitempty"`
 	RedirectURIs            []string        `json:"redirect_uris,omitempty"`
@@ -103,11 +106,15 @@ func redirectErr(format string, args ...any) *oauth.Error {
 func normalize(m Metadata) (store.Client, error) {
 	c := store.Client{
 		ID: m.ClientID, Name: m.ClientName, JWKSURI: m.JWKSURI,
+		LogoURI: m.LogoURI, PolicyURI: m.PolicyURI, TOSURI: m.TOSURI,
 		IDTokenSignedAlg: m.IDTokenSignedAlg, AccessTokenSigningAlg: m.AccessTokenSigningAlg,
 		SkipConsent: m.SkipConsent, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 	}
 	if utf8.RuneCountInString(c.Name) > MaxClientNameLen || !utf8.ValidString(c.Name) {
 		return c, metaErr("client_name must be valid UTF-8 of at most %d characters", MaxClientNameLen)
+	}
+	if err := checkPageURIs(m); err != nil {
+		return c, err
 	}
 	if c.ID != "" && !ValidClientID(c.ID) {
 		return c, metaErr("client_id must be 1 to %d visible ASCII characters without spaces", MaxClientIDLen)
@@ -333,6 +340,7 @@ func dedupe(in []string) []string {
 func metadataOf(c store.Client) Metadata {
 	m := Metadata{
 		ClientID: c.ID, ClientName: c.Name, GrantTypes: c.GrantTypes,
+		LogoURI: c.LogoURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI,
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Scope: c.Scope,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, IDTokenSignedAlg: c.IDTokenSignedAlg,
 		Audience: c.Audience, AccessTokenSigningAlg: c.AccessTokenSigningAlg, SkipConsent: c.SkipConsent,

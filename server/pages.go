@@ -1,45 +1,56 @@
 package server
 
 import (
-	"html/template"
+	"bytes"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/authd-dev/authd/authorize"
+	"github.com/authd-dev/authd/oauth"
 )
 
-var pages = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{.Title}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.3rem}label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;padding:.5rem;box-sizing:border-box}
-button{margin-top:1rem;padding:.5rem 1rem}.error{color:#a00}.scopes{background:#f4f4f4;padding:.5rem}</style></head><body>
-<h1>{{.Title}}</h1>
-{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if eq .Kind "login"}}
-<p>Sign in to continue to <strong>{{.Client}}</strong>.</p>
-<form method="post" action="{{.Action}}">
-<input type="hidden" name="request" value="{{.Request}}">
-<label for="username">Username</label><input id="username" type="text" name="username" autocomplete="username" autofocus required value="{{.Username}}">
-<label for="password">Password</label><input id="password" type="password" name="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
-</form>
-{{else if eq .Kind "consent"}}
-<p><strong>{{.Client}}</strong> asks for access to your account{{if .Scopes}} with these permissions:{{end}}</p>
-{{if .Scopes}}<p class="scopes">{{range .Scopes}}{{.}} {{end}}</p>{{end}}
-<form method="post" action="{{.Action}}">
-<input type="hidden" name="request" value="{{.Request}}">
-<button type="submit" name="decision" value="allow">Allow</button>
-<button type="submit" name="decision" value="deny">Deny</button>
-</form>
-{{end}}
-</body></html>
-`))
-
-// page is the template's data.
+// page is the templates' data (docs/ui.md lists it for operators who
+// write their own templates under --ui-dir).
 type page struct {
-	Kind, Title, Error, Client, Action, Request, Username string
-	Scopes                                                []string
+	// Kind is "login", "consent" or "error"; Lang the page's language.
+	Kind, Lang, Title string
+	// Error is the message for the user: a failed login, or the error
+	// page's explanation.
+	Error string
+	// Client is the application the user is signing in to.
+	Client clientView
+	// Action and Request: where the form posts, and the sealed pending
+	// interaction it posts back.
+	Action, Request string
+	// Username refills the login form.
+	Username string
+	// Scopes are the consent page's permissions, described.
+	Scopes []scopeView
+	// Account is the signed-in user; SwitchAccount a "Not you?" URL.
+	Account, SwitchAccount string
+	// Hint, Code and Detail are the error page's advice and, in small
+	// print for support, the OAuth error code and its description.
+	Hint, Code, Detail string
+	// Styles are the stylesheet URLs; Logo the operator's logo URL.
+	Styles []string
+	Logo   string
+}
+
+// clientView is what a page shows of the client (RFC 7591 §2 client_name,
+// logo_uri, policy_uri, tos_uri).
+type clientView struct {
+	Name, LogoURI, PolicyURI, TOSURI string
+}
+
+// scopeView is one permission on the consent page: the scope, and what
+// it lets the application do. Described is false for a scope that has
+// no description (the page then shows its name too).
+type scopeView struct {
+	Name, Text string
+	Described  bool
 }
 
 // titles of the flow's pages.
@@ -53,20 +64,136 @@ func (s *Server) showPage(w http.ResponseWriter, r *http.Request, p *authorize.P
 	if p.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
-	s.renderPage(w, r, p.Status, page{Kind: string(p.Kind), Title: titles[p.Kind], Error: p.Error, Client: p.Client,
-		Action: s.loginAction(), Request: p.Request, Username: p.Username, Scopes: p.Scopes})
+	s.renderPage(w, r, p.Status, page{Kind: string(p.Kind), Title: titles[p.Kind], Error: p.Error,
+		Client: clientView{Name: p.Client, LogoURI: p.LogoURI, PolicyURI: p.PolicyURI, TOSURI: p.TOSURI},
+		Action: s.loginAction(), Request: p.Request, Username: p.Username, Scopes: s.describeScopes(p.Scopes),
+		Account: p.Account, SwitchAccount: p.SwitchAccount}, p.RedirectURI)
+}
+
+// describeScopes puts each scope in words: the operator's description
+// (--scope-descriptions), else the built-in one (package oauth), else the
+// scope's name.
+func (s *Server) describeScopes(scopes []string) []scopeView {
+	out := make([]scopeView, 0, len(scopes))
+	for _, sc := range scopes {
+		v := scopeView{Name: sc, Described: true}
+		if d, ok := s.cfg.ScopeText[sc]; ok {
+			v.Text = d
+		} else if d, ok := oauth.ScopeDescription(sc); ok {
+			v.Text = d
+		} else {
+			v.Text, v.Described = "Use", false
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// errorText is the error page in words a person understands, by OAuth
+// error code; the code itself is shown in small print for support.
+var errorText = map[string]struct{ title, text, hint string }{
+	oauth.InvalidRequest: {"This sign-in link doesn't work",
+		"The application sent a sign-in request that could not be accepted.",
+		"Go back to the application and try signing in again. If it keeps happening, contact the application's support."},
+	oauth.UnauthorizedClient: {"This application can't sign you in here",
+		"The application is not allowed to use this kind of sign-in.",
+		"Contact the application's support."},
+	oauth.AccessDenied: {"Access was not allowed",
+		"The request was denied.",
+		"Go back to the application if you want to try again."},
+	oauth.InvalidScope: {"This application asked for too much",
+		"The application asked for permissions it is not allowed to have.",
+		"Contact the application's support."},
+	oauth.TemporarilyUnavailable: {"Sign-in is temporarily unavailable",
+		"The service is busy or under maintenance.",
+		"Wait a moment, then go back to the application and try again."},
+	oauth.ServerError: {"Something went wrong",
+		"Something went wrong on our side and you could not be signed in.",
+		"Go back to the application and try again in a moment."},
+}
+
+// errorPage is the data of the error page for an OAuth error.
+func errorPage(code, description string) page {
+	t, ok := errorText[code]
+	if !ok {
+		t = errorText[oauth.ServerError]
+		t.text = "You could not be signed in."
+	}
+	return page{Kind: "error", Title: t.title, Error: t.text, Hint: t.hint, Code: code, Detail: description}
+}
+
+// pageCSP is the pages' Content-Security-Policy (CSP Level 3): nothing
+// but the stylesheets of 'self' and images (the client's https logo_uri,
+// the operator's logo); no script at all. form-action allows 'self' and,
+// because browsers check form-action along the redirect that answers a
+// form (CSP3 §6.3.1.1 "navigate-to"/"form-action" on redirects), the
+// origin of the request's validated redirect_uri.
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// cspScheme and cspHost are what a CSP source expression may hold
+// (CSP3 §2.3.1 scheme-part, host-part, port-part).
+var (
+	cspScheme = regexp.MustCompile(`^[a-z][a-z0-9+.-]*$`)
+	cspHost   = regexp.MustCompile(`^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$`)
+)
+
+// formTarget is the CSP source expression for where a form's answer may
+// redirect: the origin of an http(s) redirect_uri, or the scheme alone of
+// a private-use one (RFC 8252 §7.1). "" when it cannot be expressed
+// safely (the form is then limited to 'self').
+func formTarget(redirectURI string) string {
+	if redirectURI == "" {
+		return ""
+	}
+	u, err := url.Parse(redirectURI)
+	if err != nil {
+		return ""
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	switch {
+	case !cspScheme.MatchString(scheme):
+		return ""
+	case scheme == "http" || scheme == "https":
+		if !cspHost.MatchString(host) {
+			return ""
+		}
+		return scheme + "://" + host
+	default:
+		return scheme + ":"
+	}
 }
 
 // renderPage writes an HTML page that must never be cached or framed.
-func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, p page) {
+// redirectURI is where the page's form may end up (see pageCSP).
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, p page, redirectURI string) {
+	t := s.ui.pages[p.Kind]
+	if t == nil {
+		t = s.ui.pages["error"]
+	}
+	if p.Lang == "" {
+		p.Lang = "en"
+	}
+	p.Styles, p.Logo = s.ui.styles, s.ui.logo
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+		// Templates were rendered at start (loadUI), so this is a bug or
+		// a field the sample data did not exercise.
+		s.log.ErrorContext(r.Context(), "render page", "kind", p.Kind, "err", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString("<!doctype html><html lang=\"en\"><title>Error</title><h1>Something went wrong</h1></html>")
+	}
+	csp := pageCSP
+	if src := formTarget(redirectURI); src != "" {
+		csp += " " + src
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
-	if err := pages.Execute(w, p); err != nil {
-		s.log.WarnContext(r.Context(), "render page", "kind", p.Kind, "err", err)
-	}
+	w.Write(buf.Bytes())
 }

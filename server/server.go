@@ -93,6 +93,12 @@ type Config struct {
 	// FeedTimeout bounds every write of a feed stream; a reader that
 	// stalls is cut (default DefaultFeedTimeout).
 	FeedTimeout time.Duration
+	// UIDir is an operator's directory of page templates and static files
+	// (see loadUI); "" uses the built-in pages.
+	UIDir string
+	// ScopeText rewords scopes on the consent page (scope → text),
+	// over the built-in descriptions of package oauth.
+	ScopeText map[string]string
 	// ScopesSupported is discovery's scopes_supported (nil: not listed).
 	ScopesSupported []string
 	// Ready reports whether the store is reachable (/readyz).
@@ -125,6 +131,7 @@ type Server struct {
 	ids       *requestIDs
 	discovery []byte
 	adminHash [32]byte
+	ui        *ui
 }
 
 // New validates cfg and builds the Server.
@@ -168,6 +175,9 @@ func New(cfg Config) (*Server, error) {
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
 	}
+	if s.ui, err = loadUI(cfg.UIDir, s.issuerPath()); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -186,6 +196,7 @@ func (s *Server) Public() http.Handler {
 		s.route(r, "public", "authorize", PathAuthorize, http.HandlerFunc(s.handleAuthorize), http.MethodGet, http.MethodPost)
 		s.route(r, "public", "authorize_login", PathAuthorize+"/login", http.HandlerFunc(s.handleLogin), http.MethodPost)
 		s.route(r, "public", "userinfo", PathUserInfo, http.HandlerFunc(s.handleUserInfo), http.MethodGet, http.MethodPost)
+		s.route(r, "public", "ui", PathUI+"{file}", http.HandlerFunc(s.serveUI), http.MethodGet, http.MethodHead)
 	}
 	if s.cfg.Feed != nil {
 		s.route(r, "public", "revocation_feed", PathRevocationFeed, http.HandlerFunc(s.handleRevocationFeed), http.MethodGet)

@@ -56,6 +56,9 @@ type Client struct {
 	// Empty for public clients (token_endpoint_auth_method "none").
 	SecretDigest            []byte    `json:"secret_digest,omitempty"`
 	Name                    string    `json:"client_name,omitempty"`
+	LogoURI                 string    `json:"logo_uri,omitempty"`
+	PolicyURI               string    `json:"policy_uri,omitempty"`
+	TOSURI                  string    `json:"tos_uri,omitempty"`
 	GrantTypes              []string  `json:"grant_types,omitempty"`
 	RedirectURIs            []string  `json:"redirect_uris,omitempty"`
 	PostLogoutRedirectURIs  []string  `json:"post_logout_redirect_uris,omitempty"`

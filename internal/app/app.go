@@ -236,6 +236,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	scopeText, err := oauth.ParseScopeDescriptions(cfg.ScopeDescriptions)
+	if err != nil { // internal/config checked them
+		return nil, err
+	}
 	a.Server, err = server.New(server.Config{
 		Issuer:          cfg.Issuer,
 		Tokens:          a.Tokens,
@@ -248,6 +252,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Flow:            flow,
 		UserInfo:        a.Tokens,
 		ScopesSupported: oauth.Scopes(),
+		UIDir:           cfg.UIDir,
+		ScopeText:       scopeText,
 		Ready:           st.Ping,
 		AdminToken:      cfg.AdminToken,
 		MetricsToken:    cfg.MetricsToken,

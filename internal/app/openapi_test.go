@@ -104,6 +104,7 @@ func newSpecChecker(t *testing.T, in *instance) *specChecker {
 	// The revocation feed is text; kin-openapi knows no decoder for it.
 	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
+	openapi3filter.RegisterBodyDecoder("text/css", openapi3filter.PlainBodyDecoder)
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		t.Fatalf("router from api/openapi.yaml: %v", err)
@@ -592,6 +593,12 @@ func TestOpenAPIConformance(t *testing.T) {
 	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/userinfo", invalid: true,
 		header: http.Header{"Authorization": {"Bearer " + machine.AccessToken}}}) // no openid scope, no user
 	c.want(resp, body, http.StatusUnauthorized)
+
+	// The pages' static files.
+	resp, body = public(http.MethodGet, "/ui/authd.css", nil)
+	c.want(resp, body, http.StatusOK)
+	resp, body = public(http.MethodGet, "/ui/no-such-file.css", nil)
+	c.want(resp, body, http.StatusNotFound)
 
 	// Admin: keys.
 	resp, body = c.adminJSON(http.MethodGet, "/admin/keys", nil)

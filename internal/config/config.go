@@ -76,6 +76,12 @@ type Config struct {
 	// ClientCacheTTL keeps client records in memory on the token path; a
 	// change on another replica is seen after at most this long (0: off).
 	ClientCacheTTL time.Duration
+	// UIDir is an operator's directory of page templates and static files
+	// ("": the built-in pages).
+	UIDir string
+	// ScopeDescriptions are "scope=Description" entries for the consent
+	// page (oauth.ParseScopeDescriptions).
+	ScopeDescriptions []string
 	// ClientAssertionAudienceTokenEndpoint also accepts the token endpoint
 	// URL as the aud of client assertions (default: the issuer only).
 	ClientAssertionAudienceTokenEndpoint bool

@@ -68,6 +68,8 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 	samples["revocation-feed-max-subscribers"] = "64"
 	samples["revocation-feed-write-timeout"] = "3s"
 	samples["revocation-feed-queue"] = "16"
+	samples["ui-dir"] = t.TempDir()
+	samples["scope-descriptions"] = "invoices:read=See your invoices"
 	// needs are settings a flag is only valid with, set in the
 	// environment of both loads and of the baseline.
 	needs := map[string]map[string]string{

@@ -70,6 +70,8 @@ var settings = []setting{
 	{"revocation-feed-queue", "1024", "revocation-feed events queued per subscriber; one that falls this far behind is cut (it resumes with Last-Event-ID)", func(c *Config) any { return &c.RevocationFeedQueue }},
 	{"revocation-feed-write-timeout", "10s", "a revocation-feed subscriber whose connection takes a write longer than this is cut (it reconnects with Last-Event-ID)", func(c *Config) any { return &c.RevocationFeedWriteTimeout }},
 	{"client-cache-ttl", "1s", "how long a replica keeps a client record in memory (0 turns the cache off; another replica's change to a client is seen after at most this long)", func(c *Config) any { return &c.ClientCacheTTL }},
+	{"ui-dir", "", "directory of page templates (layout.html, login.html, consent.html, error.html) and static files (custom.css, logo.svg, …) that replace or extend the built-in pages; read and checked at start (docs/ui.md)", func(c *Config) any { return &c.UIDir }},
+	{"scope-descriptions", "", "comma-separated scope=Description entries: what the consent page says each scope lets an application do (e.g. invoices:read=See your invoices); rewords built-in scopes too", func(c *Config) any { return &c.ScopeDescriptions }},
 }
 
 // kind is the type name shown in help.

@@ -81,6 +81,9 @@ func validate(c *Config) error {
 	if c.Argon2MemoryKiB < 8*uint32(c.Argon2Threads) {
 		return settingErr("argon2-memory", "must be at least 8 KiB per thread (%d KiB)", 8*uint32(c.Argon2Threads))
 	}
+	if err := validateUI(c); err != nil {
+		return err
+	}
 	return validateLogin(c)
 }
 
