@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BENCHTIME ?= 2s
 
-.PHONY: run build test test-short bench load lint fmt clean redis example
+.PHONY: run build test test-short bench load lint fmt clean redis example chromium screenshots
 
 ## run: start authd on the embedded store in dev mode (prints the admin token and a first-token curl)
 run:
@@ -17,6 +17,14 @@ build:
 ## redis: make sure a Redis answers on 127.0.0.1:6379 (installs/starts one if not)
 redis:
 	@bash scripts/ensure-redis.sh
+
+## chromium: make sure Debian's chromium is installed (the browser test drives it headless)
+chromium:
+	@bash scripts/ensure-chromium.sh
+
+## screenshots: run the browser test and write the pages' screenshots into docs/screenshots
+screenshots: redis chromium
+	AUTHD_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -run '^TestBrowserSignIn$$' ./internal/app/
 
 # RACE_PKGS are the packages with concurrency (store backends, tokens, keys,
 # feed, the client cache, users, the HTTP server, the webhook sender, the
@@ -38,7 +46,7 @@ recipes:
 	@bash scripts/ensure-recipes.sh
 
 ## test: every test, against the real bbolt and Redis stores; RACE_PKGS under -race
-test: redis recipes lint
+test: redis recipes chromium lint
 	$(GO) test -count=1 -timeout 15m -race $(race_list)
 	$(GO) test -count=1 -timeout 15m $(plain_list)
 	cd verifier && $(GO) test -count=1 -timeout 15m -race ./...

@@ -92,18 +92,18 @@ func (s *Server) describeScopes(scopes []string) []scopeView {
 // errorText is the error page in words a person understands, by OAuth
 // error code; the code itself is shown in small print for support.
 var errorText = map[string]struct{ title, text, hint string }{
-	oauth.InvalidRequest: {"This sign-in link doesn't work",
+	oauth.InvalidRequest: {"This sign-in link doesn’t work",
 		"The application sent a sign-in request that could not be accepted.",
-		"Go back to the application and try signing in again. If it keeps happening, contact the application's support."},
-	oauth.UnauthorizedClient: {"This application can't sign you in here",
+		"Go back to the application and try signing in again. If it keeps happening, contact the application’s support."},
+	oauth.UnauthorizedClient: {"This application can’t sign you in here",
 		"The application is not allowed to use this kind of sign-in.",
-		"Contact the application's support."},
+		"Contact the application’s support."},
 	oauth.AccessDenied: {"Access was not allowed",
 		"The request was denied.",
 		"Go back to the application if you want to try again."},
 	oauth.InvalidScope: {"This application asked for too much",
 		"The application asked for permissions it is not allowed to have.",
-		"Contact the application's support."},
+		"Contact the application’s support."},
 	oauth.TemporarilyUnavailable: {"Sign-in is temporarily unavailable",
 		"The service is busy or under maintenance.",
 		"Wait a moment, then go back to the application and try again."},
@@ -125,10 +125,22 @@ func errorPage(code, description string) page {
 // pageCSP is the pages' Content-Security-Policy (CSP Level 3): nothing
 // but the stylesheets of 'self' and images (the client's https logo_uri,
 // the operator's logo); no script at all. form-action allows 'self' and,
-// because browsers check form-action along the redirect that answers a
-// form (CSP3 §6.3.1.1 "navigate-to"/"form-action" on redirects), the
-// origin of the request's validated redirect_uri.
-const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+// because browsers apply form-action to the redirects that answer a form
+// (CSP3 §6.2.2.1 form-action), the origin of the request's validated
+// redirect_uri. A loopback http logo_uri (development: clients/pageuris.go
+// allows nothing else over http) is added to img-src, which https: does
+// not cover.
+func pageCSP(redirectURI, logoURI string) string {
+	img := "img-src 'self' https: data:"
+	if src := formTarget(logoURI); strings.HasPrefix(src, "http://") {
+		img += " " + src
+	}
+	form := "form-action 'self'"
+	if src := formTarget(redirectURI); src != "" {
+		form += " " + src
+	}
+	return "default-src 'none'; style-src 'self'; " + img + "; " + form + "; frame-ancestors 'none'; base-uri 'none'"
+}
 
 // cspScheme and cspHost are what a CSP source expression may hold
 // (CSP3 §2.3.1 scheme-part, host-part, port-part).
@@ -183,16 +195,12 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		buf.Reset()
 		buf.WriteString("<!doctype html><html lang=\"en\"><title>Error</title><h1>Something went wrong</h1></html>")
 	}
-	csp := pageCSP
-	if src := formTarget(redirectURI); src != "" {
-		csp += " " + src
-	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", csp)
+	h.Set("Content-Security-Policy", pageCSP(redirectURI, p.Client.LogoURI))
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
