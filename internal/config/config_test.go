@@ -246,6 +246,11 @@ func TestValidation(t *testing.T) {
 		{[]string{"--revocation-feed-max-subscribers", "0"}, "--revocation-feed-max-subscribers: must be between 1 and 100000", ""},
 		{[]string{"--revocation-feed-queue", "0"}, "--revocation-feed-queue: must be between 1 and 65536", ""},
 		{[]string{"--revocation-feed-write-timeout", "0s"}, "--revocation-feed-write-timeout: must be greater than 0", ""},
+		{[]string{"--ui-dir", "/no/such/ui/dir"}, "--ui-dir: ", "no such file or directory"},
+		{[]string{"--ui-dir", "config_test.go"}, "--ui-dir: ", "not a directory"},
+		{[]string{"--scope-descriptions", "notes:write"}, "--scope-descriptions: ", "scope=Description"},
+		{[]string{"--scope-descriptions", "bad\\scope=Text"}, "--scope-descriptions: ", "scope=Description"},
+		{[]string{"--scope-descriptions", "notes:write="}, "--scope-descriptions: ", "1 to 200 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
