@@ -251,6 +251,10 @@ func (b *browserTab) failSignIn(username, wrong string) {
 	if got := b.eval(`document.getElementById("password").getAttribute("aria-describedby")`); got != "login-error" {
 		b.t.Errorf("wrong password: the password input is not described by the error (%q)", got)
 	}
+	// Focus is visible: the stylesheet's :focus-visible ring.
+	if ring := b.eval(`(() => { const s = getComputedStyle(document.activeElement); return s.outlineStyle + " " + s.outlineWidth })()`); ring != "solid 3px" {
+		b.t.Errorf("wrong password: the focused input shows no focus ring (%q)", ring)
+	}
 	b.clean("wrong password", http.StatusUnauthorized)
 	b.screenshot("login-error")
 }
