@@ -90,7 +90,7 @@ func (s *Server) showError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	retryAfter(w, f.Error)
-	s.renderPage(w, r, f.Status, errorPage(f.Code, f.Description), "")
+	s.renderPage(w, r, f.Status, errorPage(err, f.Code, f.Description), "")
 }
 
 // redirectError sends err back to the client's validated redirect_uri

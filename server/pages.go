@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -112,8 +113,28 @@ var errorText = map[string]struct{ title, text, hint string }{
 		"Go back to the application and try again in a moment."},
 }
 
-// errorPage is the data of the error page for an OAuth error.
-func errorPage(code, description string) page {
+// flowErrorText words the flow's own errors (package authorize) better
+// than their code alone could.
+var flowErrorText = []struct {
+	err               error
+	title, text, hint string
+}{
+	{authorize.ErrExpired, "This sign-in page has expired",
+		"The page was open too long, or it was already used.",
+		"Go back to the application and sign in again."},
+	{authorize.ErrOtherBrowser, "Finish signing in where you started",
+		"This sign-in started in another browser or window, so it can’t continue here.",
+		"Go back to the application and start again in this browser."},
+}
+
+// errorPage is the data of the error page for err, classified as code and
+// description.
+func errorPage(err error, code, description string) page {
+	for _, f := range flowErrorText {
+		if errors.Is(err, f.err) {
+			return page{Kind: "error", Title: f.title, Error: f.text, Hint: f.hint, Code: code, Detail: description}
+		}
+	}
 	t, ok := errorText[code]
 	if !ok {
 		t = errorText[oauth.ServerError]

@@ -152,6 +152,28 @@ func TestErrorPageInWords(t *testing.T) {
 			t.Errorf("%s: the error page's CSP %q allows forms to go elsewhere", name, csp)
 		}
 	}
+
+	// The flow's own errors get their own words: an expired (or forged)
+	// page, and a sign-in posted from another browser.
+	b, _, page := startLogin(t, in, nil)
+	for name, tc := range map[string]struct {
+		c      *http.Client
+		form   url.Values
+		status int
+		title  string
+		code   string
+	}{
+		"expired": {b, url.Values{"request": {"forged"}, "username": {"x"}, "password": {"y"}}, http.StatusBadRequest,
+			"This sign-in page has expired", "invalid_request"},
+		"other browser": {browser(t), url.Values{"request": {formField(t, page)}, "username": {"x"}, "password": {"y"}}, http.StatusForbidden,
+			"Finish signing in where you started", "access_denied"},
+	} {
+		resp, body := post(t, tc.c, in.Public.URL+"/oauth2/authorize/login", tc.form)
+		if resp.StatusCode != tc.status || !strings.Contains(body, `<h1 id="title">`+tc.title+`</h1>`) ||
+			!strings.Contains(body, "For support: error <code>"+tc.code+"</code>") {
+			t.Errorf("%s: %d\n%s", name, resp.StatusCode, body)
+		}
+	}
 }
 
 // writeUIDir writes files into a new directory.
