@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -177,7 +178,7 @@ func readUIDir(dir string, files map[string][]byte) error {
 		if n++; n > maxUIFiles {
 			return fmt.Errorf("%w: more than %d files", ErrUIDir, maxUIFiles)
 		}
-		f, err := os.Open(path.Join(dir, name))
+		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrUIDir, err)
 		}
