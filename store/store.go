@@ -43,6 +43,7 @@ type Store interface {
 	ReplayCache
 	Notifier
 	ThrottleStore
+	SessionStore
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

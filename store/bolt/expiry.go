@@ -141,6 +141,8 @@ func deleteIfExpired(tx *bbolt.Tx, typ byte, key []byte, now time.Time) (bool, e
 			return false, err
 		}
 		exp = r.ExpiresAt
+	case expSession:
+		return sweepSession(tx, key, now)
 	case expThrottle:
 		var b *bbolt.Bucket
 		if exp, b = throttleExpiry(tx, key); b == nil || exp.IsZero() || !expired(exp, now) {

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("ReplayCache", func(t *testing.T) { testReplay(t, newStore) })
 	t.Run("Notifier", func(t *testing.T) { testNotify(t, newStore) })
 	t.Run("Throttle", func(t *testing.T) { testThrottle(t, newStore) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, newStore) })
 }
 
 // Digest returns the SHA-256 digest of a test token, the shape of the

@@ -1,0 +1,234 @@
+package bolt
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/authd-dev/authd/store"
+)
+
+// expSession marks sessions in the expiry index.
+const expSession byte = 's'
+
+// bucketSessions holds SSO sessions: session ID → JSON.
+// bucketUserSessions indexes them by user: user ID NUL session ID → empty.
+// Both are created on first use; the sweeper deletes expired sessions and
+// their index entries.
+var (
+	bucketSessions     = []byte("sessions")
+	bucketUserSessions = []byte("user_sessions")
+)
+
+var _ store.SessionStore = (*Store)(nil)
+
+func userSessionKey(user, id string) []byte {
+	return append(append([]byte(user), 0), id...)
+}
+
+// sessionBuckets returns the two buckets, creating them in a write
+// transaction; in a read transaction they may be nil.
+func sessionBuckets(tx *bbolt.Tx) (sess, idx *bbolt.Bucket, err error) {
+	if !tx.Writable() {
+		return tx.Bucket(bucketSessions), tx.Bucket(bucketUserSessions), nil
+	}
+	if sess, err = tx.CreateBucketIfNotExists(bucketSessions); err != nil {
+		return nil, nil, err
+	}
+	idx, err = tx.CreateBucketIfNotExists(bucketUserSessions)
+	return sess, idx, err
+}
+
+func readSession(b *bbolt.Bucket, id string) (store.Session, bool, error) {
+	if b == nil {
+		return store.Session{}, false, nil
+	}
+	raw := b.Get([]byte(id))
+	if raw == nil {
+		return store.Session{}, false, nil
+	}
+	var s store.Session
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return store.Session{}, false, fmt.Errorf("decode session %q: %w", id, err)
+	}
+	return s, true, nil
+}
+
+func writeSession(tx *bbolt.Tx, b *bbolt.Bucket, s store.Session, oldExp time.Time) error {
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode session %q: %w", s.ID, err)
+	}
+	if err := b.Put([]byte(s.ID), raw); err != nil {
+		return err
+	}
+	return reindex(tx, expSession, []byte(s.ID), oldExp, s.LiveUntil())
+}
+
+// removeSession deletes s and its index entries.
+func removeSession(tx *bbolt.Tx, sess, idx *bbolt.Bucket, s store.Session) error {
+	if err := sess.Delete([]byte(s.ID)); err != nil {
+		return err
+	}
+	if err := idx.Delete(userSessionKey(s.UserID, s.ID)); err != nil {
+		return err
+	}
+	return reindex(tx, expSession, []byte(s.ID), s.LiveUntil(), time.Time{})
+}
+
+// CreateSession stores a new session; store.ErrExists if a live one has
+// the ID (an expired one is replaced).
+func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
+	if err := rec.Check(); err != nil {
+		return err
+	}
+	now := s.now()
+	return s.update(ctx, "create session", func(tx *bbolt.Tx) error {
+		sess, idx, err := sessionBuckets(tx)
+		if err != nil {
+			return err
+		}
+		old, exists, err := readSession(sess, rec.ID)
+		if err != nil {
+			return err
+		}
+		if exists {
+			if !old.ExpiredAt(now) {
+				return fmt.Errorf("session: %w", store.ErrExists)
+			}
+			if err := removeSession(tx, sess, idx, old); err != nil {
+				return err
+			}
+		}
+		if err := idx.Put(userSessionKey(rec.UserID, rec.ID), nil); err != nil {
+			return err
+		}
+		return writeSession(tx, sess, rec, time.Time{})
+	})
+}
+
+// GetSession returns a live session; store.ErrNotFound if it is missing
+// or expired by Options.Now.
+func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error) {
+	now := s.now()
+	var out store.Session
+	err := s.view(ctx, "get session", func(tx *bbolt.Tx) error {
+		sess, _, _ := sessionBuckets(tx)
+		rec, ok, err := readSession(sess, id)
+		if err == nil && (!ok || rec.ExpiredAt(now)) {
+			err = fmt.Errorf("session: %w", store.ErrNotFound)
+		}
+		out = rec
+		return err
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// TouchSession applies t in one write transaction.
+func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouch) (store.Session, error) {
+	var out store.Session
+	err := s.update(ctx, "touch session", func(tx *bbolt.Tx) error {
+		sess, _, err := sessionBuckets(tx)
+		if err != nil {
+			return err
+		}
+		rec, ok, err := readSession(sess, id)
+		if err != nil {
+			return err
+		}
+		if !ok || rec.ExpiredAt(t.Now) {
+			return fmt.Errorf("session: %w", store.ErrNotFound)
+		}
+		oldExp := rec.LiveUntil()
+		t.Apply(&rec)
+		out = rec
+		return writeSession(tx, sess, rec, oldExp)
+	})
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// ListSessions returns the user's live sessions, oldest first.
+func (s *Store) ListSessions(ctx context.Context, userID string) ([]store.Session, error) {
+	now := s.now()
+	var out []store.Session
+	err := s.view(ctx, "list sessions", func(tx *bbolt.Tx) error {
+		sess, idx := tx.Bucket(bucketSessions), tx.Bucket(bucketUserSessions)
+		if idx == nil {
+			return nil
+		}
+		prefix := userSessionKey(userID, "")
+		c := idx.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			rec, ok, err := readSession(sess, string(k[len(prefix):]))
+			if err != nil {
+				return err
+			}
+			if ok && !rec.ExpiredAt(now) && rec.UserID == userID {
+				out = append(out, rec)
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b store.Session) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, err
+}
+
+// DeleteSession removes a live session and returns it.
+func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, error) {
+	now := s.now()
+	var out store.Session
+	gone := false
+	err := s.update(ctx, "delete session", func(tx *bbolt.Tx) error {
+		gone = false
+		sess, idx, err := sessionBuckets(tx)
+		if err != nil {
+			return err
+		}
+		rec, ok, err := readSession(sess, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("session: %w", store.ErrNotFound)
+		}
+		if err := removeSession(tx, sess, idx, rec); err != nil {
+			return err
+		}
+		gone, out = rec.ExpiredAt(now), rec
+		return nil
+	})
+	if err == nil && gone {
+		err = fmt.Errorf("session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Session{}, err
+	}
+	return out, nil
+}
+
+// sweepSession deletes an expired session named by the expiry index.
+func sweepSession(tx *bbolt.Tx, key []byte, now time.Time) (bool, error) {
+	sess, idx := tx.Bucket(bucketSessions), tx.Bucket(bucketUserSessions)
+	rec, ok, err := readSession(sess, string(key))
+	if err != nil || !ok || !rec.ExpiredAt(now) {
+		return false, err
+	}
+	if err := sess.Delete(key); err != nil {
+		return false, err
+	}
+	return true, idx.Delete(userSessionKey(rec.UserID, rec.ID))
+}
