@@ -44,6 +44,14 @@ type Config struct {
 	Users    Authenticator
 	Clients  Clients
 	Now      func() time.Time
+	// Sessions keeps SSO sessions (session.go); nil: none, every request
+	// signs in. Hints checks id_token_hint; nil: the parameter is refused.
+	Sessions Sessions
+	Hints    IDTokenHints
+	// SessionIdleTTL and SessionMaxLifetime bound a session
+	// (--session-idle-ttl, --session-max-lifetime); required with Sessions.
+	SessionIdleTTL     time.Duration
+	SessionMaxLifetime time.Duration
 }
 
 // Flow runs the browser flow. It is safe for concurrent use.
@@ -56,6 +64,9 @@ type Flow struct {
 func New(cfg Config) (*Flow, error) {
 	if cfg.Requests == nil || cfg.Users == nil || cfg.Clients == nil || cfg.Now == nil {
 		return nil, errors.New("authorize: Requests, Users, Clients and Now are required")
+	}
+	if cfg.Sessions != nil && (cfg.SessionIdleTTL <= 0 || cfg.SessionMaxLifetime <= 0) {
+		return nil, errors.New("authorize: SessionIdleTTL and SessionMaxLifetime are required with Sessions")
 	}
 	return &Flow{cfg: cfg, policy: defaultPolicy()}, nil
 }
@@ -80,6 +91,15 @@ type interaction struct {
 	client  store.Client
 	req     tokens.AuthRequest
 	allowed bool // the user allowed the request on the consent page
+	// cookie is the session cookie of a sign-in in this step, for the
+	// HTTP layer to set.
+	cookie *SessionCookie
+}
+
+// withCookie hands the step's new session cookie to the HTTP layer.
+func (it *interaction) withCookie(out Outcome) Outcome {
+	out.SetSession = it.cookie
+	return out
 }
 
 func (it *interaction) back() Redirect {
@@ -91,6 +111,13 @@ func (it *interaction) back() Redirect {
 // value, sealed into the interaction so that only this browser can
 // continue it.
 func (f *Flow) Authorize(ctx context.Context, q url.Values, csrf string) Outcome {
+	return f.AuthorizeInSession(ctx, q, csrf, "")
+}
+
+// AuthorizeInSession is Authorize for a browser holding the session
+// cookie value session ("" for none): a valid session signs the request
+// in unless it asks to authenticate again (session.go).
+func (f *Flow) AuthorizeInSession(ctx context.Context, q url.Values, csrf, session string) Outcome {
 	client, err := f.client(ctx, q.Get("client_id"))
 	if err != nil {
 		return fail(err)
@@ -105,6 +132,14 @@ func (f *Flow) Authorize(ctx context.Context, q url.Values, csrf string) Outcome
 	none, err := parsePrompt(q)
 	if err != nil {
 		return failBack(it.back(), err)
+	}
+	params, hint, err := f.parseAuthParams(q, client.ID)
+	if err != nil {
+		return failBack(it.back(), err)
+	}
+	it.req.LoginHint = hint
+	if err := f.resume(ctx, it, params, session); err != nil {
+		return fail(err)
 	}
 	it.req.CSRF = csrf
 	return f.next(ctx, it, none)
@@ -121,6 +156,8 @@ type Input struct {
 	Decision string
 	// RemoteIP is the client address, for throttling.
 	RemoteIP string
+	// Session is the browser's session cookie value ("" for none).
+	Session string
 }
 
 // Continue takes the answer to the page the interaction showed and
@@ -148,9 +185,9 @@ func (f *Flow) Continue(ctx context.Context, in Input) Outcome {
 		return fail(ErrExpired)
 	}
 	if out, done := p.answer(ctx, f, it, in); done {
-		return out
+		return it.withCookie(out)
 	}
-	return f.next(ctx, it, false)
+	return it.withCookie(f.next(ctx, it, false))
 }
 
 // client looks the client up: only a missing client is "unknown"; a store
@@ -192,6 +229,12 @@ func (f *Flow) next(ctx context.Context, it *interaction, none bool) Outcome {
 			return fail(fmt.Errorf("authorize: seal request: %w", err))
 		}
 		return show(p.page(it, sealed))
+	}
+	if ok, err := f.enterSession(ctx, it); err != nil {
+		return fail(err)
+	} else if !ok { // the session ended since it signed the request in
+		it.req.Subject, it.req.AuthTime, it.req.SessionID = "", 0, ""
+		return f.next(ctx, it, none)
 	}
 	code, err := f.cfg.Requests.IssueCode(ctx, it.client, it.req)
 	if re, ok := errors.AsType[*tokens.RedirectError](err); ok {

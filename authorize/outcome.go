@@ -70,6 +70,9 @@ type Outcome struct {
 	Page     *Page
 	Redirect *Redirect
 	Failure  *Failure
+	// SetSession, with any of them, is the session cookie of a sign-in
+	// made in this step: the HTTP layer sets it.
+	SetSession *SessionCookie
 }
 
 func show(p Page) Outcome { return Outcome{Page: &p} }

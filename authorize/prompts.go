@@ -43,7 +43,7 @@ func defaultPolicy() []prompt {
 }
 
 func loginPage(it *interaction, sealed string) Page {
-	return clientPage(it, Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed})
+	return clientPage(it, Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed, Username: it.req.LoginHint})
 }
 
 func consentPage(it *interaction, sealed string) Page {
@@ -76,6 +76,9 @@ func login(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bo
 		return show(p), true
 	}
 	it.req.Subject, it.req.AuthTime = user.ID, f.cfg.Now().Unix()
+	if err := f.startSession(ctx, it, user, in.Session); err != nil {
+		return fail(err), true
+	}
 	return Outcome{}, false
 }
 

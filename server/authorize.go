@@ -18,7 +18,7 @@ const PathAuthorize = "/oauth2/authorize"
 // BrowserFlow is the authorization-code flow's domain state machine
 // (package authorize): each step returns an outcome to render.
 type BrowserFlow interface {
-	Authorize(ctx context.Context, q url.Values, csrf string) authorize.Outcome
+	AuthorizeInSession(ctx context.Context, q url.Values, csrf, session string) authorize.Outcome
 	Continue(ctx context.Context, in authorize.Input) authorize.Outcome
 }
 
@@ -39,7 +39,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		q = r.PostForm
 	}
 	csrf, cookie := s.csrfToken(r)
-	out := s.cfg.Flow.Authorize(r.Context(), q, csrf)
+	out := s.cfg.Flow.AuthorizeInSession(r.Context(), q, csrf, s.sessionCookie(r))
 	if out.Page != nil && cookie != nil {
 		http.SetCookie(w, cookie)
 	}
@@ -62,7 +62,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(csrfCookie); err == nil {
 		in.CSRF = c.Value
 	}
-	s.render(w, r, s.cfg.Flow.Continue(r.Context(), in))
+	in.Session = s.sessionCookie(r)
+	out := s.cfg.Flow.Continue(r.Context(), in)
+	if out.SetSession != nil {
+		http.SetCookie(w, s.newSessionCookie(out.SetSession))
+	}
+	s.render(w, r, out)
 }
 
 // render is the one renderer of the flow's outcomes: a page, a redirect
@@ -108,3 +113,39 @@ func (s *Server) issuerPath() string {
 
 // loginAction is where the login and consent forms post.
 func (s *Server) loginAction() string { return s.issuerPath() + PathAuthorize + "/login" }
+
+// The SSO session cookie: HttpOnly, SameSite=Lax (the redirect back from
+// a client is a top-level GET), Secure on an https issuer. With an https
+// issuer at the root it is named with the __Host- prefix (RFC 6265bis
+// §4.1.3.2: Secure, Path=/, no Domain), so no sibling host can set it;
+// otherwise it is scoped to the issuer's path.
+const (
+	sessionCookieHost  = "__Host-authd_session"
+	sessionCookiePlain = "authd_session"
+)
+
+func (s *Server) sessionCookieName() (name, path string) {
+	p := s.issuerPath()
+	if strings.HasPrefix(s.cfg.Issuer, "https://") && p == "" {
+		return sessionCookieHost, "/"
+	}
+	if p == "" {
+		p = "/"
+	}
+	return sessionCookiePlain, p
+}
+
+// sessionCookie is the browser's session cookie value, "" for none.
+func (s *Server) sessionCookie(r *http.Request) string {
+	name, _ := s.sessionCookieName()
+	if c, err := r.Cookie(name); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+func (s *Server) newSessionCookie(sc *authorize.SessionCookie) *http.Cookie {
+	name, path := s.sessionCookieName()
+	return &http.Cookie{Name: name, Value: sc.Value, Path: path, Expires: sc.Expires, HttpOnly: true,
+		Secure: strings.HasPrefix(s.cfg.Issuer, "https://"), SameSite: http.SameSiteLaxMode}
+}

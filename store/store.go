@@ -193,6 +193,9 @@ type Family struct {
 	// Generation counts rotations (0 for the first token).
 	Generation int  `json:"gen"`
 	Revoked    bool `json:"revoked,omitempty"`
+	// SessionID is the SSO session the login began in ("" for none): the
+	// "sid" of its ID tokens.
+	SessionID string `json:"session_id,omitempty"`
 }
 
 // Rotation asks to rotate the refresh token of one family.

@@ -53,6 +53,12 @@ type AuthRequest struct {
 	// is sealed after sign-in: IssueCode creates the family under this id,
 	// so a sealed consent request yields at most one code.
 	FamilyID string `json:"fid,omitempty"`
+	// SessionID is the SSO session the user signed in with ("" for none):
+	// the "sid" of the ID tokens of the login (OIDC Front/Back-Channel
+	// Logout §3, §2.4). LoginHint prefills the login form (OIDC Core
+	// §3.1.2.1 login_hint).
+	SessionID string `json:"sid,omitempty"`
+	LoginHint string `json:"lh,omitempty"`
 	// CSRF binds a pending request to the browser that started it.
 	CSRF    string `json:"x,omitempty"`
 	Expires int64  `json:"exp"`
@@ -247,7 +253,7 @@ func (s *Service) IssueCode(ctx context.Context, c store.Client, r AuthRequest) 
 		// The resolved audience: refreshed tokens carry what the first did.
 		Audience: s.audienceFor(c, r.Audience),
 		AuthTime: time.Unix(r.AuthTime, 0), CreatedAt: now, ExpiresAt: expires,
-		IdleExpiresAt: now.Add(CodeTTL), Current: digest(code),
+		IdleExpiresAt: now.Add(CodeTTL), Current: digest(code), SessionID: r.SessionID,
 	}
 	if _, err := s.checkLogin(ctx, c, fam, GrantAuthorizationCode); errors.Is(err, errLoginEnded) {
 		return fail(oauth.AccessDenied, "the sign-in is no longer valid")
@@ -351,20 +357,28 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 
 // IDClaims are the claims of an ID token (OIDC Core §2, §5.1).
 type IDClaims struct {
-	Issuer            string   `json:"iss"`
-	Subject           string   `json:"sub"`
-	Audience          Audience `json:"aud"`
-	ExpiresAt         int64    `json:"exp"`
-	IssuedAt          int64    `json:"iat"`
-	AuthTime          int64    `json:"auth_time"`
-	Nonce             string   `json:"nonce,omitempty"`
-	AccessTokenHash   string   `json:"at_hash,omitempty"`
-	AuthorizedParty   string   `json:"azp"`
-	SID               string   `json:"sid,omitempty"`
+	Issuer          string   `json:"iss"`
+	Subject         string   `json:"sub"`
+	Audience        Audience `json:"aud"`
+	ExpiresAt       int64    `json:"exp"`
+	IssuedAt        int64    `json:"iat"`
+	AuthTime        int64    `json:"auth_time"`
+	Nonce           string   `json:"nonce,omitempty"`
+	AccessTokenHash string   `json:"at_hash,omitempty"`
+	AuthorizedParty string   `json:"azp"`
+	SID             string   `json:"sid,omitempty"`
+	// AMR and ACR: how the user authenticated (OIDC Core §2, RFC 8176),
+	// set for logins begun in an SSO session.
+	AMR               []string `json:"amr,omitempty"`
+	ACR               string   `json:"acr,omitempty"`
 	PreferredUsername string   `json:"preferred_username,omitempty"`
 	Email             string   `json:"email,omitempty"`
 	Roles             []string `json:"roles,omitempty"`
 }
+
+// ACRPassword is the acr of a password sign-in: "1", the level of OIDC
+// Core §2's example ("a password … meets ISO/IEC 29115 level 1").
+const ACRPassword = "1"
 
 // mintIDToken signs an ID token for the client (RS256 unless the client
 // registered id_token_signed_response_alg, OIDC Registration §2).
@@ -380,6 +394,11 @@ func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, no
 		Issuer: s.cfg.Issuer, Subject: u.ID, Audience: Audience{c.ID}, IssuedAt: now.Unix(),
 		ExpiresAt: now.Add(s.cfg.IDTokenTTL).Unix(), AuthTime: fam.AuthTime.Unix(), Nonce: nonce,
 		AccessTokenHash: b64.EncodeToString(sum[:16]), AuthorizedParty: c.ID, SID: fam.ID, Roles: u.Roles,
+	}
+	if fam.SessionID != "" {
+		// sid is the SSO session (OIDC Back-Channel Logout §2.4); a
+		// browser login is a password today (RFC 8176 "pwd"), ACRPassword.
+		claims.SID, claims.AMR, claims.ACR = fam.SessionID, []string{"pwd"}, ACRPassword
 	}
 	scopes := strings.Fields(fam.Scope)
 	if contains(scopes, "profile") {

@@ -53,6 +53,10 @@ type Config struct {
 	// RefreshTokenMaxLifetime is the absolute lifetime of a refresh-token
 	// family; never shorter than RefreshTokenTTL.
 	RefreshTokenMaxLifetime time.Duration
+	// SessionIdleTTL and SessionMaxLifetime bound an SSO session: idle
+	// and absolute lifetime (the latter never shorter).
+	SessionIdleTTL     time.Duration
+	SessionMaxLifetime time.Duration
 	// RefreshReuseLeeway is the window after a rotation in which the
 	// previous refresh token is treated as a retry (0 disables it).
 	RefreshReuseLeeway time.Duration

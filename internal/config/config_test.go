@@ -59,7 +59,7 @@ func TestDefaults(t *testing.T) {
 			URL: "redis://127.0.0.1:6379/0", Prefix: "authd:", WaitReplicas: "auto", WaitTimeout: 200 * time.Millisecond}},
 		AdminToken: testToken, KEK: testKEK, SigningAlg: "RS256",
 		AccessTokenTTL: 15 * time.Minute, IDTokenTTL: time.Hour, RefreshTokenTTL: 72 * time.Hour,
-		RefreshTokenMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
+		RefreshTokenMaxLifetime: 720 * time.Hour, SessionIdleTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
 		ShutdownTimeout: 15 * time.Second, RefreshReuseMaxRetries: 3, DefaultAudience: "http://127.0.0.1:8080",
 		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
 		ClientCacheTTL: time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4,

@@ -40,6 +40,8 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"refresh-token-ttl":          "3h",
 		"refresh-token-max-lifetime": "100h",
 		"refresh-reuse-leeway":       "2s",
+		"session-idle-ttl":           "2h",
+		"session-max-lifetime":       "48h",
 		"refresh-reuse-max-retries":  "5",
 		"key-rotation-period":        "48h",
 		"key-publish-ahead":          "2h",

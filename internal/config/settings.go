@@ -42,6 +42,8 @@ var settings = []setting{
 	{"id-token-ttl", "1h", "lifetime of ID tokens", func(c *Config) any { return &c.IDTokenTTL }},
 	{"refresh-token-ttl", "72h", "idle lifetime of a refresh token; every rotation starts a new window", func(c *Config) any { return &c.RefreshTokenTTL }},
 	{"refresh-token-max-lifetime", "720h", "absolute lifetime of a refresh-token family (a login)", func(c *Config) any { return &c.RefreshTokenMaxLifetime }},
+	{"session-idle-ttl", "24h", "SSO session: how long a browser stays signed in without using it", func(c *Config) any { return &c.SessionIdleTTL }},
+	{"session-max-lifetime", "720h", "SSO session: how long a sign-in lasts at most (at least --session-idle-ttl)", func(c *Config) any { return &c.SessionMaxLifetime }},
 	{"refresh-reuse-leeway", "0s", "window after a rotation in which the previous refresh token counts as a retry, not theft", func(c *Config) any { return &c.RefreshReuseLeeway }},
 	{"refresh-reuse-max-retries", "3", "how many retries are honoured inside the reuse leeway (0: none, every replay is reuse)", func(c *Config) any { return &c.RefreshReuseMaxRetries }},
 	{"key-rotation-period", "720h", "how long a signing key stays active", func(c *Config) any { return &c.KeyRotationPeriod }},

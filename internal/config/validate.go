@@ -129,6 +129,8 @@ func validateDurations(c *Config) error {
 		{"id-token-ttl", c.IDTokenTTL},
 		{"refresh-token-ttl", c.RefreshTokenTTL},
 		{"refresh-token-max-lifetime", c.RefreshTokenMaxLifetime},
+		{"session-idle-ttl", c.SessionIdleTTL},
+		{"session-max-lifetime", c.SessionMaxLifetime},
 		{"key-rotation-period", c.KeyRotationPeriod},
 		{"key-publish-ahead", c.KeyPublishAhead},
 	} {
@@ -145,6 +147,8 @@ func validateDurations(c *Config) error {
 		return settingErr("client-cache-ttl", "must be between 0 and 1m, got %s", c.ClientCacheTTL)
 	case c.RefreshTokenMaxLifetime < c.RefreshTokenTTL:
 		return settingErr("refresh-token-max-lifetime", "(%s) must be at least --refresh-token-ttl (%s)", c.RefreshTokenMaxLifetime, c.RefreshTokenTTL)
+	case c.SessionMaxLifetime < c.SessionIdleTTL:
+		return settingErr("session-max-lifetime", "(%s) must be at least --session-idle-ttl (%s)", c.SessionMaxLifetime, c.SessionIdleTTL)
 	case c.KeyPublishAhead >= c.KeyRotationPeriod:
 		return settingErr("key-publish-ahead", "(%s) must be shorter than --key-rotation-period (%s)", c.KeyPublishAhead, c.KeyRotationPeriod)
 	}

@@ -378,6 +378,9 @@ func encodeFamily(f store.Family) ([]byte, error) {
 	for _, a := range f.Audience {
 		b = appendString(b, a)
 	}
+	if f.SessionID != "" { // optional last field: older records end before it
+		b = appendString(b, f.SessionID)
+	}
 	return b, nil
 }
 
@@ -409,6 +412,9 @@ func decodeFamily(id string, rec []byte) (store.Family, error) {
 		}
 	} else if n > 0 {
 		d.bad = true
+	}
+	if len(d.b) > 0 && !d.bad {
+		f.SessionID = d.string()
 	}
 	if d.bad || len(d.b) != 0 {
 		return store.Family{}, fmt.Errorf("redis: family %q: malformed record", id)

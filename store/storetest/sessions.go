@@ -169,6 +169,26 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("FamilyCarriesSession", func(t *testing.T) {
+		st, now := newStore(t), Now()
+		f := NewFamily("f1", now, "t0")
+		f.SessionID = "s1"
+		if err := st.CreateFamily(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		res, err := st.RotateRefresh(ctx, store.Rotation{FamilyID: "f1", Presented: Digest("t0"), Next: Digest("t1"), Now: now, IdleTTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.GetFamily(ctx, "f1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.SessionID != "s1" || res.Family.SessionID != "s1" {
+			t.Errorf("family session %q (after rotation %q), want s1", got.SessionID, res.Family.SessionID)
+		}
+	})
+
 	t.Run("ConcurrentTouches", func(t *testing.T) {
 		st, now := newStore(t), Now()
 		if err := st.CreateSession(ctx, NewSession("s1", "u1", now)); err != nil {
