@@ -61,6 +61,9 @@ type Config struct {
 	Keys    Keys
 	Revoker Revoker
 	Now     func() time.Time
+	// Sessions and Logins serve the user sessions calls (sessions.go).
+	Sessions Sessions
+	Logins   Logins
 }
 
 // Service runs the admin use cases.

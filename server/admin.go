@@ -60,6 +60,8 @@ func (s *Server) adminRoutes(r *mux.Router) {
 	a("admin_user", "/admin/users/{id}", s.patchUser, http.MethodPatch)
 	a("admin_user", "/admin/users/{id}", s.deleteUser, http.MethodDelete)
 	a("admin_user_revoke", "/admin/users/{id}/revoke", s.revokeUser, http.MethodPost)
+	a("admin_user_sessions", "/admin/users/{id}/sessions", s.listSessions, http.MethodGet)
+	a("admin_user_session", "/admin/users/{id}/sessions/{sid}", s.deleteSession, http.MethodDelete)
 
 	a("admin_keys", "/admin/keys", s.listKeys, http.MethodGet)
 	a("admin_keys_rotate", "/admin/keys/rotate", s.rotateKey, http.MethodPost)

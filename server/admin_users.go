@@ -69,3 +69,21 @@ func (s *Server) revokeUser(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
+	list, err := s.cfg.Admin.ListSessions(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sessions": list})
+}
+
+// deleteSession ends the session and the logins begun in it.
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.Admin.DeleteSession(r.Context(), mux.Vars(r)["id"], mux.Vars(r)["sid"]); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -61,6 +61,10 @@ type AdminAPI interface {
 	DeleteUser(ctx context.Context, id string) error
 	RevokeUser(ctx context.Context, id string) error
 
+	// SSO sessions of a user (admin_users.go).
+	ListSessions(ctx context.Context, userID string) ([]admin.SessionView, error)
+	DeleteSession(ctx context.Context, userID, sid string) error
+
 	ListKeys() []keys.Info
 	RotateKey(ctx context.Context, alg string) (keys.Info, error)
 	DeleteKey(ctx context.Context, kid string) error

@@ -233,7 +233,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if a.Webhook != nil {
 		a.background("security webhook", a.Webhook.Run)
 	}
-	adm, err := admin.New(admin.Config{Clients: a.Clients, Users: a.Users, Keys: a.Keys, Revoker: a.Tokens, Now: opts.Now})
+	adm, err := admin.New(admin.Config{Clients: a.Clients, Users: a.Users, Keys: a.Keys, Revoker: a.Tokens, Now: opts.Now,
+		Sessions: st, Logins: a.Tokens})
 	if err != nil {
 		return nil, err
 	}
