@@ -566,6 +566,7 @@ func TestOpenAPIConformance(t *testing.T) {
 	}
 	resp, body = c.adminJSON(http.MethodPost, "/admin/users", map[string]any{"username": "olive", "password": "password-of-olive", "email": "olive@example.com"})
 	c.want(resp, body, http.StatusCreated)
+	olive := decodeJSON[userView](t, body)
 	resp, body = loginPost(url.Values{"request": {sealed}, "username": {"olive"}, "password": {"wrong-password"}})
 	c.want(resp, body, http.StatusUnauthorized)
 	resp, body = loginPost(url.Values{"request": {"tampered"}, "username": {"olive"}, "password": {"password-of-olive"}})
@@ -598,6 +599,22 @@ func TestOpenAPIConformance(t *testing.T) {
 	resp, body = public(http.MethodGet, "/ui/authd.css", nil)
 	c.want(resp, body, http.StatusOK)
 	resp, body = public(http.MethodGet, "/ui/no-such-file.css", nil)
+	c.want(resp, body, http.StatusNotFound)
+
+	// Admin: olive's SSO session, begun by the sign-in above.
+	resp, body = c.adminJSON(http.MethodGet, "/admin/users/"+olive.ID+"/sessions", nil)
+	c.want(resp, body, http.StatusOK)
+	sessions := decodeJSON[struct {
+		Sessions []struct{ ID string } `json:"sessions"`
+	}](t, body)
+	if len(sessions.Sessions) != 1 {
+		t.Fatalf("olive's sessions: %s", body)
+	}
+	resp, body = c.adminJSON(http.MethodGet, "/admin/users/no-such-user/sessions", nil)
+	c.want(resp, body, http.StatusNotFound)
+	resp, body = c.adminJSON(http.MethodDelete, "/admin/users/"+olive.ID+"/sessions/"+sessions.Sessions[0].ID, nil)
+	c.want(resp, body, http.StatusNoContent)
+	resp, body = c.adminJSON(http.MethodDelete, "/admin/users/"+olive.ID+"/sessions/"+sessions.Sessions[0].ID, nil)
 	c.want(resp, body, http.StatusNotFound)
 
 	// Admin: keys.
