@@ -24,10 +24,12 @@
 //	login   needed until the user has signed in in this interaction
 //	consent needed unless the client skips consent, until the user allows
 //
-// The next steps slot in here without changing the HTTP layer: an SSO
-// session resolves login (and prompt=login or max_age makes it needed
-// again), remembered consent resolves consent (prompt=consent makes it
-// needed again), a second factor is a prompt between the two.
+// An SSO session (session.go) resolves login before the prompts are
+// evaluated, unless the request asks to authenticate again (prompt=login
+// or select_account, max_age exceeded, an id_token_hint of another user);
+// a sign-in starts a new session, whose cookie the Outcome hands to the
+// HTTP layer. Remembered consent resolves consent the same way, and a
+// second factor is a prompt between the two.
 //
 // The pending interaction travels sealed in the page (tokens.SealRequest),
 // bound to the browser by a CSRF value the HTTP layer keeps in a cookie.
