@@ -237,6 +237,15 @@ func (f *Flow) next(ctx context.Context, it *interaction, none bool) Outcome {
 		return f.next(ctx, it, none)
 	}
 	code, err := f.cfg.Requests.IssueCode(ctx, it.client, it.req)
+	if errors.Is(err, tokens.ErrSignInEnded) && it.req.SessionID != "" && it.cookie == nil {
+		// The session outlived its user's revocation or deletion: end it
+		// and ask for a sign-in (OIDC Core §3.1.2.6 login_required).
+		if err := f.endSession(ctx, it.req.SessionID); err != nil {
+			return fail(err)
+		}
+		it.req.Subject, it.req.AuthTime, it.req.SessionID, it.req.FamilyID = "", 0, "", ""
+		return f.next(ctx, it, none)
+	}
 	if re, ok := errors.AsType[*tokens.RedirectError](err); ok {
 		return failBack(it.back(), re.Err)
 	} else if err != nil {

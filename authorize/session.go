@@ -178,6 +178,14 @@ func (f *Flow) startSession(ctx context.Context, it *interaction, user store.Use
 	return nil
 }
 
+// endSession deletes a session that no longer stands.
+func (f *Flow) endSession(ctx context.Context, id string) error {
+	if _, err := f.cfg.Sessions.DeleteSession(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("authorize: end session: %w", err)
+	}
+	return nil
+}
+
 // enterSession records, before the code is issued, that the client gets
 // a code in the session and the family the code begins, so that ending
 // the session can end the login. ok false: the session ended meanwhile.

@@ -256,7 +256,7 @@ func (s *Service) IssueCode(ctx context.Context, c store.Client, r AuthRequest) 
 		IdleExpiresAt: now.Add(CodeTTL), Current: digest(code), SessionID: r.SessionID,
 	}
 	if _, err := s.checkLogin(ctx, c, fam, GrantAuthorizationCode); errors.Is(err, errLoginEnded) {
-		return fail(oauth.AccessDenied, "the sign-in is no longer valid")
+		return "", &RedirectError{oauth.New(oauth.AccessDenied, "the sign-in is no longer valid").WithCause(ErrSignInEnded)}
 	} else if err != nil {
 		return "", redirectable(err)
 	}

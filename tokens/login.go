@@ -14,6 +14,12 @@ import (
 // say which check failed.
 var errLoginEnded = errors.New("tokens: the login no longer stands")
 
+// ErrSignInEnded is wrapped by IssueCode's access_denied when the user's
+// sign-in no longer stands (the user was deleted or revoked since): an
+// SSO session that signed the request in must end, and the user sign in
+// again.
+var ErrSignInEnded = errors.New("tokens: the sign-in no longer stands")
+
 // checkLogin applies the checks every use of a login makes, in one place:
 // the refresh grant (RFC 6749 §6), the code exchange (§4.1.3), the refresh
 // token's introspection (RFC 7662 §2.2) and IssueCode.

@@ -415,3 +415,34 @@ func TestSessionAcrossReplicas(t *testing.T) {
 		t.Errorf("on replica B: %+v; want the session begun on A %+v", two, one)
 	}
 }
+
+// TestRevokedUserNeedsLogin: a session that outlives its user's
+// revocation (admin revoke, password change) or deletion no longer signs
+// requests in: the browser gets the login page (login_required with
+// prompt=none), not an access_denied it cannot get past.
+func TestRevokedUserNeedsLogin(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		clock := newFakeClock(time.Now())
+		in := startWith(t, clock.Now, "", storeArgs...)
+		first := newSSOClient(in, "first", true)
+		ann := in.createUser("ann", "password-of-ann")
+		bob := in.createUser("bob", "password-of-bob")
+		annB, bobB := browser(t), browser(t)
+		first.login(t, annB, "ann", "password-of-ann")
+		first.login(t, bobB, "bob", "password-of-bob")
+		clock.Add(2 * time.Second)
+		if st := in.admin(http.MethodPost, "/admin/users/"+ann.ID+"/revoke", nil, nil); st != http.StatusNoContent {
+			t.Fatalf("revoke: %d", st)
+		}
+		clock.Add(time.Second) // a sign-in after the revocation
+		first.authError(t, annB, "login_required", "prompt", "none")
+		first.loginPage(t, annB)
+		first.exchange(t, first.login(t, annB, "ann", "password-of-ann")) // signs in again
+		first.silent(t, annB, "prompt", "none")
+
+		if st := in.admin(http.MethodDelete, "/admin/users/"+bob.ID, nil, nil); st != http.StatusNoContent {
+			t.Fatalf("delete bob: %d", st)
+		}
+		first.loginPage(t, bobB)
+	})
+}
