@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -16,7 +17,8 @@ import (
 
 // SSO sessions (store.SessionStore):
 //
-//	Psess:{<id>}     session, JSON, expiring at its LiveUntil (PXAT)
+//	Psess:{<id>}     session, JSON (sessionRecord), expiring at its
+//	                 LiveUntil (PXAT)
 //	Pusess:{<user>}  sorted set of the user's session IDs, scored by their
 //	                 absolute ExpiresAt (ms); it expires with the last one
 //
@@ -27,6 +29,60 @@ var _ store.SessionStore = (*Store)(nil)
 
 func (s *Store) sessionKey(id string) string        { return s.prefix + "sess:{" + id + "}" }
 func (s *Store) userSessionsKey(user string) string { return s.prefix + "usess:{" + user + "}" }
+
+// sessionRecord is a session as stored: its JSON plus the two ends in
+// Unix microseconds (as strings: Lua's cjson writes numbers with 14
+// digits), which the touch script compares.
+type sessionRecord struct {
+	store.Session
+	Exp  int64 `json:"x_exp,string"`
+	Idle int64 `json:"x_idle,string"`
+}
+
+func encodeSession(s store.Session) ([]byte, error) {
+	r := sessionRecord{Session: s, Exp: s.ExpiresAt.UnixMicro(), Idle: s.ExpiresAt.UnixMicro()}
+	if !s.IdleExpiresAt.IsZero() {
+		r.Idle = s.IdleExpiresAt.UnixMicro()
+	}
+	return json.Marshal(r)
+}
+
+// touchSessionScript is SessionTouch.Apply on the stored record, in one
+// round trip. KEYS: session. ARGV: now (µs), now+IdleTTL (µs), the JSON
+// strings of now and now+IdleTTL, client ID, family ID, the most families
+// kept. Returns the new record, or nil if the session is gone at now.
+var touchSessionScript = goredis.NewScript(`
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local s = cjson.decode(raw)
+local now, exp, idle = tonumber(ARGV[1]), tonumber(s.x_exp), tonumber(s.x_idle)
+if now >= math.min(exp, idle) then return false end
+s.last_active_at = ARGV[3]
+local nidle = tonumber(ARGV[2])
+if nidle > exp then
+	s.idle_expires_at, s.x_idle, nidle = s.expires_at, s.x_exp, exp
+else
+	s.idle_expires_at, s.x_idle = ARGV[4], ARGV[2]
+end
+local function add(list, v)
+	if v == '' then return list end
+	list = list or {}
+	for _, x in ipairs(list) do
+		if x == v then return list end
+	end
+	table.insert(list, v)
+	return list
+end
+s.clients = add(s.clients, ARGV[5])
+s.families = add(s.families, ARGV[6])
+local max = tonumber(ARGV[7])
+while s.families and #s.families > max do
+	table.remove(s.families, 1)
+end
+local out = cjson.encode(s)
+redis.call('SET', KEYS[1], out, 'PXAT', math.floor(math.min(exp, nidle) / 1000) + 1)
+return out
+`)
 
 // indexSessionScript adds a session to its user's index, drops members
 // past their absolute end and lets the index expire with its last member.
@@ -49,7 +105,7 @@ func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
 	if rec.ExpiredAt(s.now()) {
 		return nil // stored and gone at once
 	}
-	b, err := json.Marshal(rec)
+	b, err := encodeSession(rec)
 	if err != nil {
 		return fmt.Errorf("redis create session: encode: %w", err)
 	}
@@ -80,43 +136,31 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	return rec, nil
 }
 
-// TouchSession applies t in an optimistic transaction on the record.
+// TouchSession applies t in one script (touchSessionScript).
 func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouch) (store.Session, error) {
-	key := s.sessionKey(id)
-	var out store.Session
-	err := s.watch(ctx, "touch session", func(tx *goredis.Tx) error {
-		raw, err := tx.Get(ctx, key).Bytes()
-		if errors.Is(err, goredis.Nil) {
-			return fmt.Errorf("redis touch session: %w", store.ErrNotFound)
-		}
-		if err != nil {
-			return err
-		}
-		var rec store.Session
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return abort{fmt.Errorf("redis touch session: decode: %w", err)}
-		}
-		if rec.ExpiredAt(t.Now) {
-			return fmt.Errorf("redis touch session: %w", store.ErrNotFound)
-		}
-		t.Apply(&rec)
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return abort{fmt.Errorf("redis touch session: encode: %w", err)}
-		}
-		if _, err := tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.SetArgs(ctx, key, b, goredis.SetArgs{ExpireAt: rec.LiveUntil()})
-			return nil
-		}); err != nil {
-			return err
-		}
-		out = rec
-		return nil
-	}, key)
+	now := t.Now
+	idle := now.Add(t.IdleTTL)
+	nowJSON, err := json.Marshal(now)
 	if err != nil {
-		return store.Session{}, err
+		return store.Session{}, fmt.Errorf("redis touch session: %w", err)
 	}
-	return out, nil
+	idleJSON, err := json.Marshal(idle)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("redis touch session: %w", err)
+	}
+	raw, err := touchSessionScript.Run(ctx, s.rdb, []string{s.sessionKey(id)}, now.UnixMicro(), idle.UnixMicro(),
+		strings.Trim(string(nowJSON), `"`), strings.Trim(string(idleJSON), `"`), t.ClientID, t.FamilyID, store.MaxSessionFamilies).Text()
+	if errors.Is(err, goredis.Nil) {
+		return store.Session{}, fmt.Errorf("redis touch session: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Session{}, s.fail("touch session", err)
+	}
+	var rec store.Session
+	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
+		return store.Session{}, fmt.Errorf("redis touch session: decode: %w", err)
+	}
+	return rec, nil
 }
 
 // ListSessions reads the user's index, then each record (pipelined).
