@@ -63,6 +63,10 @@ func newSecret() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// maxMaxAge caps max_age (a century), so that the comparison cannot
+// overflow a time.Duration.
+const maxMaxAge = 100 * 365 * 24 * 3600
+
 // authParams are the request parameters of OIDC Core §3.1.2.1 that decide
 // whether an existing session may be used.
 type authParams struct {
@@ -91,7 +95,7 @@ func (f *Flow) parseAuthParams(q url.Values, clientID string) (authParams, strin
 		if err != nil || n < 0 {
 			return p, "", oauth.New(oauth.InvalidRequest, "max_age must be a non-negative number of seconds")
 		}
-		p.maxAge = n
+		p.maxAge = min(n, maxMaxAge)
 		if n == 0 { // OIDC Core §3.1.2.1: max_age=0 is prompt=login
 			p.forceLogin = true
 		}
