@@ -9,6 +9,7 @@
 //	Pfam:{<family id>}    family, packed record Pdeny:<kind>:<value>  "<at ns>:<expires µs>"
 //	Prevocations          stream: the revocation feed (see feed.go)
 //	P{login}:<bucket>     login throttle bucket, GCRA time (see throttle.go)
+//	Psess:{<id>}          SSO session, JSON   Pusess:{<user>}  its user's index (see sessions.go)
 //
 // The hash tags ({clients}, {users}, {keys}, {<family id>}) keep every key
 // that one script or transaction touches in one Cluster slot. Families and
