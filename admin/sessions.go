@@ -14,6 +14,7 @@ import (
 type Sessions interface {
 	GetSession(ctx context.Context, id string) (store.Session, error)
 	ListSessions(ctx context.Context, userID string) ([]store.Session, error)
+	SessionFamilies(ctx context.Context, id string) ([]string, error)
 	DeleteSession(ctx context.Context, id string) (store.Session, error)
 }
 
@@ -89,7 +90,11 @@ func (s *Service) DeleteSession(ctx context.Context, userID, sid string) error {
 	} else if err != nil {
 		return err
 	}
-	if err := logins.EndLogins(ctx, sess.Families); err != nil {
+	fams, err := st.SessionFamilies(ctx, sid)
+	if err := ignoreNotFound(err); err != nil {
+		return err
+	}
+	if err := logins.EndLogins(ctx, fams); err != nil {
 		return err
 	}
 	gone, err := st.DeleteSession(ctx, sid)
@@ -99,7 +104,7 @@ func (s *Service) DeleteSession(ctx context.Context, userID, sid string) error {
 	// Families a code added between the read and the delete.
 	var late []string
 	for _, f := range gone.Families {
-		if !slices.Contains(sess.Families, f) {
+		if !slices.Contains(fams, f) {
 			late = append(late, f)
 		}
 	}

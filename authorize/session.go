@@ -162,20 +162,18 @@ func (f *Flow) startSession(ctx context.Context, it *interaction, user store.Use
 	if s.IdleExpiresAt.After(s.ExpiresAt) {
 		s.IdleExpiresAt = s.ExpiresAt
 	}
-	var old *store.Session
 	if oldCookie != "" && len(oldCookie) <= 128 {
 		if o, err := f.cfg.Sessions.GetSession(ctx, SessionID(oldCookie)); err == nil && o.UserID == user.ID {
-			old = &o
-			s.Clients, s.Families = slices.Clone(o.Clients), slices.Clone(o.Families)
+			// Deleted first: DeleteSession hands over its families.
+			gone, err := f.cfg.Sessions.DeleteSession(ctx, o.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("authorize: replace session: %w", err)
+			}
+			s.Clients, s.Families = slices.Clone(gone.Clients), slices.Clone(gone.Families)
 		}
 	}
 	if err := f.cfg.Sessions.CreateSession(ctx, s); err != nil {
 		return fmt.Errorf("authorize: create session: %w", err)
-	}
-	if old != nil {
-		if _, err := f.cfg.Sessions.DeleteSession(ctx, old.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("authorize: replace session: %w", err)
-		}
 	}
 	it.req.SessionID = s.ID
 	it.cookie = &SessionCookie{Value: cookie, Expires: s.ExpiresAt}

@@ -33,7 +33,10 @@ type Session struct {
 	IdleExpiresAt time.Time `json:"idle_expires_at"`
 	// Clients got codes in this session, in the order they first did;
 	// Families are the refresh-token families begun in it (logout revokes
-	// them), oldest first, at most MaxSessionFamilies.
+	// them), oldest first, at most MaxSessionFamilies. Families are kept
+	// apart from the record every authorization reads: GetSession,
+	// ListSessions and TouchSession return the session without them;
+	// SessionFamilies and DeleteSession return them.
 	Clients  []string `json:"clients,omitempty"`
 	Families []string `json:"families,omitempty"`
 }
@@ -105,17 +108,20 @@ func (s Session) Check() error {
 type SessionStore interface {
 	// CreateSession stores a new session; ErrExists if the ID is taken.
 	CreateSession(ctx context.Context, s Session) error
-	// GetSession returns a live session; ErrNotFound if it is missing or
-	// expired.
+	// GetSession returns a live session (without Families, in one read);
+	// ErrNotFound if it is missing or expired.
 	GetSession(ctx context.Context, id string) (Session, error)
 	// TouchSession atomically applies t (SessionTouch.Apply) to a live
-	// session and returns it as stored; ErrNotFound if it is missing or
-	// expired at t.Now.
+	// session and returns it as stored (without Families); ErrNotFound if
+	// it is missing or expired at t.Now.
 	TouchSession(ctx context.Context, id string, t SessionTouch) (Session, error)
+	// SessionFamilies returns the families begun in a live session,
+	// oldest first; ErrNotFound if it is missing or expired.
+	SessionFamilies(ctx context.Context, id string) ([]string, error)
 	// ListSessions returns the user's live sessions, oldest first.
 	ListSessions(ctx context.Context, userID string) ([]Session, error)
-	// DeleteSession removes the session and returns it as it was (for the
-	// caller to end what was begun in it); ErrNotFound if it is missing or
-	// expired.
+	// DeleteSession removes the session and returns it as it was, with
+	// its Families (for the caller to end what was begun in it);
+	// ErrNotFound if it is missing or expired.
 	DeleteSession(ctx context.Context, id string) (Session, error)
 }

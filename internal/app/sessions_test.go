@@ -361,7 +361,12 @@ func TestAdminDeletesSession(t *testing.T) {
 		b := browser(t)
 		t1 := first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
 		t2 := web.exchange(t, web.silent(t, b))
-		sid := claimsOf(t, t1.IDToken).SID
+		// Signing in again replaces the session; its logins carry over.
+		t4 := first.exchange(t, first.login(t, b, "ann", "password-of-ann", "prompt", "login"))
+		sid := claimsOf(t, t4.IDToken).SID
+		if sid == claimsOf(t, t1.IDToken).SID {
+			t.Fatal("prompt=login kept the session id")
+		}
 		if t1.RefreshToken == "" || t2.RefreshToken == "" {
 			t.Fatal("no refresh tokens")
 		}
@@ -378,7 +383,7 @@ func TestAdminDeletesSession(t *testing.T) {
 		for _, x := range []struct {
 			sc ssoClient
 			tr tokenResponse
-		}{{first, t1}, {web, t2}} {
+		}{{first, t1}, {web, t2}, {first, t4}} {
 			if r := refresh(in, x.sc.c, x.tr.RefreshToken); r.Error != "invalid_grant" {
 				t.Errorf("refresh token of the deleted session: %d %s; want invalid_grant", r.Status, r.Error)
 			}

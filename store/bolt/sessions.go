@@ -19,11 +19,14 @@ const expSession byte = 's'
 
 // bucketSessions holds SSO sessions: session ID → JSON.
 // bucketUserSessions indexes them by user: user ID NUL session ID → empty.
+// bucketSessionFamilies holds each session's families apart (session ID →
+// JSON list), so that the record every authorization reads stays small.
 // Both are created on first use; the sweeper deletes expired sessions and
 // their index entries.
 var (
-	bucketSessions     = []byte("sessions")
-	bucketUserSessions = []byte("user_sessions")
+	bucketSessions        = []byte("sessions")
+	bucketUserSessions    = []byte("user_sessions")
+	bucketSessionFamilies = []byte("session_families")
 )
 
 var _ store.SessionStore = (*Store)(nil)
@@ -41,8 +44,42 @@ func sessionBuckets(tx *bbolt.Tx) (sess, idx *bbolt.Bucket, err error) {
 	if sess, err = tx.CreateBucketIfNotExists(bucketSessions); err != nil {
 		return nil, nil, err
 	}
+	if _, err = tx.CreateBucketIfNotExists(bucketSessionFamilies); err != nil {
+		return nil, nil, err
+	}
 	idx, err = tx.CreateBucketIfNotExists(bucketUserSessions)
 	return sess, idx, err
+}
+
+func readFamilies(tx *bbolt.Tx, id string) ([]string, error) {
+	b := tx.Bucket(bucketSessionFamilies)
+	if b == nil {
+		return nil, nil
+	}
+	raw := b.Get([]byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	var out []string
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("decode families of session %q: %w", id, err)
+	}
+	return out, nil
+}
+
+func writeFamilies(tx *bbolt.Tx, id string, fams []string) error {
+	b := tx.Bucket(bucketSessionFamilies)
+	if len(fams) == 0 {
+		return b.Delete([]byte(id))
+	}
+	if n := len(fams) - store.MaxSessionFamilies; n > 0 {
+		fams = fams[n:]
+	}
+	raw, err := json.Marshal(fams)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(id), raw)
 }
 
 func readSession(b *bbolt.Bucket, id string) (store.Session, bool, error) {
@@ -61,6 +98,7 @@ func readSession(b *bbolt.Bucket, id string) (store.Session, bool, error) {
 }
 
 func writeSession(tx *bbolt.Tx, b *bbolt.Bucket, s store.Session, oldExp time.Time) error {
+	s.Families = nil // in bucketSessionFamilies
 	raw, err := json.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("encode session %q: %w", s.ID, err)
@@ -77,6 +115,9 @@ func removeSession(tx *bbolt.Tx, sess, idx *bbolt.Bucket, s store.Session) error
 		return err
 	}
 	if err := idx.Delete(userSessionKey(s.UserID, s.ID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketSessionFamilies).Delete([]byte(s.ID)); err != nil {
 		return err
 	}
 	return reindex(tx, expSession, []byte(s.ID), s.LiveUntil(), time.Time{})
@@ -107,6 +148,9 @@ func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
 			}
 		}
 		if err := idx.Put(userSessionKey(rec.UserID, rec.ID), nil); err != nil {
+			return err
+		}
+		if err := writeFamilies(tx, rec.ID, rec.Families); err != nil {
 			return err
 		}
 		return writeSession(tx, sess, rec, time.Time{})
@@ -149,7 +193,14 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouc
 			return fmt.Errorf("session: %w", store.ErrNotFound)
 		}
 		oldExp := rec.LiveUntil()
+		if rec.Families, err = readFamilies(tx, id); err != nil {
+			return err
+		}
 		t.Apply(&rec)
+		if err := writeFamilies(tx, id, rec.Families); err != nil {
+			return err
+		}
+		rec.Families = nil
 		out = rec
 		return writeSession(tx, sess, rec, oldExp)
 	})
@@ -205,6 +256,9 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, er
 		if !ok {
 			return fmt.Errorf("session: %w", store.ErrNotFound)
 		}
+		if rec.Families, err = readFamilies(tx, id); err != nil {
+			return err
+		}
 		if err := removeSession(tx, sess, idx, rec); err != nil {
 			return err
 		}
@@ -230,5 +284,32 @@ func sweepSession(tx *bbolt.Tx, key []byte, now time.Time) (bool, error) {
 	if err := sess.Delete(key); err != nil {
 		return false, err
 	}
+	if b := tx.Bucket(bucketSessionFamilies); b != nil {
+		if err := b.Delete(key); err != nil {
+			return false, err
+		}
+	}
 	return true, idx.Delete(userSessionKey(rec.UserID, rec.ID))
+}
+
+// SessionFamilies returns the families of a live session.
+func (s *Store) SessionFamilies(ctx context.Context, id string) ([]string, error) {
+	now := s.now()
+	var out []string
+	err := s.view(ctx, "session families", func(tx *bbolt.Tx) error {
+		sess, _, _ := sessionBuckets(tx)
+		rec, ok, err := readSession(sess, id)
+		if err == nil && (!ok || rec.ExpiredAt(now)) {
+			err = fmt.Errorf("session: %w", store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		out, err = readFamilies(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

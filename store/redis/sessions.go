@@ -17,8 +17,10 @@ import (
 
 // SSO sessions (store.SessionStore):
 //
-//	Psess:{<id>}     session, JSON (sessionRecord), expiring at its
-//	                 LiveUntil (PXAT)
+//	Psess:{<id>}     session, JSON (sessionRecord) without its families,
+//	                 expiring at its LiveUntil (PXAT)
+//	Psess:{<id>}:f   list of the families begun in it, same expiry (the
+//	                 same slot: the scripts write both)
 //	Pusess:{<user>}  sorted set of the user's session IDs, scored by their
 //	                 absolute ExpiresAt (ms); it expires with the last one
 //
@@ -27,8 +29,9 @@ import (
 
 var _ store.SessionStore = (*Store)(nil)
 
-func (s *Store) sessionKey(id string) string        { return s.prefix + "sess:{" + id + "}" }
-func (s *Store) userSessionsKey(user string) string { return s.prefix + "usess:{" + user + "}" }
+func (s *Store) sessionKey(id string) string         { return s.prefix + "sess:{" + id + "}" }
+func (s *Store) userSessionsKey(user string) string  { return s.prefix + "usess:{" + user + "}" }
+func (s *Store) sessionFamiliesKey(id string) string { return s.prefix + "sess:{" + id + "}:f" }
 
 // sessionRecord is a session as stored: its JSON plus the two ends in
 // Unix microseconds (as strings: Lua's cjson writes numbers with 14
@@ -40,6 +43,7 @@ type sessionRecord struct {
 }
 
 func encodeSession(s store.Session) ([]byte, error) {
+	s.Families = nil // kept in their own list
 	r := sessionRecord{Session: s, Exp: s.ExpiresAt.UnixMicro(), Idle: s.ExpiresAt.UnixMicro()}
 	if !s.IdleExpiresAt.IsZero() {
 		r.Idle = s.IdleExpiresAt.UnixMicro()
@@ -48,7 +52,7 @@ func encodeSession(s store.Session) ([]byte, error) {
 }
 
 // touchSessionScript is SessionTouch.Apply on the stored record, in one
-// round trip. KEYS: session. ARGV: now (µs), now+IdleTTL (µs), the JSON
+// round trip. KEYS: session, its families. ARGV: now (µs), now+IdleTTL (µs), the JSON
 // strings of now and now+IdleTTL, client ID, family ID, the most families
 // kept. Returns the new record, or nil if the session is gone at now.
 var touchSessionScript = goredis.NewScript(`
@@ -74,14 +78,31 @@ local function add(list, v)
 	return list
 end
 s.clients = add(s.clients, ARGV[5])
-s.families = add(s.families, ARGV[6])
-local max = tonumber(ARGV[7])
-while s.families and #s.families > max do
-	table.remove(s.families, 1)
-end
 local out = cjson.encode(s)
-redis.call('SET', KEYS[1], out, 'PXAT', math.floor(math.min(exp, nidle) / 1000) + 1)
+local at = math.floor(math.min(exp, nidle) / 1000) + 1
+redis.call('SET', KEYS[1], out, 'PXAT', at)
+if ARGV[6] ~= '' and not redis.call('LPOS', KEYS[2], ARGV[6]) then
+	redis.call('RPUSH', KEYS[2], ARGV[6])
+	redis.call('LTRIM', KEYS[2], -tonumber(ARGV[7]), -1)
+end
+redis.call('PEXPIREAT', KEYS[2], at)
 return out
+`)
+
+// createSessionScript stores a session and its families unless the ID
+// is taken. KEYS: session, its families. ARGV: JSON, expiry (ms),
+// families... Returns 1 if stored, 0 if taken.
+var createSessionScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+	return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+redis.call('DEL', KEYS[2])
+if #ARGV > 2 then
+	redis.call('RPUSH', KEYS[2], unpack(ARGV, 3))
+	redis.call('PEXPIREAT', KEYS[2], ARGV[2])
+end
+return 1
 `)
 
 // indexSessionScript adds a session to its user's index, drops members
@@ -109,12 +130,21 @@ func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
 	if err != nil {
 		return fmt.Errorf("redis create session: encode: %w", err)
 	}
-	err = s.rdb.SetArgs(ctx, s.sessionKey(rec.ID), b, goredis.SetArgs{Mode: "NX", ExpireAt: rec.LiveUntil()}).Err()
-	if errors.Is(err, goredis.Nil) {
-		return fmt.Errorf("redis create session: %w", store.ErrExists)
+	fams := rec.Families
+	if n := len(fams) - store.MaxSessionFamilies; n > 0 {
+		fams = fams[n:]
 	}
+	args := make([]any, 0, 2+len(fams))
+	args = append(args, b, rec.LiveUntil().UnixMilli()+1)
+	for _, f := range fams {
+		args = append(args, f)
+	}
+	n, err := createSessionScript.Run(ctx, s.rdb, []string{s.sessionKey(rec.ID), s.sessionFamiliesKey(rec.ID)}, args...).Int()
 	if err != nil {
 		return s.fail("create session", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redis create session: %w", store.ErrExists)
 	}
 	err = indexSessionScript.Run(ctx, s.rdb, []string{s.userSessionsKey(rec.UserID)},
 		rec.ID, rec.ExpiresAt.UnixMilli(), s.now().UnixMilli()).Err()
@@ -148,7 +178,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouc
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis touch session: %w", err)
 	}
-	raw, err := touchSessionScript.Run(ctx, s.rdb, []string{s.sessionKey(id)}, now.UnixMicro(), idle.UnixMicro(),
+	raw, err := touchSessionScript.Run(ctx, s.rdb, []string{s.sessionKey(id), s.sessionFamiliesKey(id)}, now.UnixMicro(), idle.UnixMicro(),
 		strings.Trim(string(nowJSON), `"`), strings.Trim(string(idleJSON), `"`), t.ClientID, t.FamilyID, store.MaxSessionFamilies).Text()
 	if errors.Is(err, goredis.Nil) {
 		return store.Session{}, fmt.Errorf("redis touch session: %w", store.ErrNotFound)
@@ -213,9 +243,21 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]store.Sessio
 	return out, nil
 }
 
-// DeleteSession removes the record (GETDEL), then its index entry.
+// DeleteSession removes the record and its families (one MULTI on their
+// slot), then its index entry.
 func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, error) {
-	raw, err := s.rdb.GetDel(ctx, s.sessionKey(id)).Bytes()
+	var get *goredis.StringCmd
+	var fams *goredis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		get = p.GetDel(ctx, s.sessionKey(id))
+		fams = p.LRange(ctx, s.sessionFamiliesKey(id), 0, -1)
+		p.Del(ctx, s.sessionFamiliesKey(id))
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return store.Session{}, s.fail("delete session", err)
+	}
+	raw, err := get.Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return store.Session{}, fmt.Errorf("redis delete session: %w", store.ErrNotFound)
 	}
@@ -226,6 +268,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, er
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return store.Session{}, fmt.Errorf("redis delete session: decode: %w", err)
 	}
+	rec.Families = fams.Val()
 	if err := s.rdb.ZRem(ctx, s.userSessionsKey(rec.UserID), id).Err(); err != nil {
 		return store.Session{}, s.fail("unindex session", err)
 	}
@@ -233,4 +276,34 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, er
 		return store.Session{}, fmt.Errorf("redis delete session: %w", store.ErrNotFound)
 	}
 	return rec, nil
+}
+
+// SessionFamilies reads the families list of a live session (one MULTI:
+// the record's existence and the list).
+func (s *Store) SessionFamilies(ctx context.Context, id string) ([]string, error) {
+	var get *goredis.StringCmd
+	var fams *goredis.StringSliceCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		get = p.Get(ctx, s.sessionKey(id))
+		fams = p.LRange(ctx, s.sessionFamiliesKey(id), 0, -1)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, s.fail("session families", err)
+	}
+	raw, err := get.Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis session families: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail("session families", err)
+	}
+	var rec store.Session
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("redis session families: decode: %w", err)
+	}
+	if rec.ExpiredAt(s.now()) {
+		return nil, fmt.Errorf("redis session families: %w", store.ErrNotFound)
+	}
+	return fams.Val(), nil
 }

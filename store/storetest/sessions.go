@@ -74,8 +74,12 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if !got.IdleExpiresAt.Equal(s.ExpiresAt) {
 			t.Errorf("idle end %v, want capped at %v", got.IdleExpiresAt, s.ExpiresAt)
 		}
-		if !slices.Equal(got.Clients, []string{"a"}) || !slices.Equal(got.Families, []string{"f1", "f2"}) {
-			t.Errorf("clients %v families %v", got.Clients, got.Families)
+		fams, err := st.SessionFamilies(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Clients, []string{"a"}) || !slices.Equal(fams, []string{"f1", "f2"}) || got.Families != nil {
+			t.Errorf("clients %v families %v (in the record: %v); want [a], [f1 f2] kept apart", got.Clients, fams, got.Families)
 		}
 		stored, err := st.GetSession(ctx, "s1")
 		if err != nil {
@@ -169,6 +173,42 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("Families", func(t *testing.T) {
+		st, now := newStore(t), Now()
+		s := NewSession("s1", "u1", now)
+		for i := range store.MaxSessionFamilies + 2 {
+			s.Families = append(s.Families, fmt.Sprint("old", i))
+		}
+		if err := st.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.GetSession(ctx, "s1")
+		if err != nil || got.Families != nil {
+			t.Fatalf("GetSession: %v, families %d; want none in the record", err, len(got.Families))
+		}
+		fams, err := st.SessionFamilies(ctx, "s1")
+		if err != nil || len(fams) != store.MaxSessionFamilies || fams[0] != "old2" {
+			t.Fatalf("SessionFamilies: %d from %v, %v; want the newest %d", len(fams), fams[:1], err, store.MaxSessionFamilies)
+		}
+		if _, err := st.TouchSession(ctx, "s1", store.SessionTouch{Now: now, IdleTTL: time.Hour, FamilyID: "new"}); err != nil {
+			t.Fatal(err)
+		}
+		gone, err := st.DeleteSession(ctx, "s1")
+		if err != nil || len(gone.Families) != store.MaxSessionFamilies || gone.Families[0] != "old3" || gone.Families[len(gone.Families)-1] != "new" {
+			t.Fatalf("DeleteSession: %v; want the newest %d families ending with the touched one", err, store.MaxSessionFamilies)
+		}
+		if _, err := st.SessionFamilies(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SessionFamilies after delete: %v, want ErrNotFound", err)
+		}
+		// A new session under the same ID starts without them.
+		if err := st.CreateSession(ctx, NewSession("s1", "u1", now)); err != nil {
+			t.Fatal(err)
+		}
+		if fams, err := st.SessionFamilies(ctx, "s1"); err != nil || len(fams) != 0 {
+			t.Errorf("families of a new session: %v, %v", fams, err)
+		}
+	})
+
 	t.Run("FamilyCarriesSession", func(t *testing.T) {
 		st, now := newStore(t), Now()
 		f := NewFamily("f1", now, "t0")
@@ -215,8 +255,12 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Families) != n || len(got.Clients) != 4 {
-			t.Errorf("after %d concurrent touches: %d families, %d clients; want %d and 4 (none lost)", n, len(got.Families), len(got.Clients), n)
+		fams, err := st.SessionFamilies(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(fams) != n || len(got.Clients) != 4 {
+			t.Errorf("after %d concurrent touches: %d families, %d clients; want %d and 4 (none lost)", n, len(fams), len(got.Clients), n)
 		}
 	})
 }
