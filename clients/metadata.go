@@ -65,6 +65,11 @@ type Metadata struct {
 	Audience                []string        `json:"audience,omitempty"`
 	AccessTokenSigningAlg   string          `json:"access_token_signing_alg,omitempty"`
 	SkipConsent             bool            `json:"skip_consent,omitempty"`
+	// OIDC Back-Channel Logout 1.0 §2.2 and Front-Channel Logout 1.0 §2
+	// (see logoutURIs).
+	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
+	FrontchannelLogoutURI            string `json:"frontchannel_logout_uri,omitempty"`
 }
 
 // Registered is the answer to a registration, a secret reset, or a
@@ -109,11 +114,16 @@ func normalize(m Metadata) (store.Client, error) {
 		LogoURI: m.LogoURI, PolicyURI: m.PolicyURI, TOSURI: m.TOSURI,
 		IDTokenSignedAlg: m.IDTokenSignedAlg, AccessTokenSigningAlg: m.AccessTokenSigningAlg,
 		SkipConsent: m.SkipConsent, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		BackchannelLogoutURI: m.BackchannelLogoutURI, BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI: m.FrontchannelLogoutURI,
 	}
 	if utf8.RuneCountInString(c.Name) > MaxClientNameLen || !utf8.ValidString(c.Name) {
 		return c, metaErr("client_name must be valid UTF-8 of at most %d characters", MaxClientNameLen)
 	}
 	if err := checkPageURIs(m); err != nil {
+		return c, err
+	}
+	if err := checkLogoutURIs(m); err != nil {
 		return c, err
 	}
 	if c.ID != "" && !ValidClientID(c.ID) {
@@ -344,6 +354,8 @@ func metadataOf(c store.Client) Metadata {
 		RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Scope: c.Scope,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, IDTokenSignedAlg: c.IDTokenSignedAlg,
 		Audience: c.Audience, AccessTokenSigningAlg: c.AccessTokenSigningAlg, SkipConsent: c.SkipConsent,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI: c.FrontchannelLogoutURI,
 	}
 	if !c.IssuedAt.IsZero() {
 		m.ClientIDIssuedAt = c.IssuedAt.Unix()
