@@ -61,9 +61,9 @@ type Config struct {
 	Keys    Keys
 	Revoker Revoker
 	Now     func() time.Time
-	// Sessions and Logins serve the user sessions calls (sessions.go).
+	// Sessions and Logout serve the user sessions calls (sessions.go).
 	Sessions Sessions
-	Logins   Logins
+	Logout   SessionEnder
 }
 
 // Service runs the admin use cases.

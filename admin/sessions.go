@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/authd-dev/authd/oauth"
@@ -14,14 +13,13 @@ import (
 type Sessions interface {
 	GetSession(ctx context.Context, id string) (store.Session, error)
 	ListSessions(ctx context.Context, userID string) ([]store.Session, error)
-	SessionFamilies(ctx context.Context, id string) ([]string, error)
-	DeleteSession(ctx context.Context, id string) (store.Session, error)
 }
 
-// Logins ends refresh-token families and their access tokens
-// (tokens.Service.EndLogins).
-type Logins interface {
-	EndLogins(ctx context.Context, fids []string) error
+// SessionEnder logs a session out everywhere: its logins ended, the
+// record deleted, its clients sent back-channel logout tokens
+// (logout.Service.EndSession).
+type SessionEnder interface {
+	EndSession(ctx context.Context, sid string) error
 }
 
 // SessionView is a session as the admin API shows it.
@@ -39,11 +37,11 @@ type SessionView struct {
 
 var errNoSession = oauth.New(oauth.NotFound, "no such session")
 
-func (s *Service) sessions() (Sessions, Logins, error) {
-	if s.cfg.Sessions == nil || s.cfg.Logins == nil {
+func (s *Service) sessions() (Sessions, SessionEnder, error) {
+	if s.cfg.Sessions == nil || s.cfg.Logout == nil {
 		return nil, nil, errors.New("admin: sessions are not configured")
 	}
-	return s.cfg.Sessions, s.cfg.Logins, nil
+	return s.cfg.Sessions, s.cfg.Logout, nil
 }
 
 // ListSessions returns the user's live SSO sessions, oldest first (404 if
@@ -75,12 +73,12 @@ func (s *Service) ListSessions(ctx context.Context, userID string) ([]SessionVie
 	return out, nil
 }
 
-// DeleteSession ends one of the user's sessions: first the logins begun
-// in it (their refresh families revoked, their access tokens denied), then
-// the session itself, so a failure leaves it for the retry. A session of
-// another user is not found. Back-channel logout is not sent yet.
+// DeleteSession logs one of the user's sessions out everywhere, the way
+// an RP-initiated logout does (package logout): the logins begun in it
+// end, the session is deleted and its clients get back-channel logout
+// tokens. A session of another user is not found.
 func (s *Service) DeleteSession(ctx context.Context, userID, sid string) error {
-	st, logins, err := s.sessions()
+	st, ender, err := s.sessions()
 	if err != nil {
 		return err
 	}
@@ -90,23 +88,5 @@ func (s *Service) DeleteSession(ctx context.Context, userID, sid string) error {
 	} else if err != nil {
 		return err
 	}
-	fams, err := st.SessionFamilies(ctx, sid)
-	if err := ignoreNotFound(err); err != nil {
-		return err
-	}
-	if err := logins.EndLogins(ctx, fams); err != nil {
-		return err
-	}
-	gone, err := st.DeleteSession(ctx, sid)
-	if err := ignoreNotFound(err); err != nil {
-		return err
-	}
-	// Families a code added between the read and the delete.
-	var late []string
-	for _, f := range gone.Families {
-		if !slices.Contains(fams, f) {
-			late = append(late, f)
-		}
-	}
-	return logins.EndLogins(ctx, late)
+	return ender.EndSession(ctx, sid)
 }

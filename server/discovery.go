@@ -39,6 +39,13 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		doc["authorization_endpoint"] = iss + PathAuthorize
 		doc["userinfo_endpoint"] = iss + PathUserInfo
 		doc["authorization_response_iss_parameter_supported"] = true
+		if s.cfg.Logout != nil {
+			// RP-Initiated Logout 1.0 §2.1, Back-Channel Logout 1.0 §2.1.
+			doc["end_session_endpoint"] = iss + PathEndSession
+			doc["backchannel_logout_supported"] = true
+			doc["backchannel_logout_session_supported"] = true
+			doc["frontchannel_logout_supported"] = false
+		}
 	}
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed

@@ -92,6 +92,9 @@ type Config struct {
 	// and userinfo (nil: not mounted).
 	Flow     BrowserFlow
 	UserInfo UserInfoSource
+	// Logout serves the end_session endpoint (logout.go; nil: not
+	// mounted, and only with Flow).
+	Logout LogoutFlow
 	// Feed serves the revocation feed (nil: not mounted).
 	Feed FeedHub
 	// FeedTimeout bounds every write of a feed stream; a reader that
@@ -199,6 +202,9 @@ func (s *Server) Public() http.Handler {
 	if s.cfg.Flow != nil {
 		s.route(r, "public", "authorize", PathAuthorize, http.HandlerFunc(s.handleAuthorize), http.MethodGet, http.MethodPost)
 		s.route(r, "public", "authorize_login", PathAuthorize+"/login", http.HandlerFunc(s.handleLogin), http.MethodPost)
+		if s.cfg.Logout != nil {
+			s.route(r, "public", "end_session", PathEndSession, http.HandlerFunc(s.handleEndSession), http.MethodGet, http.MethodPost)
+		}
 		s.route(r, "public", "userinfo", PathUserInfo, http.HandlerFunc(s.handleUserInfo), http.MethodGet, http.MethodPost)
 		s.route(r, "public", "ui", PathUI+"{file}", http.HandlerFunc(s.serveUI), http.MethodGet, http.MethodHead)
 	}

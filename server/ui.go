@@ -38,7 +38,7 @@ const (
 // pageTemplates are the templates a UI is made of: "layout" (the page
 // around the content; it also defines "client" and "client-links") and
 // one content template per page kind.
-var pageTemplates = []string{"layout", "login", "consent", "error"}
+var pageTemplates = []string{"layout", "login", "consent", "error", "logout"}
 
 // uiTypes are the static files a UI may hold, by extension, with the
 // Content-Type they are served with. No scripts: the pages' CSP allows
@@ -213,6 +213,7 @@ func isPageTemplate(name string) bool {
 var contractInputs = map[string][]string{
 	"login":   {`name="request"`, `name="username"`, `name="password"`},
 	"consent": {`name="request"`, `name="decision" value="allow"`, `name="decision" value="deny"`},
+	"logout":  {`name="request"`, `name="decision" value="logout"`},
 }
 
 // check renders the page kind with sample data and looks for its

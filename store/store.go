@@ -71,6 +71,9 @@ type Client struct {
 	Audience                []string  `json:"audience,omitempty"`
 	AccessTokenSigningAlg   string    `json:"access_token_signing_alg,omitempty"`
 	SkipConsent             bool      `json:"skip_consent,omitempty"`
+	IssuedAt                time.Time `json:"client_id_issued_at"`
+	UpdatedAt               time.Time `json:"updated_at"`
+
 	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel
 	// Logout 1.0 §2.2); BackchannelLogoutSessionRequired says the client
 	// needs their sid. FrontchannelLogoutURI is stored, not used (front-
@@ -78,8 +81,6 @@ type Client struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 	FrontchannelLogoutURI            string `json:"frontchannel_logout_uri,omitempty"`
-	IssuedAt                time.Time `json:"client_id_issued_at"`
-	UpdatedAt               time.Time `json:"updated_at"`
 }
 
 // ClientStore keeps registered clients.

@@ -26,6 +26,7 @@ import (
 	"github.com/authd-dev/authd/internal/config"
 	"github.com/authd-dev/authd/internal/webhook"
 	"github.com/authd-dev/authd/keys"
+	"github.com/authd-dev/authd/logout"
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/server"
 	"github.com/authd-dev/authd/store"
@@ -233,8 +234,19 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if a.Webhook != nil {
 		a.background("security webhook", a.Webhook.Run)
 	}
+	backchannel, err := logout.NewBackchannel(logout.BackchannelConfig{Issuer: cfg.Issuer, Signer: a.Keys, Now: opts.Now,
+		Logger: log.With("component", "backchannel")})
+	if err != nil {
+		return nil, err
+	}
+	a.background("back-channel logout", backchannel.Run)
+	lo, err := logout.New(logout.Config{Sessions: st, Logins: a.Tokens, Clients: a.Clients, Hints: a.Tokens,
+		Backchannel: backchannel, DefaultAlg: cfg.SigningAlg, Logger: log.With("component", "logout")})
+	if err != nil {
+		return nil, err
+	}
 	adm, err := admin.New(admin.Config{Clients: a.Clients, Users: a.Users, Keys: a.Keys, Revoker: a.Tokens, Now: opts.Now,
-		Sessions: st, Logins: a.Tokens})
+		Sessions: st, Logout: lo})
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +264,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Feed:            a.Feed,
 		FeedTimeout:     cfg.RevocationFeedWriteTimeout,
 		Flow:            flow,
+		Logout:          lo,
 		UserInfo:        a.Tokens,
 		ScopesSupported: oauth.Scopes(),
 		UIDir:           cfg.UIDir,
