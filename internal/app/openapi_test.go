@@ -595,6 +595,20 @@ func TestOpenAPIConformance(t *testing.T) {
 		header: http.Header{"Authorization": {"Bearer " + machine.AccessToken}}}) // no openid scope, no user
 	c.want(resp, body, http.StatusUnauthorized)
 
+	// RP-initiated logout: no session in this client, so a valid hint
+	// logs out at once (the signed-out page); an unknown client is refused.
+	resp, body = public(http.MethodGet, "/oauth2/logout?"+url.Values{"id_token_hint": {oidcTokens.IDToken}}.Encode(), nil)
+	c.want(resp, body, http.StatusOK)
+	resp, body = public(http.MethodGet, "/oauth2/logout?client_id=no-such-client&post_logout_redirect_uri=https://app.example/bye", nil)
+	c.want(resp, body, http.StatusBadRequest)
+	formHeader := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/logout", header: formHeader,
+		body: []byte(url.Values{"id_token_hint": {oidcTokens.IDToken}}.Encode())})
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/logout", header: formHeader,
+		body: []byte("client_id=no-such-client")})
+	c.want(resp, body, http.StatusBadRequest)
+
 	// The pages' static files.
 	resp, body = public(http.MethodGet, "/ui/authd.css", nil)
 	c.want(resp, body, http.StatusOK)
