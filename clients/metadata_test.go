@@ -145,6 +145,19 @@ func TestNormalize(t *testing.T) {
 		{name: "redirect malformed", in: uris("https://app.example:port/cb"), errCode: oauth.InvalidRedirectURI},
 		{name: "post logout redirect checked", in: Metadata{PostLogoutRedirectURIs: []string{"http://app.example/"}}, errCode: oauth.InvalidRedirectURI},
 		{name: "post logout redirect ok", in: Metadata{PostLogoutRedirectURIs: []string{"https://app.example/bye"}}},
+		{name: "backchannel logout https", in: Metadata{BackchannelLogoutURI: "https://app.example/bc?x=1", BackchannelLogoutSessionRequired: true}, check: func(t *testing.T, m Metadata) {
+			if m.BackchannelLogoutURI != "https://app.example/bc?x=1" || !m.BackchannelLogoutSessionRequired {
+				t.Errorf("back-channel metadata not kept: %+v", m)
+			}
+		}},
+		{name: "backchannel logout http loopback", in: Metadata{BackchannelLogoutURI: "http://127.0.0.1:8080/bc"}},
+		{name: "backchannel logout http elsewhere", in: Metadata{BackchannelLogoutURI: "http://app.example/bc"}, errCode: oauth.InvalidClientMetadata},
+		{name: "backchannel logout fragment", in: Metadata{BackchannelLogoutURI: "https://app.example/bc#x"}, errCode: oauth.InvalidClientMetadata},
+		{name: "backchannel logout relative", in: Metadata{BackchannelLogoutURI: "/bc"}, errCode: oauth.InvalidClientMetadata},
+		{name: "backchannel logout userinfo", in: Metadata{BackchannelLogoutURI: "https://u:p@app.example/bc"}, errCode: oauth.InvalidClientMetadata},
+		{name: "backchannel session required alone", in: Metadata{BackchannelLogoutSessionRequired: true}, errCode: oauth.InvalidClientMetadata},
+		{name: "frontchannel logout checked", in: Metadata{FrontchannelLogoutURI: "javascript:alert(1)"}, errCode: oauth.InvalidClientMetadata},
+		{name: "frontchannel logout ok", in: Metadata{FrontchannelLogoutURI: "https://app.example/fc"}},
 		{name: "scope deduplicated", in: Metadata{Scope: "  read write  read  openid "}, check: func(t *testing.T, m Metadata) {
 			if m.Scope != "read write openid" {
 				t.Errorf("scope = %q", m.Scope)

@@ -87,6 +87,10 @@ func NewClient(id string, now time.Time) store.Client {
 		SkipConsent:             true,
 		IssuedAt:                now,
 		UpdatedAt:               now,
+
+		BackchannelLogoutURI:             "https://app.example/" + id + "/backchannel",
+		BackchannelLogoutSessionRequired: true,
+		FrontchannelLogoutURI:            "https://app.example/" + id + "/frontchannel",
 	}
 }
 
