@@ -307,6 +307,28 @@ func (b *browserTab) landOn(rp *relyingParty) rpResult {
 	}
 }
 
+// logout asks authd to sign out without an id_token_hint (RP-Initiated
+// Logout 1.0 §2): the confirmation page, then decision=logout, then the
+// RP's post_logout_redirect_uri with state.
+func (b *browserTab) logout(issuer string, rp *relyingParty, clientName string) {
+	b.t.Helper()
+	q := "client_id=" + rp.conf.ClientID + "&post_logout_redirect_uri=" + rp.srv.URL + "/bye&state=bye-state"
+	b.do("logout", chromedp.Navigate(issuer+"/oauth2/logout?"+q))
+	b.do("logout page", chromedp.WaitVisible(chromedp.CSS(`button[name="decision"][value="logout"]`)))
+	b.checkPage("logout page", "Sign out?")
+	if p := b.text("main.card p"); !strings.Contains(p, clientName+" asks to sign you out") {
+		b.t.Errorf("logout page: %q", p)
+	}
+	b.clean("logout page", 0)
+	b.screenshot("logout")
+	b.do("sign out", chromedp.Click(chromedp.CSS(`button[name="decision"][value="logout"]`)))
+	b.do("signed out", chromedp.WaitVisible(chromedp.ID("signed-out")))
+	if st := b.text("#state"); st != "bye-state" {
+		b.t.Errorf("post-logout redirect: state %q, want bye-state", st)
+	}
+	b.clean("signed out", 0)
+}
+
 // showsError checks the error page: words a person understands, the
 // OAuth code in small print.
 func (b *browserTab) showsError(url, wantTitle, wantCode string) {
@@ -388,6 +410,10 @@ func newRelyingParty(t *testing.T) *relyingParty {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /start", rp.start)
 	mux.HandleFunc("GET /callback", rp.callback)
+	mux.HandleFunc("GET /bye", func(w http.ResponseWriter, r *http.Request) { // post_logout_redirect_uri
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><head><link rel="icon" href="data:,"><title>RP</title></head><body><h1 id="signed-out">Signed out</h1><p id="state">%s</p></body></html>`, html.EscapeString(r.URL.Query().Get("state")))
+	})
 	mux.HandleFunc("GET /logo.png", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
 		w.Write(logoPNG())
@@ -530,6 +556,7 @@ func TestBrowserSignIn(t *testing.T) {
 				"client_name": "Acme Notes", "grant_types": []string{"authorization_code"},
 				"redirect_uris": []string{rp.srv.URL + "/callback"}, "scope": "openid profile email offline_access notes:write",
 				"logo_uri": rp.srv.URL + "/logo.png", "policy_uri": "https://notes.example/privacy", "tos_uri": "https://notes.example/terms",
+				"post_logout_redirect_uris": []string{rp.srv.URL + "/bye"},
 			})
 			u := in.createUser("paula", "password-of-paula")
 			rp.connect(in.Issuer, c, []string{oidc.ScopeOpenID, "profile", "email", "notes:write"})
@@ -552,6 +579,21 @@ func TestBrowserSignIn(t *testing.T) {
 			if got.idToken.Subject != u.ID || got.claims["preferred_username"] != "paula" {
 				t.Errorf("ID token sub %q claims %v; want the user %s", got.idToken.Subject, got.claims, u.ID)
 			}
+
+			// SSO: a second (first-party) client signs in silently in the
+			// session; logging out at the first ends it for both.
+			rp2 := newRelyingParty(t)
+			c2 := in.createClient(map[string]any{"client_name": "Acme Tasks", "grant_types": []string{"authorization_code"},
+				"redirect_uris": []string{rp2.srv.URL + "/callback"}, "scope": "openid", "skip_consent": true})
+			rp2.connect(in.Issuer, c2, []string{oidc.ScopeOpenID})
+			tab.do("second client", chromedp.Navigate(rp2.srv.URL+"/start"))
+			if got2 := tab.landOn(rp2); got2.idToken.Subject != u.ID || got2.claims["sid"] != got.claims["sid"] {
+				t.Errorf("silent sign-in of the second client: sub %q sid %v; want %s in sid %v", got2.idToken.Subject, got2.claims["sid"], u.ID, got.claims["sid"])
+			}
+			tab.logout(in.Issuer, rp, "Acme Notes")
+			tab.do("second client after logout", chromedp.Navigate(rp2.srv.URL+"/start"))
+			tab.do("login page after logout", chromedp.WaitVisible(chromedp.ID("username")))
+			tab.clean("login page after logout", 0)
 
 			tab.showsError(in.Issuer+"/oauth2/authorize?response_type=code&client_id=no-such-app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid",
 				"This sign-in link doesn’t work", "invalid_request")
