@@ -228,11 +228,14 @@ func TestLogoutConfirmation(t *testing.T) {
 		sid := claimsOf(t, ta.IDToken).SID
 		// Bob's ID token from another browser is valid but not this session's.
 		tbob := a.exchange(t, a.login(t, browser(t), "bob", "password-of-bob"))
+		// Ann's ID token of her session in another browser: her sub, another sid.
+		tann2 := a.exchange(t, a.login(t, browser(t), "ann", "password-of-ann"))
 
 		endpoint := in.Public.URL + "/oauth2/logout"
 		for _, q := range []url.Values{
 			{"client_id": {a.c.ClientID}, "post_logout_redirect_uri": {a.bye()}, "state": {"st"}},
 			{"id_token_hint": {tbob.IDToken}, "post_logout_redirect_uri": {a.bye()}, "state": {"st"}},
+			{"id_token_hint": {tann2.IDToken}, "post_logout_redirect_uri": {a.bye()}, "state": {"st"}},
 		} {
 			resp, page := get(t, b, endpoint+"?"+q.Encode())
 			if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="decision" value="logout"`) || !strings.Contains(page, "app-a") {
@@ -276,9 +279,11 @@ func TestLogoutConfirmation(t *testing.T) {
 		got := ra.await(t, 2*time.Second-time.Since(start), 1)
 		checkLogoutToken(t, in, got[0], a.c.ClientID, u.ID, sid)
 		sessionDead(t, b, map[*ssoClient]tokenResponse{&a: ta})
-		// Bob's session in the other browser is untouched.
-		if r := refresh(in, a.c, tbob.RefreshToken); r.Status != http.StatusOK {
-			t.Errorf("refresh of another session: %d %s", r.Status, r.Error)
+		// The sessions in the other browsers are untouched.
+		for _, tr := range []tokenResponse{tbob, tann2} {
+			if r := refresh(in, a.c, tr.RefreshToken); r.Status != http.StatusOK {
+				t.Errorf("refresh of another session: %d %s", r.Status, r.Error)
+			}
 		}
 	})
 }
