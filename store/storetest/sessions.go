@@ -209,6 +209,39 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	// Touches one at a time past the bound, repeated ids and ids that
+	// look like JSON list syntax: the stored list stays what
+	// SessionTouch.Apply makes of it.
+	t.Run("FamiliesTouchedOneByOne", func(t *testing.T) {
+		st, now := newStore(t), Now()
+		if err := st.CreateSession(ctx, NewSession("s1", "u1", now)); err != nil {
+			t.Fatal(err)
+		}
+		var model store.Session
+		odd := []string{`a","b`, `a`, `b`, `["a`, `\"a`, `a\`, `,"a"`, `<&>`}
+		for i := range store.MaxSessionFamilies + 20 {
+			fid := fmt.Sprint("f", i)
+			switch {
+			case i < len(odd):
+				fid = odd[i]
+			case i%7 == 0:
+				fid = fmt.Sprint("f", i-3) // already there
+			}
+			touch := store.SessionTouch{Now: now, IdleTTL: time.Hour, FamilyID: fid}
+			touch.Apply(&model)
+			if _, err := st.TouchSession(ctx, "s1", touch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fams, err := st.SessionFamilies(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(fams, model.Families) {
+			t.Errorf("families after one-by-one touches: %d %q..., want %d %q...", len(fams), fams[:min(len(fams), 10)], len(model.Families), model.Families[:10])
+		}
+	})
+
 	t.Run("FamilyCarriesSession", func(t *testing.T) {
 		st, now := newStore(t), Now()
 		f := NewFamily("f1", now, "t0")
