@@ -13,18 +13,13 @@ import (
 )
 
 // CreateFamily stores a new family; store.ErrExists if a live family has
-// the ID (an expired one is replaced). Every authorization code creates
-// one, so concurrent creates share a transaction (bbolt Batch); like
-// RotateRefresh, ErrExists is this call's verdict, never returned from
-// inside the batch.
+// the ID (an expired one is replaced).
 func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if f.ID == "" {
 		return errEmptyID
 	}
 	now := s.now()
-	var taken bool
-	err := s.batch(ctx, "create family", func(tx *bbolt.Tx) error {
-		taken = false
+	return s.update(ctx, "create family", func(tx *bbolt.Tx) error {
 		key := []byte(f.ID)
 		var old store.Family
 		exists, err := get(tx, bucketFamilies, key, &old)
@@ -34,8 +29,7 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		var oldExp time.Time // zero: no index entry
 		if exists {
 			if oldExp = old.LiveUntil(); !old.ExpiredAt(now) {
-				taken = true
-				return nil
+				return fmt.Errorf("family %q: %w", f.ID, store.ErrExists)
 			}
 		}
 		if err := reindex(tx, expFamily, key, oldExp, f.LiveUntil()); err != nil {
@@ -43,10 +37,6 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		}
 		return put(tx, bucketFamilies, key, f)
 	})
-	if err == nil && taken {
-		err = fmt.Errorf("family %q: %w", f.ID, store.ErrExists)
-	}
-	return err
 }
 
 // GetFamily returns a live family, revoked ones too; store.ErrNotFound if
