@@ -201,11 +201,14 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouc
 		oldExp := rec.LiveUntil()
 		fid := t.FamilyID
 		t.FamilyID = ""
-		t.Apply(&rec)
+		changed := t.Apply(&rec)
 		if err := addFamily(tx, id, fid); err != nil {
 			return err
 		}
 		out = rec
+		if !changed { // within SessionTouch.Slack
+			return nil
+		}
 		return writeSession(tx, sess, rec, oldExp)
 	})
 	if err == nil && gone {

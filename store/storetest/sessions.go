@@ -95,6 +95,49 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	// Within Slack a known client's touch leaves the record as it was
+	// (the family is still added); once Slack has passed, it extends the
+	// session again.
+	t.Run("TouchWithinSlack", func(t *testing.T) {
+		st, now := newStore(t), Now()
+		if err := st.CreateSession(ctx, NewSession("s1", "u1", now)); err != nil {
+			t.Fatal(err)
+		}
+		const idle, slack = 24 * time.Hour, 10 * time.Minute
+		touch := func(at time.Duration, client, fam string) store.Session {
+			t.Helper()
+			got, err := st.TouchSession(ctx, "s1", store.SessionTouch{Now: now.Add(at), IdleTTL: idle, Slack: slack, ClientID: client, FamilyID: fam})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := st.GetSession(ctx, "s1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEqual(t, "stored after touch", stored, got)
+			return got
+		}
+		// Within Slack of the creation but a new client: recorded, extended.
+		got := touch(time.Minute, "a", "f1")
+		if !got.LastActiveAt.Equal(now.Add(time.Minute)) || !slices.Equal(got.Clients, []string{"a"}) {
+			t.Fatalf("new client within slack: last active %v clients %v; want extended and recorded", got.LastActiveAt, got.Clients)
+		}
+		// Same client within Slack: the record is left as it is.
+		got = touch(time.Minute+slack-time.Second, "a", "f2")
+		if !got.LastActiveAt.Equal(now.Add(time.Minute)) || !got.IdleExpiresAt.Equal(now.Add(time.Minute+idle)) {
+			t.Errorf("known client within slack: last active %v idle %v; want unchanged", got.LastActiveAt, got.IdleExpiresAt)
+		}
+		// Slack passed: extended again.
+		got = touch(time.Minute+slack, "a", "f3")
+		if want := now.Add(time.Minute + slack); !got.LastActiveAt.Equal(want) || !got.IdleExpiresAt.Equal(want.Add(idle)) {
+			t.Errorf("after slack: last active %v idle %v; want %v and %v", got.LastActiveAt, got.IdleExpiresAt, want, want.Add(idle))
+		}
+		fams, err := st.SessionFamilies(ctx, "s1")
+		if err != nil || !slices.Equal(fams, []string{"f1", "f2", "f3"}) {
+			t.Errorf("families %v, %v; want every touch's family, within slack too", fams, err)
+		}
+	})
+
 	t.Run("IdleExpiry", func(t *testing.T) {
 		st, now := newStore(t), Now()
 		s := NewSession("s1", "u1", now)
