@@ -226,7 +226,8 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouc
 // place: an element starts right after '[' or ',' (a quote inside a
 // string is escaped, so `,"` and `["` occur nowhere else) and ends at its
 // first unescaped quote, so the encoded fid found after one of them is an
-// element equal to fid, and `","` counts the separators.
+// element equal to fid, and `","` occurs only as the separators (the
+// first one ends the oldest element).
 func addFamily(tx *bbolt.Tx, id, fid string) error {
 	if fid == "" {
 		return nil
@@ -243,8 +244,14 @@ func addFamily(tx *bbolt.Tx, id, fid string) error {
 	if bytes.Contains(raw, slices.Concat([]byte("["), tok)) || bytes.Contains(raw, slices.Concat([]byte(","), tok)) {
 		return nil
 	}
-	if bytes.Count(raw, []byte(`","`))+1 < store.MaxSessionFamilies {
+	sep := []byte(`","`)
+	switch n := bytes.Count(raw, sep) + 1; {
+	case n < store.MaxSessionFamilies:
 		return b.Put([]byte(id), slices.Concat(raw[:len(raw)-1], []byte(","), tok, []byte("]")))
+	case n == store.MaxSessionFamilies:
+		// At the bound: the oldest goes, up to the first separator.
+		first := bytes.Index(raw, sep)
+		return b.Put([]byte(id), slices.Concat([]byte("["), raw[first+2:len(raw)-1], []byte(","), tok, []byte("]")))
 	}
 	fams, err := readFamilies(tx, id)
 	if err != nil {
