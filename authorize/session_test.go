@@ -172,3 +172,45 @@ func TestSignInRotatesSession(t *testing.T) {
 		t.Errorf("huge max_age: %+v; want the code", out)
 	}
 }
+
+// TestSessionTouchSlack: a silent authorization less than a twentieth of
+// the idle TTL after the last recorded activity of a known client leaves
+// the session's activity as it was (its family still recorded); once that
+// slack has passed, the next one extends the session again.
+func TestSessionTouchSlack(t *testing.T) {
+	fx := newFixture(t, fakeUsers{})
+	sess := &fakeSessions{m: map[string]store.Session{}}
+	clients := fakeClients{"first": {ID: "first", RedirectURIs: []string{redirect}, SkipConsent: true}}
+	var mu sync.Mutex
+	clock := time.Unix(1000, 0)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
+	const idle = time.Hour
+	f, err := authorize.New(authorize.Config{Requests: fx.reqs, Users: fakeUsers{}, Clients: clients,
+		Now: now, Sessions: sess, SessionIdleTTL: idle, SessionMaxLifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.flow = f
+	cookie := signInOnce(t, fx, "")
+	id := authorize.SessionID(cookie)
+	signedIn := sess.m[id].LastActiveAt
+	silent := func() store.Session {
+		t.Helper()
+		out := fx.flow.AuthorizeInSession(context.Background(), query("first", "prompt", "none"), "csrf", cookie)
+		if out.Redirect == nil || out.Redirect.Params.Get("code") == "" {
+			t.Fatalf("%+v; want a code", out)
+		}
+		return sess.m[id]
+	}
+	advance(idle/20 - time.Second)
+	s := silent()
+	if !s.LastActiveAt.Equal(signedIn) || !s.IdleExpiresAt.Equal(signedIn.Add(idle)) || len(s.Families) != 2 {
+		t.Errorf("within the slack: last active %v, idle end %v, %d families; want %v, %v, 2", s.LastActiveAt, s.IdleExpiresAt, len(s.Families), signedIn, signedIn.Add(idle))
+	}
+	advance(time.Second)
+	s = silent()
+	if want := now(); !s.LastActiveAt.Equal(want) || !s.IdleExpiresAt.Equal(want.Add(idle)) || len(s.Families) != 3 {
+		t.Errorf("past the slack: last active %v, idle end %v, %d families; want %v, %v, 3", s.LastActiveAt, s.IdleExpiresAt, len(s.Families), want, want.Add(idle))
+	}
+}

@@ -65,22 +65,31 @@ func (s Session) ExpiredAt(now time.Time) bool {
 type SessionTouch struct {
 	Now time.Time
 	// IdleTTL is the new idle window, capped by the session's ExpiresAt.
-	IdleTTL  time.Duration
+	IdleTTL time.Duration
+	// Slack spares the rewrite of the session record: when ClientID is
+	// already recorded and LastActiveAt is less than Slack before Now,
+	// LastActiveAt and IdleExpiresAt stay as they are (FamilyID is still
+	// added). The idle end then comes at most Slack early, never late.
+	Slack    time.Duration
 	ClientID string
 	FamilyID string
 }
 
 // Apply is the touch step both backends implement: LastActiveAt=Now,
 // IdleExpiresAt=min(Now+IdleTTL, ExpiresAt), ClientID and FamilyID added
-// once each.
-func (t SessionTouch) Apply(s *Session) {
-	s.LastActiveAt = t.Now
-	s.IdleExpiresAt = t.Now.Add(t.IdleTTL)
-	if !s.ExpiresAt.IsZero() && s.IdleExpiresAt.After(s.ExpiresAt) {
-		s.IdleExpiresAt = s.ExpiresAt
-	}
-	if t.ClientID != "" && !slices.Contains(s.Clients, t.ClientID) {
-		s.Clients = append(s.Clients, t.ClientID)
+// once each; within Slack (see SessionTouch) only FamilyID. It reports
+// whether the record other than Families changed.
+func (t SessionTouch) Apply(s *Session) bool {
+	changed := !t.fresh(*s)
+	if changed {
+		s.LastActiveAt = t.Now
+		s.IdleExpiresAt = t.Now.Add(t.IdleTTL)
+		if !s.ExpiresAt.IsZero() && s.IdleExpiresAt.After(s.ExpiresAt) {
+			s.IdleExpiresAt = s.ExpiresAt
+		}
+		if t.ClientID != "" && !slices.Contains(s.Clients, t.ClientID) {
+			s.Clients = append(s.Clients, t.ClientID)
+		}
 	}
 	if t.FamilyID != "" && !slices.Contains(s.Families, t.FamilyID) {
 		s.Families = append(s.Families, t.FamilyID)
@@ -88,6 +97,13 @@ func (t SessionTouch) Apply(s *Session) {
 			s.Families = slices.Delete(s.Families, 0, n)
 		}
 	}
+	return changed
+}
+
+// fresh reports whether the touch may leave the record as it is.
+func (t SessionTouch) fresh(s Session) bool {
+	return t.Slack > 0 && t.Now.Sub(s.LastActiveAt) < t.Slack && !t.Now.Before(s.LastActiveAt) &&
+		(t.ClientID == "" || slices.Contains(s.Clients, t.ClientID))
 }
 
 // ErrBadSession is wrapped by CreateSession for a record without an ID,

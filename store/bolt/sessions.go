@@ -177,10 +177,15 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	return out, nil
 }
 
-// TouchSession applies t in one write transaction.
+// TouchSession applies t in one write transaction (not bbolt Batch: a
+// lone silent authorization would wait out MaxBatchDelay, and measured
+// slower; docs/sso.md). The family is appended to the stored JSON list without decoding it
+// (addFamily) while the list has room.
 func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouch) (store.Session, error) {
 	var out store.Session
+	var gone bool
 	err := s.update(ctx, "touch session", func(tx *bbolt.Tx) error {
+		gone = false
 		sess, _, err := sessionBuckets(tx)
 		if err != nil {
 			return err
@@ -190,24 +195,69 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouc
 			return err
 		}
 		if !ok || rec.ExpiredAt(t.Now) {
-			return fmt.Errorf("session: %w", store.ErrNotFound)
+			gone = true
+			return nil
 		}
 		oldExp := rec.LiveUntil()
-		if rec.Families, err = readFamilies(tx, id); err != nil {
+		fid := t.FamilyID
+		t.FamilyID = ""
+		changed := t.Apply(&rec)
+		if err := addFamily(tx, id, fid); err != nil {
 			return err
 		}
-		t.Apply(&rec)
-		if err := writeFamilies(tx, id, rec.Families); err != nil {
-			return err
-		}
-		rec.Families = nil
 		out = rec
+		if !changed { // within SessionTouch.Slack
+			return nil
+		}
 		return writeSession(tx, sess, rec, oldExp)
 	})
+	if err == nil && gone {
+		err = fmt.Errorf("session: %w", store.ErrNotFound)
+	}
 	if err != nil {
 		return store.Session{}, err
 	}
 	return out, nil
+}
+
+// addFamily adds fid to the session's families as SessionTouch.Apply
+// does (once, the oldest dropped past store.MaxSessionFamilies). Below
+// the bound the stored list (json.Marshal of a []string) is extended in
+// place: an element starts right after '[' or ',' (a quote inside a
+// string is escaped, so `,"` and `["` occur nowhere else) and ends at its
+// first unescaped quote, so the encoded fid found after one of them is an
+// element equal to fid, and `","` occurs only as the separators (the
+// first one ends the oldest element).
+func addFamily(tx *bbolt.Tx, id, fid string) error {
+	if fid == "" {
+		return nil
+	}
+	b := tx.Bucket(bucketSessionFamilies)
+	raw := b.Get([]byte(id))
+	tok, err := json.Marshal(fid)
+	if err != nil {
+		return err
+	}
+	if len(raw) <= len("[]") {
+		return b.Put([]byte(id), slices.Concat([]byte("["), tok, []byte("]")))
+	}
+	if bytes.Contains(raw, slices.Concat([]byte("["), tok)) || bytes.Contains(raw, slices.Concat([]byte(","), tok)) {
+		return nil
+	}
+	sep := []byte(`","`)
+	switch n := bytes.Count(raw, sep) + 1; {
+	case n < store.MaxSessionFamilies:
+		return b.Put([]byte(id), slices.Concat(raw[:len(raw)-1], []byte(","), tok, []byte("]")))
+	case n == store.MaxSessionFamilies:
+		// At the bound: the oldest goes, up to the first separator.
+		first := bytes.Index(raw, sep)
+		return b.Put([]byte(id), slices.Concat([]byte("["), raw[first+2:len(raw)-1], []byte(","), tok, []byte("]")))
+	}
+	fams, err := readFamilies(tx, id)
+	if err != nil {
+		return err
+	}
+	return writeFamilies(tx, id, append(fams, fid))
 }
 
 // ListSessions returns the user's live sessions, oldest first.

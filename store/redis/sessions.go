@@ -40,11 +40,12 @@ type sessionRecord struct {
 	store.Session
 	Exp  int64 `json:"x_exp,string"`
 	Idle int64 `json:"x_idle,string"`
+	Last int64 `json:"x_last,string"` // LastActiveAt, for SessionTouch.Slack
 }
 
 func encodeSession(s store.Session) ([]byte, error) {
 	s.Families = nil // kept in their own list
-	r := sessionRecord{Session: s, Exp: s.ExpiresAt.UnixMicro(), Idle: s.ExpiresAt.UnixMicro()}
+	r := sessionRecord{Session: s, Exp: s.ExpiresAt.UnixMicro(), Idle: s.ExpiresAt.UnixMicro(), Last: s.LastActiveAt.UnixMicro()}
 	if !s.IdleExpiresAt.IsZero() {
 		r.Idle = s.IdleExpiresAt.UnixMicro()
 	}
@@ -54,33 +55,41 @@ func encodeSession(s store.Session) ([]byte, error) {
 // touchSessionScript is SessionTouch.Apply on the stored record, in one
 // round trip. KEYS: session, its families. ARGV: now (µs), now+IdleTTL (µs), the JSON
 // strings of now and now+IdleTTL, client ID, family ID, the most families
-// kept. Returns the new record, or nil if the session is gone at now.
+// kept, Slack (µs). Within Slack (SessionTouch.Apply) the record is left
+// as it is and only the family added. Returns the record as stored, or
+// nil if the session is gone at now.
 var touchSessionScript = goredis.NewScript(`
 local raw = redis.call('GET', KEYS[1])
 if not raw then return false end
 local s = cjson.decode(raw)
 local now, exp, idle = tonumber(ARGV[1]), tonumber(s.x_exp), tonumber(s.x_idle)
 if now >= math.min(exp, idle) then return false end
-s.last_active_at = ARGV[3]
-local nidle = tonumber(ARGV[2])
-if nidle > exp then
-	s.idle_expires_at, s.x_idle, nidle = s.expires_at, s.x_exp, exp
-else
-	s.idle_expires_at, s.x_idle = ARGV[4], ARGV[2]
-end
-local function add(list, v)
-	if v == '' then return list end
-	list = list or {}
-	for _, x in ipairs(list) do
-		if x == v then return list end
+local function has(list, v)
+	for _, x in ipairs(list or {}) do
+		if x == v then return true end
 	end
-	table.insert(list, v)
-	return list
+	return false
 end
-s.clients = add(s.clients, ARGV[5])
-local out = cjson.encode(s)
-local at = math.floor(math.min(exp, nidle) / 1000) + 1
-redis.call('SET', KEYS[1], out, 'PXAT', at)
+local slack, last = tonumber(ARGV[8]), tonumber(s.x_last or '')
+local out, at
+if slack > 0 and last and now >= last and now - last < slack and (ARGV[5] == '' or has(s.clients, ARGV[5])) then
+	out, at = raw, math.floor(math.min(exp, idle) / 1000) + 1
+else
+	s.last_active_at, s.x_last = ARGV[3], ARGV[1]
+	local nidle = tonumber(ARGV[2])
+	if nidle > exp then
+		s.idle_expires_at, s.x_idle, nidle = s.expires_at, s.x_exp, exp
+	else
+		s.idle_expires_at, s.x_idle = ARGV[4], ARGV[2]
+	end
+	if ARGV[5] ~= '' and not has(s.clients, ARGV[5]) then
+		s.clients = s.clients or {}
+		table.insert(s.clients, ARGV[5])
+	end
+	out = cjson.encode(s)
+	at = math.floor(math.min(exp, nidle) / 1000) + 1
+	redis.call('SET', KEYS[1], out, 'PXAT', at)
+end
 if ARGV[6] ~= '' and not redis.call('LPOS', KEYS[2], ARGV[6]) then
 	redis.call('RPUSH', KEYS[2], ARGV[6])
 	redis.call('LTRIM', KEYS[2], -tonumber(ARGV[7]), -1)
@@ -179,7 +188,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouc
 		return store.Session{}, fmt.Errorf("redis touch session: %w", err)
 	}
 	raw, err := touchSessionScript.Run(ctx, s.rdb, []string{s.sessionKey(id), s.sessionFamiliesKey(id)}, now.UnixMicro(), idle.UnixMicro(),
-		strings.Trim(string(nowJSON), `"`), strings.Trim(string(idleJSON), `"`), t.ClientID, t.FamilyID, store.MaxSessionFamilies).Text()
+		strings.Trim(string(nowJSON), `"`), strings.Trim(string(idleJSON), `"`), t.ClientID, t.FamilyID, store.MaxSessionFamilies, t.Slack.Microseconds()).Text()
 	if errors.Is(err, goredis.Nil) {
 		return store.Session{}, fmt.Errorf("redis touch session: %w", store.ErrNotFound)
 	}

@@ -95,6 +95,49 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	// Within Slack a known client's touch leaves the record as it was
+	// (the family is still added); once Slack has passed, it extends the
+	// session again.
+	t.Run("TouchWithinSlack", func(t *testing.T) {
+		st, now := newStore(t), Now()
+		if err := st.CreateSession(ctx, NewSession("s1", "u1", now)); err != nil {
+			t.Fatal(err)
+		}
+		const idle, slack = 24 * time.Hour, 10 * time.Minute
+		touch := func(at time.Duration, client, fam string) store.Session {
+			t.Helper()
+			got, err := st.TouchSession(ctx, "s1", store.SessionTouch{Now: now.Add(at), IdleTTL: idle, Slack: slack, ClientID: client, FamilyID: fam})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := st.GetSession(ctx, "s1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEqual(t, "stored after touch", stored, got)
+			return got
+		}
+		// Within Slack of the creation but a new client: recorded, extended.
+		got := touch(time.Minute, "a", "f1")
+		if !got.LastActiveAt.Equal(now.Add(time.Minute)) || !slices.Equal(got.Clients, []string{"a"}) {
+			t.Fatalf("new client within slack: last active %v clients %v; want extended and recorded", got.LastActiveAt, got.Clients)
+		}
+		// Same client within Slack: the record is left as it is.
+		got = touch(time.Minute+slack-time.Second, "a", "f2")
+		if !got.LastActiveAt.Equal(now.Add(time.Minute)) || !got.IdleExpiresAt.Equal(now.Add(time.Minute+idle)) {
+			t.Errorf("known client within slack: last active %v idle %v; want unchanged", got.LastActiveAt, got.IdleExpiresAt)
+		}
+		// Slack passed: extended again.
+		got = touch(time.Minute+slack, "a", "f3")
+		if want := now.Add(time.Minute + slack); !got.LastActiveAt.Equal(want) || !got.IdleExpiresAt.Equal(want.Add(idle)) {
+			t.Errorf("after slack: last active %v idle %v; want %v and %v", got.LastActiveAt, got.IdleExpiresAt, want, want.Add(idle))
+		}
+		fams, err := st.SessionFamilies(ctx, "s1")
+		if err != nil || !slices.Equal(fams, []string{"f1", "f2", "f3"}) {
+			t.Errorf("families %v, %v; want every touch's family, within slack too", fams, err)
+		}
+	})
+
 	t.Run("IdleExpiry", func(t *testing.T) {
 		st, now := newStore(t), Now()
 		s := NewSession("s1", "u1", now)
@@ -206,6 +249,39 @@ func testSessions(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 		if fams, err := st.SessionFamilies(ctx, "s1"); err != nil || len(fams) != 0 {
 			t.Errorf("families of a new session: %v, %v", fams, err)
+		}
+	})
+
+	// Touches one at a time past the bound, repeated ids and ids that
+	// look like JSON list syntax: the stored list stays what
+	// SessionTouch.Apply makes of it.
+	t.Run("FamiliesTouchedOneByOne", func(t *testing.T) {
+		st, now := newStore(t), Now()
+		if err := st.CreateSession(ctx, NewSession("s1", "u1", now)); err != nil {
+			t.Fatal(err)
+		}
+		var model store.Session
+		odd := []string{`a","b`, `a`, `b`, `["a`, `\"a`, `a\`, `,"a"`, `<&>`}
+		for i := range store.MaxSessionFamilies + 20 {
+			fid := fmt.Sprint("f", i)
+			switch {
+			case i < len(odd):
+				fid = odd[i]
+			case i%7 == 0:
+				fid = fmt.Sprint("f", i-3) // already there
+			}
+			touch := store.SessionTouch{Now: now, IdleTTL: time.Hour, FamilyID: fid}
+			touch.Apply(&model)
+			if _, err := st.TouchSession(ctx, "s1", touch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fams, err := st.SessionFamilies(ctx, "s1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(fams, model.Families) {
+			t.Errorf("families after one-by-one touches: %d %q..., want %d %q...", len(fams), fams[:min(len(fams), 10)], len(model.Families), model.Families[:10])
 		}
 	})
 
