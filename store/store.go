@@ -44,6 +44,7 @@ type Store interface {
 	Notifier
 	ThrottleStore
 	SessionStore
+	ConsentStore
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

@@ -35,6 +35,9 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		if err := reindex(tx, expFamily, key, oldExp, f.LiveUntil()); err != nil {
 			return err
 		}
+		if err := indexUserFamily(tx, f, now); err != nil { // consents.go
+			return err
+		}
 		return put(tx, bucketFamilies, key, f)
 	})
 }

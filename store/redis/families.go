@@ -192,6 +192,9 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 	if err != nil {
 		return fmt.Errorf("redis create family %q: %w", f.ID, err)
 	}
+	if err := s.indexUserFamily(ctx, f); err != nil { // consents.go
+		return err
+	}
 	now := s.now()
 	keys, args := []string{s.familyKey(f.ID)}, []any{micros(now), ttlMillis(f.LiveUntil(), now), rec}
 	if s.durable() {

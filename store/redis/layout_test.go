@@ -30,6 +30,8 @@ func TestKeyLayout(t *testing.T) {
 	must(err)
 	must(s.CreateFamily(ctx, storetest.NewFamily("f1", now, "t0")))
 	must(s.Deny(ctx, store.Denial{Kind: store.DenyJTI, Value: "j1", At: now, ExpiresAt: now.Add(time.Hour)}))
+	_, err = s.GrantConsent(ctx, "user-1", "c1", "openid", now)
+	must(err)
 
 	got, err := s.rdb.Keys(ctx, s.prefix+"*").Result() // a test on its own prefix
 	must(err)
@@ -39,6 +41,7 @@ func TestKeyLayout(t *testing.T) {
 		p + "{users}:u:u1", p + "{users}:n:alice", p + "{users}:idx",
 		p + "{keys}:set",
 		p + "fam:{f1}",
+		p + "{consent:user-1}:c", p + "{consent:user-1}:f:client-1", // consents.go
 		p + "deny:jti:j1",
 		p + "revocations", // the revocation feed stream
 	}

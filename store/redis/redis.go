@@ -10,6 +10,8 @@
 //	Prevocations          stream: the revocation feed (see feed.go)
 //	P{login}:<bucket>     login throttle bucket, GCRA time (see throttle.go)
 //	Psess:{<id>}          SSO session, JSON   Pusess:{<user>}  its user's index (see sessions.go)
+//	P{consent:<user>}:c   hash: client ID → consent JSON (see consents.go)
+//	P{consent:<user>}:f:<client>  sorted set: the user's families with the client
 //
 // The hash tags ({clients}, {users}, {keys}, {<family id>}) keep every key
 // that one script or transaction touches in one Cluster slot. Families and
