@@ -43,6 +43,8 @@ type Config struct {
 	Requests Requests
 	Users    Authenticator
 	Clients  Clients
+	// Consents remembers what users allowed clients (consent.go).
+	Consents Consents
 	Now      func() time.Time
 	// Sessions keeps SSO sessions (session.go); nil: none, every request
 	// signs in. Hints checks id_token_hint; nil: the parameter is refused.
@@ -62,8 +64,8 @@ type Flow struct {
 
 // New validates cfg and returns the Flow.
 func New(cfg Config) (*Flow, error) {
-	if cfg.Requests == nil || cfg.Users == nil || cfg.Clients == nil || cfg.Now == nil {
-		return nil, errors.New("authorize: Requests, Users, Clients and Now are required")
+	if cfg.Requests == nil || cfg.Users == nil || cfg.Clients == nil || cfg.Consents == nil || cfg.Now == nil {
+		return nil, errors.New("authorize: Requests, Users, Clients, Consents and Now are required")
 	}
 	if cfg.Sessions != nil && (cfg.SessionIdleTTL <= 0 || cfg.SessionMaxLifetime <= 0) {
 		return nil, errors.New("authorize: SessionIdleTTL and SessionMaxLifetime are required with Sessions")
@@ -91,6 +93,7 @@ type interaction struct {
 	client  store.Client
 	req     tokens.AuthRequest
 	allowed bool // the user allowed the request on the consent page
+	consent remembered
 	// cookie is the session cookie of a sign-in in this step, for the
 	// HTTP layer to set.
 	cookie *SessionCookie
@@ -103,7 +106,7 @@ func (it *interaction) withCookie(out Outcome) Outcome {
 }
 
 func (it *interaction) back() Redirect {
-	return Redirect{URI: it.req.RedirectURI, State: it.req.State}
+	return Redirect{URI: it.req.RedirectURI, State: it.req.State, FormPost: it.req.FormPost}
 }
 
 // Authorize is the authorization request (RFC 6749 §4.1.1, OIDC Core
@@ -123,12 +126,16 @@ func (f *Flow) AuthorizeInSession(ctx context.Context, q url.Values, csrf, sessi
 		return fail(err)
 	}
 	req, err := f.cfg.Requests.ValidateAuthorize(client, q)
+	req.FormPost = formPost(q)
 	if re, ok := errors.AsType[*tokens.RedirectError](err); ok {
-		return failBack(Redirect{URI: req.RedirectURI, State: req.State}, re.Err)
+		return failBack(Redirect{URI: req.RedirectURI, State: req.State, FormPost: req.FormPost}, re.Err)
 	} else if err != nil {
 		return fail(err)
 	}
 	it := &interaction{client: client, req: req}
+	if err := checkParams(q); err != nil { // params.go
+		return failBack(it.back(), err)
+	}
 	none, err := parsePrompt(q)
 	if err != nil {
 		return failBack(it.back(), err)
@@ -138,6 +145,7 @@ func (f *Flow) AuthorizeInSession(ctx context.Context, q url.Values, csrf, sessi
 		return failBack(it.back(), err)
 	}
 	it.req.LoginHint = hint
+	it.req.PromptConsent = promptConsent(q)
 	if err := f.resume(ctx, it, params, session); err != nil {
 		return fail(err)
 	}
@@ -220,6 +228,9 @@ func (f *Flow) pending(it *interaction) *prompt {
 // left. With prompt=none a pending prompt is that prompt's error, sent
 // back to the client (OIDC Core §3.1.2.6).
 func (f *Flow) next(ctx context.Context, it *interaction, none bool) Outcome {
+	if err := f.recallConsent(ctx, it); err != nil { // consent.go
+		return fail(err)
+	}
 	if p := f.pending(it); p != nil {
 		if none {
 			return failBack(it.back(), oauth.New(p.err, "%s", p.reason))

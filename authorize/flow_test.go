@@ -66,6 +66,24 @@ func (f fakeUsers) Login(ctx context.Context, username, password, remoteIP strin
 	return store.User{}, oauth.New(oauth.InvalidGrant, "invalid username or password")
 }
 
+// fakeConsents remembers grants in a map (the store's conformance suite
+// covers the real ones).
+type fakeConsents map[string]store.Consent
+
+func (f fakeConsents) GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error) {
+	c, ok := f[userID+" "+clientID]
+	if !ok {
+		return store.Consent{}, store.ErrNotFound
+	}
+	return c, nil
+}
+
+func (f fakeConsents) GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (store.Consent, error) {
+	c := store.Consent{UserID: userID, ClientID: clientID, Scope: store.ConsentScope(f[userID+" "+clientID].Scope, scope), GrantedAt: at}
+	f[userID+" "+clientID] = c
+	return c, nil
+}
+
 type fakeClients map[string]store.Client
 
 func (f fakeClients) Lookup(ctx context.Context, id string) (store.Client, error) {
@@ -93,7 +111,7 @@ func newFixture(t *testing.T, users fakeUsers) fixture {
 		"web":   {ID: "web", Name: "Web", RedirectURIs: []string{redirect}},
 		"first": {ID: "first", RedirectURIs: []string{redirect}, SkipConsent: true},
 	}
-	f, err := authorize.New(authorize.Config{Requests: reqs, Users: users, Clients: clients, Now: func() time.Time { return time.Unix(1000, 0) }})
+	f, err := authorize.New(authorize.Config{Requests: reqs, Users: users, Clients: clients, Consents: fakeConsents{}, Now: func() time.Time { return time.Unix(1000, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}

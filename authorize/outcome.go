@@ -44,6 +44,9 @@ type Page struct {
 	// SwitchAccount, when set, is a URL that signs the user out of a
 	// remembered session and starts again ("Not you?").
 	SwitchAccount string
+	// NewScopes are the Scopes the user has not allowed the client before
+	// (all of them on a first consent); the page may tell them apart.
+	NewScopes []string
 }
 
 // Redirect sends the browser back to the client's validated redirect_uri
@@ -52,6 +55,9 @@ type Redirect struct {
 	URI    string
 	State  string
 	Params url.Values
+	// FormPost: answer with an auto-submitting form that POSTs Params to
+	// URI (OAuth 2.0 Form Post Response Mode §2), not with a redirect.
+	FormPost bool
 }
 
 // Failure is a step that failed. Err is classified by the HTTP layer

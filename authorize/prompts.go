@@ -3,7 +3,6 @@ package authorize
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
@@ -35,7 +34,7 @@ func defaultPolicy() []prompt {
 		},
 		{
 			name: "consent", err: oauth.ConsentRequired, reason: "the user must approve the request",
-			needed: func(it *interaction) bool { return !it.client.SkipConsent && !it.allowed },
+			needed: consentNeeded, // consent.go
 			page:   consentPage,
 			answer: consent,
 		},
@@ -44,11 +43,6 @@ func defaultPolicy() []prompt {
 
 func loginPage(it *interaction, sealed string) Page {
 	return clientPage(it, Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed, Username: it.req.LoginHint})
-}
-
-func consentPage(it *interaction, sealed string) Page {
-	return clientPage(it, Page{Kind: PageConsent, Status: http.StatusOK, Client: clientName(it.client), Request: sealed,
-		Scopes: strings.Fields(it.req.Scope)})
 }
 
 // login checks the posted password. A wrong one shows the login page again
@@ -88,6 +82,9 @@ func login(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bo
 func consent(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bool) {
 	switch in.Decision {
 	case "allow":
+		if err := f.rememberConsent(ctx, it); err != nil { // consent.go
+			return fail(err), true
+		}
 		it.allowed = true
 		return Outcome{}, false
 	case "":

@@ -53,8 +53,14 @@ const (
 const (
 	ResponseTypeCode  = "code"
 	ResponseModeQuery = "query"
-	PKCEMethodS256    = "S256"
+	// ResponseModeFormPost is OAuth 2.0 Form Post Response Mode §2.
+	ResponseModeFormPost = "form_post"
+	PKCEMethodS256       = "S256"
 )
+
+// ResponseModes returns the response modes of the authorization endpoint,
+// as discovery lists them (OIDC Discovery §3 "response_modes_supported").
+func ResponseModes() []string { return []string{ResponseModeQuery, ResponseModeFormPost} }
 
 // Scopes with a meaning of their own (OIDC Core §3.1.2.1, §5.4, §11).
 const (
@@ -103,6 +109,10 @@ func Claims() []string {
 const (
 	LoginRequired   = "login_required"
 	ConsentRequired = "consent_required"
+	// RequestNotSupported and RequestURINotSupported answer the request
+	// and request_uri parameters (OIDC Core §6), which authd does not take.
+	RequestNotSupported    = "request_not_supported"
+	RequestURINotSupported = "request_uri_not_supported"
 )
 
 // InsufficientScope is the RFC 6750 §3.1 error of a token that lacks a

@@ -63,6 +63,10 @@ type ConsentStore interface {
 	// ListConsents returns the user's consents ordered by client ID (an
 	// empty slice when there are none).
 	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// UserFamilies returns the IDs of the families the family index holds
+	// for the user and client and that have not reached their ExpiresAt
+	// (some may have been revoked since).
+	UserFamilies(ctx context.Context, userID, clientID string) ([]string, error)
 	// DeleteConsent atomically removes the user's consent for the client
 	// and the family index of the pair, and returns the IDs of the
 	// families that index named (some may have expired or been revoked

@@ -59,6 +59,12 @@ type AuthRequest struct {
 	// §3.1.2.1 login_hint).
 	SessionID string `json:"sid,omitempty"`
 	LoginHint string `json:"lh,omitempty"`
+	// PromptConsent: the request asked for prompt=consent (OIDC Core
+	// §3.1.2.1), so the consent page is shown even for a remembered grant.
+	PromptConsent bool `json:"pc,omitempty"`
+	// FormPost: the answer goes back by response_mode=form_post (OAuth 2.0
+	// Form Post Response Mode §2), not in the query.
+	FormPost bool `json:"fp,omitempty"`
 	// CSRF binds a pending request to the browser that started it.
 	CSRF    string `json:"x,omitempty"`
 	Expires int64  `json:"exp"`

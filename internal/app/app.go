@@ -218,7 +218,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
-	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Now: opts.Now,
+	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Consents: st, Now: opts.Now,
 		Sessions: st, Hints: a.Tokens, SessionIdleTTL: cfg.SessionIdleTTL, SessionMaxLifetime: cfg.SessionMaxLifetime})
 	if err != nil {
 		return nil, err

@@ -148,3 +148,23 @@ func indexUserFamily(tx *bbolt.Tx, f store.Family, now time.Time) error {
 	binary.BigEndian.PutUint64(exp, uint64(f.ExpiresAt.UnixNano()))
 	return idx.Put(append(prefix, f.ID...), exp)
 }
+
+// UserFamilies returns the live entries of the pair's family index.
+func (s *Store) UserFamilies(ctx context.Context, userID, clientID string) ([]string, error) {
+	now := s.now().UnixNano()
+	out := []string{}
+	err := s.view(ctx, "user families", func(tx *bbolt.Tx) error {
+		prefix := consentKey(userID, clientID)
+		cur := tx.Bucket(bucketUserFamilies).Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) >= now {
+				out = append(out, string(k[len(prefix):]))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -148,3 +148,13 @@ func (s *Store) indexUserFamily(ctx context.Context, f store.Family) error {
 	}
 	return nil
 }
+
+// UserFamilies returns the live entries of the pair's family index.
+func (s *Store) UserFamilies(ctx context.Context, userID, clientID string) ([]string, error) {
+	from := fmt.Sprint(s.now().UnixMilli())
+	fams, err := s.rdb.ZRangeByScore(ctx, s.userFamiliesKey(userID, clientID), &goredis.ZRangeBy{Min: from, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, s.fail("user families", err)
+	}
+	return fams, nil
+}

@@ -97,7 +97,12 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 		if _, err := s.GrantConsent(ctx, "u1", "web", "openid", now); err != nil {
 			t.Fatal(err)
 		}
-		fams, err := s.DeleteConsent(ctx, "u1", "web")
+		fams, err := s.UserFamilies(ctx, "u1", "web")
+		slices.Sort(fams)
+		if err != nil || !slices.Equal(fams, []string{"f1", "f2"}) {
+			t.Fatalf("UserFamilies = %v, %v; want f1 f2 (u1's with web only)", fams, err)
+		}
+		fams, err = s.DeleteConsent(ctx, "u1", "web")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +112,9 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 		if _, err := s.GetConsent(ctx, "u1", "web"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("consent after delete: %v; want ErrNotFound", err)
+		}
+		if fams, err := s.UserFamilies(ctx, "u1", "web"); err != nil || len(fams) != 0 {
+			t.Errorf("UserFamilies after delete = %v, %v; want none", fams, err)
 		}
 		if _, err := s.DeleteConsent(ctx, "u1", "web"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("second DeleteConsent: %v; want ErrNotFound (index forgotten too)", err)
@@ -134,7 +142,11 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Fatal(err)
 			}
 		}
-		fams, err := s.DeleteConsent(ctx, "u1", "web")
+		fams, err := s.UserFamilies(ctx, "u1", "web")
+		if err != nil || !slices.Equal(fams, []string{"live"}) {
+			t.Errorf("UserFamilies = %v, %v; want only the live family", fams, err)
+		}
+		fams, err = s.DeleteConsent(ctx, "u1", "web")
 		if err != nil || !slices.Equal(fams, []string{"live"}) {
 			t.Errorf("DeleteConsent = %v, %v; want only the live family", fams, err)
 		}

@@ -1,0 +1,104 @@
+package authorize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authd-dev/authd/store"
+)
+
+// Consents remembers what users allowed clients (the store's
+// ConsentStore, one record per user and client).
+type Consents interface {
+	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
+	GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (store.Consent, error)
+}
+
+// remembered is the consent the user gave the client earlier, once read.
+type remembered struct {
+	read    bool
+	granted []string // the scopes remembered
+	covers  bool     // they include every requested scope
+}
+
+// The consent prompt (OIDC Core §3.1.2.4):
+//
+//   - it is needed unless the user allowed this client every requested
+//     scope before (remembered consent, one store read once the user is
+//     known) or the client is first-party (skip_consent);
+//   - prompt=consent makes it needed in every case, for skip_consent
+//     clients too: OIDC Core §3.1.2.1 says the server SHOULD prompt, and a
+//     client asking for it wants the user asked;
+//   - a request asking for more than was remembered shows the page again;
+//     the page lists every requested scope and marks the new ones
+//     (Page.NewScopes);
+//   - allowing stores the union of the old and the new scopes before the
+//     code is issued; denying stores nothing;
+//   - prompt=none with the prompt needed is consent_required (§3.1.2.6).
+func consentNeeded(it *interaction) bool {
+	if it.allowed {
+		return false
+	}
+	if it.req.PromptConsent {
+		return true
+	}
+	return !it.client.SkipConsent && !it.consent.covers
+}
+
+// recallConsent reads the remembered consent once the user is known and
+// the prompt could depend on it. A store failure is the step's failure.
+func (f *Flow) recallConsent(ctx context.Context, it *interaction) error {
+	if it.consent.read || it.allowed || it.req.Subject == "" || (it.client.SkipConsent && !it.req.PromptConsent) {
+		return nil
+	}
+	c, err := f.cfg.Consents.GetConsent(ctx, it.req.Subject, it.client.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("authorize: read consent: %w", err)
+	default:
+		it.consent.granted = strings.Fields(c.Scope)
+		it.consent.covers = c.Covers(it.req.Scope)
+	}
+	it.consent.read = true
+	return nil
+}
+
+// rememberConsent stores what the user just allowed.
+func (f *Flow) rememberConsent(ctx context.Context, it *interaction) error {
+	if it.req.Subject == "" {
+		return ErrExpired
+	}
+	if _, err := f.cfg.Consents.GrantConsent(ctx, it.req.Subject, it.client.ID, it.req.Scope, f.cfg.Now()); err != nil {
+		return fmt.Errorf("authorize: remember consent: %w", err)
+	}
+	return nil
+}
+
+func consentPage(it *interaction, sealed string) Page {
+	scopes := strings.Fields(it.req.Scope)
+	var fresh []string
+	for _, s := range scopes {
+		if !slices.Contains(it.consent.granted, s) {
+			fresh = append(fresh, s)
+		}
+	}
+	return clientPage(it, Page{Kind: PageConsent, Status: http.StatusOK, Client: clientName(it.client), Request: sealed,
+		Scopes: scopes, NewScopes: fresh})
+}
+
+// promptConsent reports whether prompt (OIDC Core §3.1.2.1) names
+// consent; parsePrompt has validated the list.
+func promptConsent(q map[string][]string) bool {
+	for _, p := range q["prompt"] {
+		if slices.Contains(strings.Fields(p), "consent") {
+			return true
+		}
+	}
+	return false
+}
