@@ -60,7 +60,10 @@ type Config struct {
 	Users   Users
 	Keys    Keys
 	Revoker Revoker
-	Now     func() time.Time
+	// Consents and Families serve the consent calls (consents.go).
+	Consents Consents
+	Families FamilyEnder
+	Now      func() time.Time
 	// Sessions and Logout serve the user sessions calls (sessions.go).
 	Sessions Sessions
 	Logout   SessionEnder
@@ -71,8 +74,8 @@ type Service struct{ cfg Config }
 
 // New validates cfg and returns the Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Clients == nil || cfg.Users == nil || cfg.Keys == nil || cfg.Revoker == nil || cfg.Now == nil {
-		return nil, errors.New("admin: Clients, Users, Keys, Revoker and Now are required")
+	if cfg.Clients == nil || cfg.Users == nil || cfg.Keys == nil || cfg.Revoker == nil || cfg.Consents == nil || cfg.Families == nil || cfg.Now == nil {
+		return nil, errors.New("admin: Clients, Users, Keys, Revoker, Consents, Families and Now are required")
 	}
 	return &Service{cfg: cfg}, nil
 }

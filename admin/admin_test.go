@@ -94,7 +94,7 @@ func newService(t *testing.T) (*admin.Service, *journal) {
 	t.Helper()
 	j := &journal{}
 	s, err := admin.New(admin.Config{Clients: fakeClients{j}, Users: fakeUsers{j}, Keys: fakeKeys{}, Revoker: fakeRevoker{j},
-		Now: func() time.Time { return time.Unix(100, 0) }})
+		Consents: &fakeConsents{j: j}, Families: fakeEnder{j: j}, Now: func() time.Time { return time.Unix(100, 0) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +161,79 @@ func TestFailedRevocationFailsTheCall(t *testing.T) {
 	pw := "x"
 	if _, err := s.PatchUser(context.Background(), "u1", users.PatchRequest{Password: &pw}); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("password change with a failed revocation: %v; want the store's error", err)
+	}
+}
+
+// fakeConsents journals the consent calls; families names what the index
+// holds, deleted what the deletion returns.
+type fakeConsents struct {
+	j        *journal
+	families []string
+	deleted  []string
+	missing  bool
+}
+
+func (f *fakeConsents) ListConsents(ctx context.Context, userID string) ([]store.Consent, error) {
+	return nil, nil
+}
+
+func (f *fakeConsents) UserFamilies(ctx context.Context, userID, clientID string) ([]string, error) {
+	f.j.calls = append(f.j.calls, "families "+userID+" "+clientID)
+	return f.families, nil
+}
+
+func (f *fakeConsents) DeleteConsent(ctx context.Context, userID, clientID string) ([]string, error) {
+	f.j.calls = append(f.j.calls, "delete consent "+userID+" "+clientID)
+	if f.missing {
+		return nil, store.ErrNotFound
+	}
+	return f.deleted, nil
+}
+
+type fakeEnder struct {
+	j   *journal
+	err error
+}
+
+func (f fakeEnder) EndFamilies(ctx context.Context, ids []string) error {
+	f.j.calls = append(f.j.calls, fmt.Sprint("end ", ids))
+	return f.err
+}
+
+// TestDeleteConsentEndsFamiliesFirst: the families are ended before the
+// consent goes (a failure leaves it for the retry), and those begun in
+// between are ended after.
+func TestDeleteConsentEndsFamiliesFirst(t *testing.T) {
+	ctx := context.Background()
+	build := func(c *fakeConsents, e fakeEnder) *admin.Service {
+		s, err := admin.New(admin.Config{Clients: fakeClients{c.j}, Users: fakeUsers{c.j}, Keys: fakeKeys{}, Revoker: fakeRevoker{c.j},
+			Consents: c, Families: e, Now: time.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	j := &journal{}
+	c := &fakeConsents{j: j, families: []string{"f1"}, deleted: []string{"f1", "f2"}}
+	if err := build(c, fakeEnder{j: j}).DeleteConsent(ctx, "u1", "web"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"families u1 web", "end [f1]", "delete consent u1 web", "end [f1 f2]"}
+	if !slices.Equal(j.calls, want) {
+		t.Errorf("calls %q; want %q", j.calls, want)
+	}
+
+	j = &journal{}
+	c = &fakeConsents{j: j, families: []string{"f1"}}
+	err := build(c, fakeEnder{j: j, err: store.ErrUnavailable}).DeleteConsent(ctx, "u1", "web")
+	if !errors.Is(err, store.ErrUnavailable) || slices.Contains(j.calls, "delete consent u1 web") {
+		t.Errorf("with the store down: %v, calls %q; want the failure and the consent kept", err, j.calls)
+	}
+
+	j = &journal{}
+	c = &fakeConsents{j: j, missing: true}
+	err = build(c, fakeEnder{j: j}).DeleteConsent(ctx, "u1", "web")
+	if e := oauth.As(err); e == nil || e.Code != oauth.NotFound {
+		t.Errorf("no consent: %v; want not_found", err)
 	}
 }

@@ -62,6 +62,7 @@ func (s *Server) adminRoutes(r *mux.Router) {
 	a("admin_user_revoke", "/admin/users/{id}/revoke", s.revokeUser, http.MethodPost)
 	a("admin_user_sessions", "/admin/users/{id}/sessions", s.listSessions, http.MethodGet)
 	a("admin_user_session", "/admin/users/{id}/sessions/{sid}", s.deleteSession, http.MethodDelete)
+	s.consentRoutes(a)
 
 	a("admin_keys", "/admin/keys", s.listKeys, http.MethodGet)
 	a("admin_keys_rotate", "/admin/keys/rotate", s.rotateKey, http.MethodPost)

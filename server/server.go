@@ -68,6 +68,8 @@ type AdminAPI interface {
 	ListKeys() []keys.Info
 	RotateKey(ctx context.Context, alg string) (keys.Info, error)
 	DeleteKey(ctx context.Context, kid string) error
+
+	ConsentAdmin // admin_consents.go
 }
 
 var _ AdminAPI = (*admin.Service)(nil)

@@ -245,7 +245,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	adm, err := admin.New(admin.Config{Clients: a.Clients, Users: a.Users, Keys: a.Keys, Revoker: a.Tokens, Now: opts.Now,
+	adm, err := admin.New(admin.Config{Clients: a.Clients, Users: a.Users, Keys: a.Keys, Revoker: a.Tokens, Consents: st, Families: a.Tokens, Now: opts.Now,
 		Sessions: st, Logout: lo})
 	if err != nil {
 		return nil, err
