@@ -78,9 +78,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, out authorize.Ou
 	case out.Page != nil:
 		s.showPage(w, r, out.Page)
 	case out.Redirect != nil:
-		s.redirect(w, r, out.Redirect.URI, out.Redirect.State, out.Redirect.Params)
+		s.answerClient(w, r, *out.Redirect, out.Redirect.Params) // formpost.go
 	case out.Failure != nil && out.Failure.Back != nil:
-		s.redirectError(w, r, out.Failure.Back.URI, out.Failure.Back.State, out.Failure.Err)
+		s.answerClientError(w, r, *out.Failure.Back, out.Failure.Err)
 	case out.Failure != nil:
 		s.showError(w, r, out.Failure.Err)
 	default:

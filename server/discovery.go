@@ -19,7 +19,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"token_endpoint":                        iss + PathToken,
 		"grant_types_supported":                 s.cfg.Tokens.GrantTypes(),
 		"response_types_supported":              []string{oauth.ResponseTypeCode},
-		"response_modes_supported":              []string{oauth.ResponseModeQuery},
+		"response_modes_supported":              oauth.ResponseModes(),
 		"token_endpoint_auth_methods_supported": oauth.AuthMethods(),
 		"token_endpoint_auth_signing_alg_values_supported": keys.Algorithms(),
 		"id_token_signing_alg_values_supported":            keys.Algorithms(),
@@ -46,6 +46,10 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 			doc["backchannel_logout_session_supported"] = true
 			doc["frontchannel_logout_supported"] = false
 		}
+		// OIDC Discovery §3: stated explicitly (the default of
+		// request_uri_parameter_supported is true); OIDC Core §6.
+		doc["request_parameter_supported"] = false
+		doc["request_uri_parameter_supported"] = false
 	}
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed

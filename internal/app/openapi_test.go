@@ -647,6 +647,17 @@ func TestOpenAPIConformance(t *testing.T) {
 	resp, body = c.adminJSON(http.MethodDelete, "/admin/keys/no-such-key", nil)
 	c.want(resp, body, http.StatusNotFound)
 
+	// Admin: consents (alice's password login with the client is indexed,
+	// so withdrawing ends it: 204, then 404).
+	resp, body = c.adminJSON(http.MethodGet, "/admin/users/"+user.ID+"/consents", nil)
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.adminJSON(http.MethodGet, "/admin/users/no-such-user/consents", nil)
+	c.want(resp, body, http.StatusNotFound)
+	resp, body = c.adminJSON(http.MethodDelete, "/admin/users/"+user.ID+"/consents/"+client.ClientID, nil)
+	c.want(resp, body, http.StatusNoContent)
+	resp, body = c.adminJSON(http.MethodDelete, "/admin/users/"+user.ID+"/consents/"+client.ClientID, nil)
+	c.want(resp, body, http.StatusNotFound)
+
 	// Admin: ending users and clients.
 	resp, body = c.adminJSON(http.MethodPost, "/admin/users/"+user.ID+"/revoke", nil)
 	c.want(resp, body, http.StatusNoContent)
