@@ -151,4 +151,3 @@ func TestFormPostResponseMode(t *testing.T) {
 		}
 	})
 }
-
