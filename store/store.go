@@ -110,6 +110,7 @@ type User struct {
 	Email        string    `json:"email,omitempty"`
 	PasswordHash string    `json:"password_hash"` // PHC string (argon2id)
 	Roles        []string  `json:"roles,omitempty"`
+	Profile                // optional OIDC profile (profile.go)
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	// NotBefore revokes every login (refresh-token family) that started

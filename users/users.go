@@ -130,6 +130,7 @@ type View struct {
 	Username  string    `json:"username"`
 	Email     string    `json:"email"`
 	Roles     []string  `json:"roles"`
+	Profile             // profile.go
 	CreatedAt time.Time `json:"created_at"`
 }
 
@@ -138,7 +139,7 @@ func viewOf(u store.User) View {
 	if roles == nil {
 		roles = []string{}
 	}
-	return View{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, CreatedAt: u.CreatedAt}
+	return View{ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles, Profile: profileView(u.Profile), CreatedAt: u.CreatedAt}
 }
 
 // CreateRequest is the body of POST /admin/users.
@@ -147,14 +148,16 @@ type CreateRequest struct {
 	Password string   `json:"password"`
 	Email    string   `json:"email"`
 	Roles    []string `json:"roles"`
+	Profile           // optional OIDC profile fields (profile.go)
 }
 
 // PatchRequest is the body of PATCH /admin/users/{id}; nil fields stay as
 // they are.
 type PatchRequest struct {
-	Email    *string   `json:"email"`
-	Roles    *[]string `json:"roles"`
-	Password *string   `json:"password"`
+	Email        *string   `json:"email"`
+	Roles        *[]string `json:"roles"`
+	Password     *string   `json:"password"`
+	ProfilePatch           // profile.go
 }
 
 // newID returns 128 random bits, base64url-encoded: the user's "sub".
@@ -234,12 +237,16 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
+	profile, err := req.Profile.record()
+	if err != nil {
+		return View{}, err
+	}
 	hash, err := s.hash(ctx, req.Password)
 	if err != nil {
 		return View{}, err
 	}
 	now := s.now()
-	u := store.User{ID: newID(), Username: username, Email: req.Email, PasswordHash: hash, Roles: roles, CreatedAt: now, UpdatedAt: now}
+	u := store.User{ID: newID(), Username: username, Email: req.Email, PasswordHash: hash, Roles: roles, Profile: profile, CreatedAt: now, UpdatedAt: now}
 	if err := s.cfg.Store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return View{}, oauth.New(oauth.Conflict, "username %q is taken", username).WithCause(err)
@@ -312,6 +319,11 @@ func (s *Service) Patch(ctx context.Context, id string, req PatchRequest) (View,
 			return View{}, err
 		}
 	}
+	// The profile is checked before any hashing; apply re-checks it
+	// against the stored one inside the update.
+	if _, err := req.ProfilePatch.apply(store.Profile{}); err != nil {
+		return View{}, err
+	}
 	if req.Password != nil {
 		if err := checkPassword(*req.Password); err != nil {
 			return View{}, err
@@ -322,6 +334,14 @@ func (s *Service) Patch(ctx context.Context, id string, req PatchRequest) (View,
 	}
 	now := s.now()
 	u, err := s.cfg.Store.UpdateUser(ctx, id, func(u *store.User) error {
+		p, err := req.ProfilePatch.apply(u.Profile)
+		if err != nil {
+			return err
+		}
+		if req.Email != nil && *req.Email != u.Email && req.EmailVerified == nil {
+			p.EmailVerified = false // a new address is not verified yet
+		}
+		u.Profile = p
 		if req.Email != nil {
 			u.Email = *req.Email
 		}

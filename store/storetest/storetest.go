@@ -103,9 +103,12 @@ func NewUser(id, username string, now time.Time) store.User {
 		Email:        username + "@example.com",
 		PasswordHash: "$argon2id$v=19$m=65536,t=1,p=4$c2FsdA$aGFzaA",
 		Roles:        []string{"reader"},
-		CreatedAt:    now,
-		UpdatedAt:    now,
-		NotBefore:    now.Add(-time.Hour),
+		Profile: store.Profile{Name: "User " + username, GivenName: "User", FamilyName: username, EmailVerified: true,
+			PhoneNumber: "+1 555 0100", Locale: "en-GB", Picture: "https://img.example/" + id + ".png", MFARequired: true,
+			Attributes: map[string]string{"department": "research"}},
+		CreatedAt: now,
+		UpdatedAt: now,
+		NotBefore: now.Add(-time.Hour),
 	}
 }
 
