@@ -133,7 +133,7 @@ func (f *Flow) AuthorizeInSession(ctx context.Context, q url.Values, csrf, sessi
 		return fail(err)
 	}
 	it := &interaction{client: client, req: req}
-	if err := checkParams(q); err != nil { // params.go
+	if err := checkParams(q, &it.req); err != nil { // params.go
 		return failBack(it.back(), err)
 	}
 	none, err := parsePrompt(q)

@@ -2,6 +2,7 @@ package authorize
 
 import (
 	"github.com/authd-dev/authd/oauth"
+	"github.com/authd-dev/authd/tokens"
 )
 
 // checkParams applies the rules of the authorization request's
@@ -16,8 +17,9 @@ import (
 //     oidcc-ensure-request-object-with-redirect-uri, oidcc-request-uri-unsigned);
 //   - response_mode (OAuth 2.0 Multiple Response Types §2.1): query (the
 //     default of the code flow) or form_post (OAuth 2.0 Form Post Response
-//     Mode §2); anything else, or a repeated value, is invalid_request.
-func checkParams(q map[string][]string) error {
+//     Mode §2); anything else, or a repeated value, is invalid_request;
+//   - claims (OIDC Core §5.5): parsed into req.Claims (tokens.ParseClaimsRequest).
+func checkParams(q map[string][]string, req *tokens.AuthRequest) error {
 	if len(q["request"]) > 0 {
 		return oauth.New(oauth.RequestNotSupported, "the request parameter (a request object) is not supported")
 	}
@@ -30,6 +32,18 @@ func checkParams(q map[string][]string) error {
 	case len(modes) == 1 && modes[0] != oauth.ResponseModeQuery && modes[0] != oauth.ResponseModeFormPost:
 		return oauth.New(oauth.InvalidRequest, "unsupported response_mode %q (query or form_post)", modes[0])
 	}
+	if len(q["claims"]) > 1 {
+		return oauth.New(oauth.InvalidRequest, `parameter "claims" is repeated`)
+	}
+	var claims string
+	if len(q["claims"]) == 1 {
+		claims = q["claims"][0]
+	}
+	c, err := tokens.ParseClaimsRequest(claims)
+	if err != nil {
+		return err
+	}
+	req.Claims = c
 	return nil
 }
 

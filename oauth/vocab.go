@@ -67,13 +67,35 @@ const (
 	ScopeOpenID        = "openid"
 	ScopeProfile       = "profile"
 	ScopeEmail         = "email"
+	ScopePhone         = "phone"
 	ScopeOfflineAccess = "offline_access"
+	// ScopeRoles releases the user's roles claim (an authd scope, in the
+	// manner of §5.4).
+	ScopeRoles = "roles"
 )
 
 // Scopes returns the scopes with a protocol meaning, as discovery lists
 // them (clients may register further scopes of their own).
 func Scopes() []string {
-	return []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeOfflineAccess}
+	return []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopePhone, ScopeRoles, ScopeOfflineAccess}
+}
+
+// ScopeClaims returns the user claims each scope releases (OIDC Core
+// §5.4, limited to the claims authd keeps).
+func ScopeClaims() map[string][]string {
+	return map[string][]string{
+		ScopeProfile: {ClaimName, ClaimGivenName, ClaimFamilyName, ClaimPreferredUsername, ClaimPicture, ClaimLocale, ClaimUpdatedAt},
+		ScopeEmail:   {ClaimEmail, ClaimEmailVerified},
+		ScopePhone:   {ClaimPhoneNumber},
+		ScopeRoles:   {ClaimRoles},
+	}
+}
+
+// UserClaims returns every user claim a scope or the claims request
+// parameter (OIDC Core §5.5) can release, in a fixed order.
+func UserClaims() []string {
+	return []string{ClaimName, ClaimGivenName, ClaimFamilyName, ClaimPreferredUsername, ClaimPicture, ClaimLocale,
+		ClaimUpdatedAt, ClaimEmail, ClaimEmailVerified, ClaimPhoneNumber, ClaimRoles}
 }
 
 // Claims that authd puts in access tokens (RFC 9068 §2.2), ID tokens (OIDC
@@ -95,6 +117,15 @@ const (
 	ClaimAuthorizedParty   = "azp"
 	ClaimPreferredUsername = "preferred_username"
 	ClaimEmail             = "email"
+	// Standard claims of OIDC Core §5.1.
+	ClaimName          = "name"
+	ClaimGivenName     = "given_name"
+	ClaimFamilyName    = "family_name"
+	ClaimPicture       = "picture"
+	ClaimLocale        = "locale"
+	ClaimUpdatedAt     = "updated_at"
+	ClaimEmailVerified = "email_verified"
+	ClaimPhoneNumber   = "phone_number"
 )
 
 // Claims returns every claim name authd issues (discovery's
@@ -102,7 +133,9 @@ const (
 func Claims() []string {
 	return []string{ClaimIssuer, ClaimSubject, ClaimAudience, ClaimExpiry, ClaimIssuedAt, ClaimJWTID,
 		ClaimClientID, ClaimScope, ClaimRoles, ClaimSessionID, ClaimAuthTime, ClaimNonce,
-		ClaimAccessTokenHash, ClaimAuthorizedParty, ClaimPreferredUsername, ClaimEmail}
+		ClaimAccessTokenHash, ClaimAuthorizedParty, ClaimPreferredUsername, ClaimEmail,
+		ClaimName, ClaimGivenName, ClaimFamilyName, ClaimPicture, ClaimLocale, ClaimUpdatedAt,
+		ClaimEmailVerified, ClaimPhoneNumber}
 }
 
 // Authorization error codes of OIDC Core §3.1.2.6 (sent to the redirect_uri).

@@ -50,6 +50,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		// request_uri_parameter_supported is true); OIDC Core §6.
 		doc["request_parameter_supported"] = false
 		doc["request_uri_parameter_supported"] = false
+		doc["claims_parameter_supported"] = true // OIDC Core §5.5
 	}
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed

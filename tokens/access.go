@@ -54,6 +54,9 @@ type AccessClaims struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	Roles    []string `json:"roles,omitempty"`
 	SID      string   `json:"sid,omitempty"`
+	// UserInfoClaims are the claims the authorization request's claims
+	// parameter asked userinfo for (OIDC Core §5.5; claims.go).
+	UserInfoClaims []string `json:"userinfo_claims,omitempty"`
 }
 
 // newID returns n random bytes, base64url-encoded.

@@ -65,6 +65,8 @@ type AuthRequest struct {
 	// FormPost: the answer goes back by response_mode=form_post (OAuth 2.0
 	// Form Post Response Mode §2), not in the query.
 	FormPost bool `json:"fp,omitempty"`
+	// Claims is the claims request parameter (OIDC Core §5.5; claims.go).
+	Claims *ClaimsRequest `json:"cl,omitempty"`
 	// CSRF binds a pending request to the browser that started it.
 	CSRF    string `json:"x,omitempty"`
 	Expires int64  `json:"exp"`
@@ -79,7 +81,9 @@ type authCode struct {
 	RedirectOmitted bool   `json:"rn,omitempty"`
 	Challenge       string `json:"cc,omitempty"`
 	Nonce           string `json:"n,omitempty"`
-	Expires         int64  `json:"exp"`
+	// Claims is the request's claims parameter (claims.go).
+	Claims  *ClaimsRequest `json:"cl,omitempty"`
+	Expires int64          `json:"exp"`
 }
 
 // sealer encrypts small JSON values under one key.
@@ -248,7 +252,7 @@ func (s *Service) IssueCode(ctx context.Context, c store.Client, r AuthRequest) 
 		fid = newID(16)
 	}
 	ac := authCode{FID: fid, Secret: newID(16), RedirectURI: r.RedirectURI, RedirectOmitted: r.RedirectURIOmitted,
-		Challenge: r.CodeChallenge, Nonce: r.Nonce, Expires: now.Add(CodeTTL).Unix()}
+		Challenge: r.CodeChallenge, Nonce: r.Nonce, Claims: r.Claims, Expires: now.Add(CodeTTL).Unix()}
 	code, err := s.codes.seal(ac, c.ID)
 	if err != nil {
 		return "", err
@@ -336,14 +340,14 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 	}
 	at, err := s.mintAccess(req.Client, now, AccessClaims{
 		Subject: fam.Subject, Audience: s.familyAudience(req.Client, fam), Scope: fam.Scope,
-		AuthTime: fam.AuthTime.Unix(), Roles: user.Roles, SID: fam.ID,
+		AuthTime: fam.AuthTime.Unix(), Roles: user.Roles, SID: fam.ID, UserInfoClaims: ac.Claims.userInfo(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	resp := s.bearer(at, fam.Scope)
 	if contains(strings.Fields(fam.Scope), oauth.ScopeOpenID) {
-		if resp.IDToken, err = s.mintIDToken(req.Client, user, fam, ac.Nonce, at, now); err != nil {
+		if resp.IDToken, err = s.mintIDToken(req.Client, user, fam, ac.Nonce, at, now, ac.Claims); err != nil {
 			return nil, err
 		}
 	}
@@ -375,11 +379,8 @@ type IDClaims struct {
 	SID             string   `json:"sid,omitempty"`
 	// AMR and ACR: how the user authenticated (OIDC Core §2, RFC 8176),
 	// set for logins begun in an SSO session.
-	AMR               []string `json:"amr,omitempty"`
-	ACR               string   `json:"acr,omitempty"`
-	PreferredUsername string   `json:"preferred_username,omitempty"`
-	Email             string   `json:"email,omitempty"`
-	Roles             []string `json:"roles,omitempty"`
+	AMR []string `json:"amr,omitempty"`
+	ACR string   `json:"acr,omitempty"`
 }
 
 // ACRPassword is the acr of a password sign-in: "1", the level of OIDC
@@ -388,7 +389,7 @@ const ACRPassword = "1"
 
 // mintIDToken signs an ID token for the client (RS256 unless the client
 // registered id_token_signed_response_alg, OIDC Registration §2).
-func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, nonce, accessToken string, now time.Time) (string, error) {
+func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, nonce, accessToken string, now time.Time, req *ClaimsRequest) (string, error) {
 	alg := c.IDTokenSignedAlg
 	if alg == "" {
 		alg = oauth.AlgRS256
@@ -399,22 +400,18 @@ func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, no
 	claims := IDClaims{
 		Issuer: s.cfg.Issuer, Subject: u.ID, Audience: Audience{c.ID}, IssuedAt: now.Unix(),
 		ExpiresAt: now.Add(s.cfg.IDTokenTTL).Unix(), AuthTime: fam.AuthTime.Unix(), Nonce: nonce,
-		AccessTokenHash: b64.EncodeToString(sum[:16]), AuthorizedParty: c.ID, SID: fam.ID, Roles: u.Roles,
+		AccessTokenHash: b64.EncodeToString(sum[:16]), AuthorizedParty: c.ID, SID: fam.ID,
 	}
 	if fam.SessionID != "" {
 		// sid is the SSO session (OIDC Back-Channel Logout §2.4); a
 		// browser login is a password today (RFC 8176 "pwd"), ACRPassword.
 		claims.SID, claims.AMR, claims.ACR = fam.SessionID, []string{"pwd"}, ACRPassword
 	}
-	scopes := strings.Fields(fam.Scope)
-	if contains(scopes, "profile") {
-		claims.PreferredUsername = u.Username
-	}
-	if contains(scopes, "email") {
-		claims.Email = u.Email
-	}
 	payload, err := json.Marshal(&claims)
 	if err != nil {
+		return "", err
+	}
+	if payload, err = idTokenClaims(payload, u, fam.Scope, req); err != nil { // claims.go
 		return "", err
 	}
 	tok, _, err := s.cfg.Signer.Sign(alg, "JWT", payload)
@@ -444,15 +441,5 @@ func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]
 	} else if err != nil {
 		return nil, storeError(err, "look up user")
 	}
-	out := map[string]any{"sub": u.ID}
-	if contains(scopes, "profile") {
-		out["preferred_username"] = u.Username
-	}
-	if contains(scopes, "email") && u.Email != "" {
-		out["email"] = u.Email
-	}
-	if len(u.Roles) > 0 {
-		out["roles"] = u.Roles
-	}
-	return out, nil
+	return userInfoClaims(u, in.Scope, in.userInfoClaims), nil // claims.go
 }

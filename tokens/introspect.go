@@ -39,6 +39,8 @@ type Introspection struct {
 	TokenType string   `json:"token_type,omitempty"`
 	SID       string   `json:"sid,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
+	// userInfoClaims: the token's userinfo_claims (claims.go), not shown.
+	userInfoClaims []string
 }
 
 var inactive = &Introspection{Active: false}
@@ -130,6 +132,7 @@ func (s *Service) introspectAccess(ctx context.Context, token string) (*Introspe
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
 		Audience: claims.Audience, Issuer: claims.Issuer, ExpiresAt: claims.ExpiresAt,
 		IssuedAt: claims.IssuedAt, ID: claims.ID, TokenType: "Bearer", SID: claims.SID, Roles: claims.Roles,
+		userInfoClaims: claims.UserInfoClaims,
 	}, true, nil
 }
 
