@@ -155,6 +155,14 @@ func TestAdminCommands(t *testing.T) {
 			status:   201, reply: `{"id":"u1","username":"alice","email":"a@example.com","roles":["admin","dev"],"created_at":"2025-01-01T00:00:00Z"}`,
 		},
 		{
+			name: "user create with profile fields",
+			args: []string{"user", "create", "--username", "cleo", "--password", "pw", "--name", "Cleo Ray", "--given-name", "Cleo",
+				"--family-name", "Ray", "--email", "c@example.com", "--email-verified", "--phone-number", "+1 425 555 1212", "--locale", "en-US"},
+			wantMethod: "POST", wantPath: "/admin/users",
+			wantBody: `{"username":"cleo","password":"pw","email":"c@example.com","name":"Cleo Ray","given_name":"Cleo","family_name":"Ray","email_verified":true,"phone_number":"+1 425 555 1212","locale":"en-US"}`,
+			status:   201, reply: `{"id":"u3"}`,
+		},
+		{
 			name: "user create --password-stdin", args: []string{"user", "create", "--username", "bob", "--password-stdin"}, stdin: " spaced pw \r\n",
 			wantMethod: "POST", wantPath: "/admin/users", wantBody: `{"username":"bob","password":" spaced pw "}`, status: 201, reply: `{"id":"u2"}`,
 		},

@@ -134,6 +134,13 @@ type userRequest struct {
 	Password string   `json:"password"`
 	Email    string   `json:"email,omitempty"`
 	Roles    []string `json:"roles,omitempty"`
+	// The common OIDC profile fields (the admin API validates them).
+	Name          string `json:"name,omitempty"`
+	GivenName     string `json:"given_name,omitempty"`
+	FamilyName    string `json:"family_name,omitempty"`
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	PhoneNumber   string `json:"phone_number,omitempty"`
+	Locale        string `json:"locale,omitempty"`
 }
 
 var userTable = &tableSpec{key: "users", columns: []column{
@@ -185,6 +192,12 @@ func userCmd(opts Options) *cobra.Command {
 	fl.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (one line)")
 	fl.StringVar(&req.Email, "email", "", "e-mail address")
 	fl.StringArrayVar(&req.Roles, "role", nil, "role, repeatable (carried in the roles claim)")
+	fl.StringVar(&req.Name, "name", "", "full name (OIDC name claim)")
+	fl.StringVar(&req.GivenName, "given-name", "", "given name")
+	fl.StringVar(&req.FamilyName, "family-name", "", "family name")
+	fl.BoolVar(&req.EmailVerified, "email-verified", false, "the e-mail address is verified")
+	fl.StringVar(&req.PhoneNumber, "phone-number", "", "phone number, E.164 (+1 425 555 1212)")
+	fl.StringVar(&req.Locale, "locale", "", "BCP 47 language tag (en-US)")
 
 	cmd.AddCommand(create,
 		&cobra.Command{
