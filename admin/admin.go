@@ -160,8 +160,12 @@ func (s *Service) PatchUser(ctx context.Context, id string, req users.PatchReque
 }
 
 // DeleteUser deletes the user; the users service revokes the user's
-// tokens first, so a failure leaves the user and the retry completes.
+// tokens first, and the user's consents go before the record (consents.go),
+// so a failure leaves the user and the retry completes.
 func (s *Service) DeleteUser(ctx context.Context, id string) error {
+	if err := s.forgetConsents(ctx, id); err != nil {
+		return err
+	}
 	return s.cfg.Users.Delete(ctx, id)
 }
 

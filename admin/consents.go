@@ -78,3 +78,18 @@ func (s *Service) DeleteConsent(ctx context.Context, userID, clientID string) er
 	}
 	return nil
 }
+
+// forgetConsents deletes every consent of a user who is being deleted
+// (the user's logins end with the user, by its revocation).
+func (s *Service) forgetConsents(ctx context.Context, userID string) error {
+	list, err := s.cfg.Consents.ListConsents(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("admin: list consents of user %q: %w", userID, err)
+	}
+	for _, c := range list {
+		if _, err := s.cfg.Consents.DeleteConsent(ctx, userID, c.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("admin: delete consent of user %q for %q: %w", userID, c.ClientID, err)
+		}
+	}
+	return nil
+}

@@ -162,6 +162,18 @@ func TestRememberedConsent(t *testing.T) {
 		if st := in.admin(http.MethodGet, "/admin/users/nobody/consents", nil, nil); st != http.StatusNotFound {
 			t.Errorf("consents of an unknown user: %d; want 404", st)
 		}
+		// Deleting the user deletes its consents.
+		resp, page = signIn(t, in, b, web.authURL("openid"), "rita", "password-of-rita")
+		consent(t, in, b, page, "allow")
+		if l := in.consents(u.ID); len(l.Consents) != 1 {
+			t.Fatalf("consents before the user's deletion: %+v", l)
+		}
+		if st := in.admin(http.MethodDelete, "/admin/users/"+u.ID, nil, nil); st != http.StatusNoContent {
+			t.Fatalf("delete user: %d", st)
+		}
+		if left, err := in.App.Store.ListConsents(ctx, u.ID); err != nil || len(left) != 0 {
+			t.Errorf("consents of a deleted user: %+v, %v; want none", left, err)
+		}
 	})
 }
 
