@@ -16,7 +16,7 @@ import (
 // ConsentStore, one record per user and client).
 type Consents interface {
 	GetConsent(ctx context.Context, userID, clientID string) (store.Consent, error)
-	GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (store.Consent, error)
+	GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (store.Consent, error)
 }
 
 // remembered is the consent the user gave the client earlier, once read.
@@ -39,6 +39,8 @@ type remembered struct {
 //     (Page.NewScopes);
 //   - allowing stores the union of the old and the new scopes before the
 //     code is issued; denying stores nothing;
+//   - a consent granted before the client's IssuedAt was given to an
+//     earlier client registered under the same ID and does not count;
 //   - prompt=none with the prompt needed is consent_required (§3.1.2.6).
 func consentNeeded(it *interaction) bool {
 	if it.allowed {
@@ -61,6 +63,9 @@ func (f *Flow) recallConsent(ctx context.Context, it *interaction) error {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return fmt.Errorf("authorize: read consent: %w", err)
+	case c.GrantedAt.Before(it.client.IssuedAt):
+		// Given to an earlier client registered under the same ID: not
+		// this client's (GrantConsent replaces it).
 	default:
 		it.consent.granted = strings.Fields(c.Scope)
 		it.consent.covers = c.Covers(it.req.Scope)
@@ -74,7 +79,7 @@ func (f *Flow) rememberConsent(ctx context.Context, it *interaction) error {
 	if it.req.Subject == "" {
 		return ErrExpired
 	}
-	if _, err := f.cfg.Consents.GrantConsent(ctx, it.req.Subject, it.client.ID, it.req.Scope, f.cfg.Now()); err != nil {
+	if _, err := f.cfg.Consents.GrantConsent(ctx, it.req.Subject, it.client.ID, it.req.Scope, f.cfg.Now(), it.client.IssuedAt); err != nil {
 		return fmt.Errorf("authorize: remember consent: %w", err)
 	}
 	return nil

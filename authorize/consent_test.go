@@ -90,7 +90,7 @@ func (brokenConsents) GetConsent(ctx context.Context, userID, clientID string) (
 	return store.Consent{}, store.ErrUnavailable
 }
 
-func (brokenConsents) GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (store.Consent, error) {
+func (brokenConsents) GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (store.Consent, error) {
 	return store.Consent{}, store.ErrUnavailable
 }
 

@@ -78,8 +78,12 @@ func (f fakeConsents) GetConsent(ctx context.Context, userID, clientID string) (
 	return c, nil
 }
 
-func (f fakeConsents) GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (store.Consent, error) {
-	c := store.Consent{UserID: userID, ClientID: clientID, Scope: store.ConsentScope(f[userID+" "+clientID].Scope, scope), GrantedAt: at}
+func (f fakeConsents) GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (store.Consent, error) {
+	old := f[userID+" "+clientID]
+	if old.GrantedAt.Before(since) {
+		old.Scope = ""
+	}
+	c := store.Consent{UserID: userID, ClientID: clientID, Scope: store.ConsentScope(old.Scope, scope), GrantedAt: at}
 	f[userID+" "+clientID] = c
 	return c, nil
 }

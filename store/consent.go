@@ -57,9 +57,12 @@ type ConsentStore interface {
 	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
 	// GrantConsent atomically adds scope (space-separated) to the user's
 	// consent for the client, creating it if needed: the stored scope is
-	// the union of the old and the new, GrantedAt becomes at. It returns
-	// the stored record.
-	GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (Consent, error)
+	// the union of the old and the new, GrantedAt becomes at. A stored
+	// consent granted before since is replaced, not merged: callers pass
+	// the client's IssuedAt, so a client deleted and registered again
+	// under the same ID never inherits what the user allowed the old one.
+	// It returns the stored record.
+	GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (Consent, error)
 	// ListConsents returns the user's consents ordered by client ID (an
 	// empty slice when there are none).
 	ListConsents(ctx context.Context, userID string) ([]Consent, error)

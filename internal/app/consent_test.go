@@ -272,3 +272,34 @@ func TestAuthorizeRequestParameters(t *testing.T) {
 		}
 	})
 }
+
+// TestConsentOfAReRegisteredClient: a client deleted and registered again
+// under the same client_id does not inherit what the user allowed the old
+// one (the consent predates the client's client_id_issued_at).
+func TestConsentOfAReRegisteredClient(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		const redirect = "http://127.0.0.1:9999/cb"
+		meta := map[string]any{"client_id": "reused-id"}
+		old := newRP(t, in, "Old", redirect, "openid email", meta)
+		u := in.createUser("uma", "password-of-uma")
+		b := browser(t)
+		resp, page := signIn(t, in, b, old.authURL("openid email"), "uma", "password-of-uma")
+		consent(t, in, b, page, "allow")
+		if resp, _ = signIn(t, in, b, old.authURL("openid email"), "uma", "password-of-uma"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("remembered: %d; want the code at once", resp.StatusCode)
+		}
+		if st := in.admin(http.MethodDelete, "/admin/clients/reused-id", nil, nil); st != http.StatusNoContent {
+			t.Fatalf("delete client: %d", st)
+		}
+		fresh := newRP(t, in, "New", redirect, "openid email", meta)
+		resp, page = signIn(t, in, b, fresh.authURL("openid"), "uma", "password-of-uma")
+		if !isConsentPage(resp, page) {
+			t.Fatalf("re-registered client: %d; want the consent page", resp.StatusCode)
+		}
+		consent(t, in, b, page, "allow")
+		if l := in.consents(u.ID); len(l.Consents) != 1 || l.Consents[0].Scope != "openid" {
+			t.Errorf("consents %+v; want only what the new client got", l)
+		}
+	})
+}

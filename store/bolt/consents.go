@@ -44,7 +44,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (store.
 
 // GrantConsent merges scope into the stored consent in one write
 // transaction.
-func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (store.Consent, error) {
+func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (store.Consent, error) {
 	if userID == "" || clientID == "" {
 		return store.Consent{}, errEmptyID
 	}
@@ -54,6 +54,9 @@ func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string
 		c = store.Consent{}
 		if _, err := get(tx, bucketConsents, key, &c); err != nil {
 			return err
+		}
+		if c.GrantedAt.Before(since) {
+			c.Scope = "" // given to an earlier client of the same ID
 		}
 		c = store.Consent{UserID: userID, ClientID: clientID, Scope: store.ConsentScope(c.Scope, scope), GrantedAt: at}
 		return put(tx, bucketConsents, key, c)

@@ -44,7 +44,7 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (store.
 // GrantConsent merges scope into the stored consent in an optimistic
 // transaction (WATCH/MULTI on the user's consent hash, retried on a
 // conflict).
-func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string, at time.Time) (store.Consent, error) {
+func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (store.Consent, error) {
 	if userID == "" || clientID == "" {
 		return store.Consent{}, errors.New("redis grant consent: empty user or client ID")
 	}
@@ -61,6 +61,9 @@ func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string
 			if err := json.Unmarshal(raw, &old); err != nil {
 				return abort{fmt.Errorf("redis grant consent: decode: %w", err)}
 			}
+		}
+		if old.GrantedAt.Before(since) {
+			old.Scope = "" // given to an earlier client of the same ID
 		}
 		out = store.Consent{UserID: userID, ClientID: clientID, Scope: store.ConsentScope(old.Scope, scope), GrantedAt: at}
 		b, err := json.Marshal(out)

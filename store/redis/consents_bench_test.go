@@ -14,7 +14,7 @@ import (
 func BenchmarkGetConsent(b *testing.B) {
 	ctx := context.Background()
 	s := openTest(b, Options{})
-	if _, err := s.GrantConsent(ctx, "u1", "web", "openid profile email", time.Now()); err != nil {
+	if _, err := s.GrantConsent(ctx, "u1", "web", "openid profile email", time.Now(), time.Time{}); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

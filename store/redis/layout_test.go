@@ -30,7 +30,7 @@ func TestKeyLayout(t *testing.T) {
 	must(err)
 	must(s.CreateFamily(ctx, storetest.NewFamily("f1", now, "t0")))
 	must(s.Deny(ctx, store.Denial{Kind: store.DenyJTI, Value: "j1", At: now, ExpiresAt: now.Add(time.Hour)}))
-	_, err = s.GrantConsent(ctx, "user-1", "c1", "openid", now)
+	_, err = s.GrantConsent(ctx, "user-1", "c1", "openid", now, time.Time{})
 	must(err)
 
 	got, err := s.rdb.Keys(ctx, s.prefix+"*").Result() // a test on its own prefix

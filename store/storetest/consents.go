@@ -23,7 +23,7 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("GetConsent before any grant: %v; want ErrNotFound", err)
 		}
 		t0 := Now()
-		c, err := s.GrantConsent(ctx, "u1", "web", "openid profile", t0)
+		c, err := s.GrantConsent(ctx, "u1", "web", "openid profile", t0, time.Time{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +31,7 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("first grant stored %+v", c)
 		}
 		t1 := t0.Add(time.Minute)
-		if c, err = s.GrantConsent(ctx, "u1", "web", "email openid", t1); err != nil {
+		if c, err = s.GrantConsent(ctx, "u1", "web", "email openid", t1, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		if c.Scope != "email openid profile" || !c.GrantedAt.Equal(t1) {
@@ -51,6 +51,23 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Errorf("another user's consent: %v; want ErrNotFound", err)
 		}
 	})
+	t.Run("GrantBeforeSinceIsReplaced", func(t *testing.T) {
+		s := newStore(t)
+		t0 := Now()
+		if _, err := s.GrantConsent(ctx, "u1", "web", "openid email", t0, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		// The client was deleted and registered again after t0.
+		t1 := t0.Add(time.Hour)
+		c, err := s.GrantConsent(ctx, "u1", "web", "openid", t1, t0.Add(time.Minute))
+		if err != nil || c.Scope != "openid" || !c.GrantedAt.Equal(t1) {
+			t.Fatalf("grant after the client's re-registration = %+v, %v; want only the new scope", c, err)
+		}
+		// A grant since then merges as usual.
+		if c, err = s.GrantConsent(ctx, "u1", "web", "profile", t1.Add(time.Minute), t0.Add(time.Minute)); err != nil || c.Scope != "openid profile" {
+			t.Fatalf("later grant = %+v, %v; want the union", c, err)
+		}
+	})
 	t.Run("List", func(t *testing.T) {
 		s := newStore(t)
 		list, err := s.ListConsents(ctx, "u1")
@@ -59,12 +76,12 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 		now := Now()
 		for _, cid := range []string{"zeta", "alpha", "mid"} {
-			if _, err := s.GrantConsent(ctx, "u1", cid, "openid", now); err != nil {
+			if _, err := s.GrantConsent(ctx, "u1", cid, "openid", now, time.Time{}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// A user whose ID extends u1's must not show up under u1.
-		if _, err := s.GrantConsent(ctx, "u10", "alpha", "openid", now); err != nil {
+		if _, err := s.GrantConsent(ctx, "u10", "alpha", "openid", now, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		list, err = s.ListConsents(ctx, "u1")
@@ -94,7 +111,7 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.GrantConsent(ctx, "u1", "web", "openid", now); err != nil {
+		if _, err := s.GrantConsent(ctx, "u1", "web", "openid", now, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		fams, err := s.UserFamilies(ctx, "u1", "web")
@@ -158,7 +175,7 @@ func testConsents(t *testing.T, newStore func(t *testing.T) store.Store) {
 		errs := make(chan error, len(scopes))
 		for _, sc := range scopes {
 			wg.Go(func() {
-				if _, err := s.GrantConsent(ctx, "u1", "web", sc, Now()); err != nil {
+				if _, err := s.GrantConsent(ctx, "u1", "web", sc, Now(), time.Time{}); err != nil {
 					errs <- err
 				}
 			})
