@@ -67,6 +67,10 @@ func TestConsentPrompt(t *testing.T) {
 		!slices.Equal(out.Page.NewScopes, []string{"email"}) {
 		t.Fatalf("wider request %+v; want the page with email new", out.Page)
 	}
+	again := f.Continue(ctx, authorize.Input{Request: out.Page.Request, CSRF: "csrf"})
+	if again.Page == nil || !slices.Equal(again.Page.NewScopes, []string{"email"}) {
+		t.Fatalf("the page posted without a decision: %+v; want it again with email new", again.Page)
+	}
 	denied := f.Continue(ctx, authorize.Input{Request: out.Page.Request, CSRF: "csrf", Decision: "deny"})
 	if denied.Failure == nil || code(denied.Failure.Err) != oauth.AccessDenied || consents["u-ann web"].Scope != "openid profile" {
 		t.Fatalf("deny: %+v, stored %+v; want access_denied and nothing stored", denied, consents["u-ann web"])

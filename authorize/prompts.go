@@ -88,6 +88,9 @@ func consent(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, 
 		it.allowed = true
 		return Outcome{}, false
 	case "":
+		if err := f.recallConsent(ctx, it); err != nil { // for NewScopes
+			return fail(err), true
+		}
 		return show(consentPage(it, in.Request)), true
 	default:
 		return failBack(it.back(), oauth.New(oauth.AccessDenied, "the user denied the request")), true
