@@ -22,14 +22,18 @@
 // login_required, consent_required). Today the policy is
 //
 //	login   needed until the user has signed in in this interaction
-//	consent needed unless the client skips consent, until the user allows
+//	consent needed unless the client skips consent or the user allowed it
+//	        every requested scope before (remembered in the store), until
+//	        the user allows; prompt=consent makes it needed in every case
+//	        (consent.go)
 //
 // An SSO session (session.go) resolves login before the prompts are
 // evaluated, unless the request asks to authenticate again (prompt=login
 // or select_account, max_age exceeded, an id_token_hint of another user);
 // a sign-in starts a new session, whose cookie the Outcome hands to the
-// HTTP layer. Remembered consent resolves consent the same way, and a
-// second factor is a prompt between the two.
+// HTTP layer. Remembered consent (consent.go) resolves consent with one
+// store read once the user is known, and a second factor is a prompt
+// between the two.
 //
 // The pending interaction travels sealed in the page (tokens.SealRequest),
 // bound to the browser by a CSRF value the HTTP layer keeps in a cookie.
