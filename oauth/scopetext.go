@@ -7,15 +7,13 @@ import (
 )
 
 // scopeText is what the consent page says a scope lets the application
-// do, in words a person understands. Keys are the vocabulary's scopes;
-// "phone" and "roles" are the standard-claims scopes (OIDC Core §5.4)
-// worded ahead of their release.
+// do, in words a person understands. Keys are the vocabulary's scopes.
 var scopeText = map[string]string{
 	ScopeOpenID:        "Confirm who you are",
 	ScopeProfile:       "See your name, username and profile details",
 	ScopeEmail:         "See your email address",
-	"phone":            "See your phone number",
-	"roles":            "See the roles you have",
+	ScopePhone:         "See your phone number",
+	ScopeRoles:         "See the roles you have",
 	ScopeOfflineAccess: "Stay connected to your account when you are not using it",
 }
 

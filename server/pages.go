@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,6 +53,9 @@ type clientView struct {
 type scopeView struct {
 	Name, Text string
 	Described  bool
+	// New: asked for beyond what the user allowed the client before
+	// (set only when the user allowed it something before).
+	New bool
 }
 
 // titles of the flow's pages.
@@ -67,8 +71,21 @@ func (s *Server) showPage(w http.ResponseWriter, r *http.Request, p *authorize.P
 	}
 	s.renderPage(w, r, p.Status, page{Kind: string(p.Kind), Title: titles[p.Kind], Error: p.Error,
 		Client: clientView{Name: p.Client, LogoURI: p.LogoURI, PolicyURI: p.PolicyURI, TOSURI: p.TOSURI},
-		Action: s.loginAction(), Request: p.Request, Username: p.Username, Scopes: s.describeScopes(p.Scopes),
+		Action: s.loginAction(), Request: p.Request, Username: p.Username, Scopes: markNew(s.describeScopes(p.Scopes), p.NewScopes),
 		Account: p.Account, SwitchAccount: p.SwitchAccount}, p.RedirectURI)
+}
+
+// markNew marks the scopes the user is asked for the first time, when the
+// user allowed the client something before (remembered consent): the page
+// then shows what is new.
+func markNew(scopes []scopeView, fresh []string) []scopeView {
+	if len(fresh) == len(scopes) {
+		return scopes
+	}
+	for i := range scopes {
+		scopes[i].New = slices.Contains(fresh, scopes[i].Name)
+	}
+	return scopes
 }
 
 // describeScopes puts each scope in words: the operator's description

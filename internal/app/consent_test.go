@@ -89,8 +89,8 @@ func TestRememberedConsent(t *testing.T) {
 
 		// First authorization: login, consent, allow.
 		resp, page := signIn(t, in, b, web.authURL("openid profile"), "rita", "password-of-rita")
-		if !isConsentPage(resp, page) {
-			t.Fatalf("first authorization: %d; want the consent page\n%s", resp.StatusCode, page)
+		if !isConsentPage(resp, page) || strings.Contains(page, `class="new"`) {
+			t.Fatalf("first authorization: %d; want the consent page, nothing marked new\n%s", resp.StatusCode, page)
 		}
 		resp, _ = consent(t, in, b, page, "allow")
 		first := exchange(web, resp)
@@ -110,6 +110,9 @@ func TestRememberedConsent(t *testing.T) {
 		resp, page = signIn(t, in, b, web.authURL("openid profile email"), "rita", "password-of-rita")
 		if !isConsentPage(resp, page) {
 			t.Fatalf("wider request: %d; want the consent page", resp.StatusCode)
+		}
+		if n := strings.Count(page, `class="new"`); n != 1 || !strings.Contains(page, `See your email address <strong class="new">(new)</strong>`) {
+			t.Errorf("wider request's page marks %d scopes new; want only email\n%s", n, page)
 		}
 		resp, _ = consent(t, in, b, page, "allow")
 		codeOf(t, resp, redirect)
