@@ -146,7 +146,20 @@ func (s *Store) indexUserFamily(ctx context.Context, f store.Family) error {
 		return nil
 	}
 	key := s.userFamiliesKey(f.Subject, f.ClientID)
-	if err := indexFamilyScript.Run(ctx, s.rdb, []string{key}, s.now().UnixMilli(), f.ExpiresAt.UnixMilli(), f.ID).Err(); err != nil {
+	args := []any{s.now().UnixMilli(), f.ExpiresAt.UnixMilli(), f.ID}
+	if s.durable() {
+		// Held by replicas before the family exists: a failover never
+		// keeps a family whose index entry it lost (durable.go).
+		reply, wait, err := s.runDurable(ctx, indexFamilyScript, []string{key}, args...)
+		if err == nil {
+			err = reply.Err()
+		}
+		if err != nil {
+			return s.fail("index family", err)
+		}
+		return s.replicated("index family", wait)
+	}
+	if err := indexFamilyScript.Run(ctx, s.rdb, []string{key}, args...).Err(); err != nil {
 		return s.fail("index family", err)
 	}
 	return nil
