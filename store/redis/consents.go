@@ -117,12 +117,29 @@ return fams
 // script and returns the indexed family IDs.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) ([]string, error) {
 	keys := []string{s.consentKey(userID), s.userFamiliesKey(userID, clientID)}
-	fams, err := deleteConsentScript.Run(ctx, s.rdb, keys, clientID).StringSlice()
+	var reply *goredis.Cmd
+	var wait waitReply
+	if s.durable() {
+		// A withdrawal is a revocation: a failover must not bring the
+		// consent back (durable.go).
+		var err error
+		if reply, wait, err = s.runDurable(ctx, deleteConsentScript, keys, clientID); err != nil {
+			return nil, s.fail("delete consent", err)
+		}
+	} else {
+		reply = deleteConsentScript.Run(ctx, s.rdb, keys, clientID)
+	}
+	fams, err := reply.StringSlice()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("redis delete consent: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return nil, s.fail("delete consent", err)
+	}
+	if wait != nil {
+		if err := s.replicated("delete consent", wait); err != nil {
+			return nil, err
+		}
 	}
 	return fams, nil
 }
