@@ -74,7 +74,7 @@ func sessionFixture(t *testing.T) (fixture, *fakeSessions) {
 	fx := newFixture(t, fakeUsers{})
 	sess := &fakeSessions{m: map[string]store.Session{}}
 	clients := fakeClients{"first": {ID: "first", RedirectURIs: []string{redirect}, SkipConsent: true}}
-	f, err := authorize.New(authorize.Config{Requests: fx.reqs, Users: fakeUsers{}, Clients: clients,
+	f, err := authorize.New(authorize.Config{Requests: fx.reqs, Users: fakeUsers{}, Clients: clients, Consents: fakeConsents{},
 		Now: func() time.Time { return time.Unix(1000, 0) }, Sessions: sess, SessionIdleTTL: time.Hour, SessionMaxLifetime: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)

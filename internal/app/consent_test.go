@@ -306,3 +306,43 @@ func TestConsentOfAReRegisteredClient(t *testing.T) {
 		}
 	})
 }
+
+// TestSilentAuthorizationNeedsConsent: with an SSO session, prompt=none
+// answers with a code when the consent is remembered and consent_required
+// when it is not (OIDC Core §3.1.2.6); a remembered consent with a
+// session needs no page at all, and prompt=consent still shows one.
+func TestSilentAuthorizationNeedsConsent(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		const redirect = "http://127.0.0.1:9999/cb"
+		web := newRP(t, in, "Web", redirect, "openid profile", nil)
+		other := newRP(t, in, "Other", redirect, "openid", nil)
+		in.createUser("vic", "password-of-vic")
+		b := browser(t)
+		resp, page := signIn(t, in, b, web.authURL("openid"), "vic", "password-of-vic")
+		resp, _ = consent(t, in, b, page, "allow")
+		codeOf(t, resp, redirect)
+
+		// Remembered consent, live session: the code at once, silently or not.
+		for _, extra := range [][]string{{"prompt", "none"}, nil} {
+			resp, page = get(t, b, web.authURL("openid", extra...))
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%v with a session and remembered consent: %d\n%s", extra, resp.StatusCode, page)
+			}
+			codeOf(t, resp, redirect)
+		}
+		// Wider scope or another client: consent_required for prompt=none.
+		for name, u := range map[string]string{"wider": web.authURL("openid profile", "prompt", "none"), "other client": other.authURL("openid", "prompt", "none")} {
+			resp, _ = get(t, b, u)
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusSeeOther || loc.Query().Get("error") != "consent_required" {
+				t.Errorf("%s: %d %s; want error=consent_required", name, resp.StatusCode, loc)
+			}
+		}
+		// prompt=consent with the session: the consent page, no login.
+		resp, page = get(t, b, web.authURL("openid", "prompt", "consent"))
+		if !isConsentPage(resp, page) {
+			t.Errorf("prompt=consent with a session: %d; want the consent page", resp.StatusCode)
+		}
+	})
+}
