@@ -51,6 +51,15 @@ func (r rp) authURL(scope string, extra ...string) string {
 	return r.conf.AuthCodeURL("st", opts...)
 }
 
+// signInNew signs in from a new browser, without an SSO session, and
+// returns the browser with the page that follows.
+func signInNew(t *testing.T, in *instance, authURL, username, pw string) (*http.Client, *http.Response, string) {
+	t.Helper()
+	b := browser(t)
+	resp, page := signIn(t, in, b, authURL, username, pw)
+	return b, resp, page
+}
+
 func isConsentPage(resp *http.Response, page string) bool {
 	return resp.StatusCode == http.StatusOK && strings.Contains(page, `name="decision" value="allow"`)
 }
@@ -88,7 +97,7 @@ func TestRememberedConsent(t *testing.T) {
 		}
 
 		// First authorization: login, consent, allow.
-		resp, page := signIn(t, in, b, web.authURL("openid profile"), "rita", "password-of-rita")
+		b, resp, page := signInNew(t, in, web.authURL("openid profile"), "rita", "password-of-rita")
 		if !isConsentPage(resp, page) || strings.Contains(page, `class="new"`) {
 			t.Fatalf("first authorization: %d; want the consent page, nothing marked new\n%s", resp.StatusCode, page)
 		}
@@ -100,14 +109,14 @@ func TestRememberedConsent(t *testing.T) {
 		}
 
 		// A subset of what was granted: no consent page.
-		resp, page = signIn(t, in, b, web.authURL("openid"), "rita", "password-of-rita")
+		b, resp, page = signInNew(t, in, web.authURL("openid"), "rita", "password-of-rita")
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("remembered consent: %d; want the code at once\n%s", resp.StatusCode, page)
 		}
 		second := exchange(web, resp)
 
 		// More scopes: the page again; allowing widens the remembered grant.
-		resp, page = signIn(t, in, b, web.authURL("openid profile email"), "rita", "password-of-rita")
+		b, resp, page = signInNew(t, in, web.authURL("openid profile email"), "rita", "password-of-rita")
 		if !isConsentPage(resp, page) {
 			t.Fatalf("wider request: %d; want the consent page", resp.StatusCode)
 		}
@@ -121,13 +130,13 @@ func TestRememberedConsent(t *testing.T) {
 		}
 
 		// prompt=consent shows the page even for a remembered grant.
-		resp, page = signIn(t, in, b, web.authURL("openid", "prompt", "consent"), "rita", "password-of-rita")
+		b, resp, page = signInNew(t, in, web.authURL("openid", "prompt", "consent"), "rita", "password-of-rita")
 		if !isConsentPage(resp, page) {
 			t.Fatalf("prompt=consent: %d; want the consent page", resp.StatusCode)
 		}
 
 		// Denying stores nothing.
-		resp, page = signIn(t, in, b, other.authURL("openid"), "rita", "password-of-rita")
+		b, resp, page = signInNew(t, in, other.authURL("openid"), "rita", "password-of-rita")
 		if !isConsentPage(resp, page) {
 			t.Fatalf("other client: %d; want the consent page", resp.StatusCode)
 		}
@@ -155,7 +164,7 @@ func TestRememberedConsent(t *testing.T) {
 			t.Errorf("consents after delete: %+v", l)
 		}
 		// ... and the next authorization asks again.
-		resp, page = signIn(t, in, b, web.authURL("openid"), "rita", "password-of-rita")
+		b, resp, page = signInNew(t, in, web.authURL("openid"), "rita", "password-of-rita")
 		if !isConsentPage(resp, page) {
 			t.Fatalf("after withdrawal: %d; want the consent page", resp.StatusCode)
 		}
@@ -166,7 +175,7 @@ func TestRememberedConsent(t *testing.T) {
 			t.Errorf("consents of an unknown user: %d; want 404", st)
 		}
 		// Deleting the user deletes its consents.
-		resp, page = signIn(t, in, b, web.authURL("openid"), "rita", "password-of-rita")
+		b, resp, page = signInNew(t, in, web.authURL("openid"), "rita", "password-of-rita")
 		consent(t, in, b, page, "allow")
 		if l := in.consents(u.ID); len(l.Consents) != 1 {
 			t.Fatalf("consents before the user's deletion: %+v", l)
@@ -190,13 +199,13 @@ func TestConsentLeavesOtherClientsAlone(t *testing.T) {
 	app2 := newRP(t, in, "App", redirect, "openid offline_access", map[string]any{"skip_consent": true})
 	u := in.createUser("sam", "password-of-sam")
 	b := browser(t)
-	resp, page := signIn(t, in, b, web.authURL("openid"), "sam", "password-of-sam")
+	b, resp, page := signInNew(t, in, web.authURL("openid"), "sam", "password-of-sam")
 	resp, _ = consent(t, in, b, page, "allow")
 	webTok, err := web.conf.Exchange(ctx, codeOf(t, resp, redirect))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, _ = signIn(t, in, b, app2.authURL("openid"), "sam", "password-of-sam")
+	b, resp, _ = signInNew(t, in, app2.authURL("openid"), "sam", "password-of-sam")
 	appTok, err := app2.conf.Exchange(ctx, codeOf(t, resp, redirect))
 	if err != nil {
 		t.Fatal(err)
@@ -287,16 +296,16 @@ func TestConsentOfAReRegisteredClient(t *testing.T) {
 		old := newRP(t, in, "Old", redirect, "openid email", meta)
 		u := in.createUser("uma", "password-of-uma")
 		b := browser(t)
-		resp, page := signIn(t, in, b, old.authURL("openid email"), "uma", "password-of-uma")
+		b, resp, page := signInNew(t, in, old.authURL("openid email"), "uma", "password-of-uma")
 		consent(t, in, b, page, "allow")
-		if resp, _ = signIn(t, in, b, old.authURL("openid email"), "uma", "password-of-uma"); resp.StatusCode != http.StatusSeeOther {
+		if b, resp, _ = signInNew(t, in, old.authURL("openid email"), "uma", "password-of-uma"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("remembered: %d; want the code at once", resp.StatusCode)
 		}
 		if st := in.admin(http.MethodDelete, "/admin/clients/reused-id", nil, nil); st != http.StatusNoContent {
 			t.Fatalf("delete client: %d", st)
 		}
 		fresh := newRP(t, in, "New", redirect, "openid email", meta)
-		resp, page = signIn(t, in, b, fresh.authURL("openid"), "uma", "password-of-uma")
+		b, resp, page = signInNew(t, in, fresh.authURL("openid"), "uma", "password-of-uma")
 		if !isConsentPage(resp, page) {
 			t.Fatalf("re-registered client: %d; want the consent page", resp.StatusCode)
 		}
@@ -319,7 +328,7 @@ func TestSilentAuthorizationNeedsConsent(t *testing.T) {
 		other := newRP(t, in, "Other", redirect, "openid", nil)
 		in.createUser("vic", "password-of-vic")
 		b := browser(t)
-		resp, page := signIn(t, in, b, web.authURL("openid"), "vic", "password-of-vic")
+		b, resp, page := signInNew(t, in, web.authURL("openid"), "vic", "password-of-vic")
 		resp, _ = consent(t, in, b, page, "allow")
 		codeOf(t, resp, redirect)
 

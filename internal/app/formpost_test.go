@@ -135,7 +135,7 @@ func TestFormPostResponseMode(t *testing.T) {
 		}
 
 		// An error goes back by form_post too.
-		resp, page = get(t, b, web.authURL("openid", "response_mode", "form_post", "prompt", "none"))
+		resp, page = get(t, browser(t), web.authURL("openid", "response_mode", "form_post", "prompt", "none")) // no session
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("prompt=none with form_post: %d", resp.StatusCode)
 		}
