@@ -186,7 +186,7 @@ func TestSessionTouchSlack(t *testing.T) {
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
 	const idle = time.Hour
-	f, err := authorize.New(authorize.Config{Requests: fx.reqs, Users: fakeUsers{}, Clients: clients,
+	f, err := authorize.New(authorize.Config{Requests: fx.reqs, Users: fakeUsers{}, Clients: clients, Consents: fakeConsents{},
 		Now: now, Sessions: sess, SessionIdleTTL: idle, SessionMaxLifetime: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
