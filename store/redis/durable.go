@@ -83,16 +83,21 @@ var errNotReplicated = errors.New("write not acknowledged by enough replicas in 
 
 // finishRotationScript ends an in-flight rotation. KEYS: family. ARGV:
 // the Current digest it rotated to; "1" if acknowledged (clear bits 2
-// and 4), "0" if abandoned (set bit 4). Returns 1 if the rotation is
-// still the family's newest (Current unchanged), 0 if not.
+// and 4), "0" if abandoned (set bit 4). Returns finishCurrent if the
+// rotation is still the family's newest (Current unchanged),
+// finishSuperseded if another rotation replaced it, finishGone if the
+// record is gone: it expired (its key's PX) between the rotation and
+// the finish, as a rotation just before the family's end leaves it with
+// a TTL of about a millisecond. Nothing but expiry removes a family key
+// (revocation keeps it), so a gone record was never rotated again.
 var finishRotationScript = goredis.NewScript(luaFamily + `
 local v = redis.call('GET', KEYS[1])
 if not v then
-	return 0
+	return ` + strconv.Itoa(finishGone) + `
 end
 local ver, x, i, r, n, g, fl, cu = struct.unpack(HEAD, v)
 if ver ~= 1 or cu ~= ARGV[1] then
-	return 0
+	return ` + strconv.Itoa(finishSuperseded) + `
 end
 if math.floor(fl / 2) % 2 == 1 then
 	local nf = fl
@@ -103,8 +108,15 @@ if math.floor(fl / 2) % 2 == 1 then
 	end
 	redis.call('SETRANGE', KEYS[1], ` + strconv.Itoa(famFlagsOffset) + `, string.char(nf))
 end
-return 1
+return ` + strconv.Itoa(finishCurrent) + `
 `)
+
+// Replies of finishRotationScript.
+const (
+	finishSuperseded = 0
+	finishCurrent    = 1
+	finishGone       = 2
+)
 
 // errInFlight is wrapped (with store.ErrUnavailable) when a retry inside
 // the reuse leeway meets a rotation still in flight: the successor it
@@ -184,10 +196,14 @@ func (s *Store) replicated(op string, wait waitReply) error {
 
 // finishRotation finishes the in-flight rotation to next at key after
 // its WAIT: nil (answer 200) if enough replicas hold it and it is still
-// the family's newest; otherwise it is marked abandoned and the error
-// wraps store.ErrUnavailable (answer 503; the client's retry rotates
-// again). A finish that cannot be written after a good WAIT is logged
-// only: the rotation is durable, and stays in flight (see above).
+// the family's newest, or if its record has expired since (nothing can
+// have rotated it again, and a non-durable store answers such a
+// rotation 200 too; its successor then finds the family gone, as it
+// would have a moment later anyway); otherwise it is marked abandoned
+// and the error wraps store.ErrUnavailable (answer 503; the client's
+// retry rotates again). A finish that cannot be written after a good
+// WAIT is logged only: the rotation is durable, and stays in flight
+// (see above).
 func (s *Store) finishRotation(ctx context.Context, key string, next []byte, wait waitReply) error {
 	if werr := s.replicated("rotate refresh", wait); werr != nil {
 		if err := finishRotationScript.Run(ctx, s.rdb, []string{key}, next, "0").Err(); err != nil {
@@ -199,7 +215,7 @@ func (s *Store) finishRotation(ctx context.Context, key string, next []byte, wai
 	switch {
 	case err != nil:
 		s.log.Warn("redis acknowledge rotation", "err", err)
-	case n == 0:
+	case n == finishSuperseded:
 		return fmt.Errorf("redis rotate refresh: %w: %w", store.ErrUnavailable, errSuperseded)
 	}
 	return nil

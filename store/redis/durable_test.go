@@ -182,7 +182,7 @@ func TestDurableUnfinishedRotation(t *testing.T) {
 	if _, err := s.RotateRefresh(ctx, inLeeway); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errInFlight) {
 		t.Fatalf("leeway retry while the rotation is in flight: err = %v, want ErrUnavailable (in flight)", err)
 	}
-	if n, err := finishRotationScript.Run(ctx, s.rdb, []string{s.familyKey("leeway")}, storetest.Digest("t1"), "1").Int(); err != nil || n != 1 {
+	if n, err := finishRotationScript.Run(ctx, s.rdb, []string{s.familyKey("leeway")}, storetest.Digest("t1"), "1").Int(); err != nil || n != finishCurrent {
 		t.Fatalf("finish: %d, %v", n, err)
 	}
 	if res, err := s.RotateRefresh(ctx, inLeeway); err != nil || !res.Retried {
@@ -265,4 +265,75 @@ func testDurableCluster(t *testing.T, addrs []string) {
 			t.Errorf("retry once the replicas are awake: %v", err)
 		}
 	})
+}
+
+// finishDelay holds every finishRotationScript call for delay: a finish
+// that runs after a short-lived record's key has expired.
+type finishDelay struct {
+	delay time.Duration
+	ran   chan struct{}
+}
+
+func (h *finishDelay) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *finishDelay) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		if a := cmd.Args(); cmd.Name() == "evalsha" && len(a) > 1 && a[1] == finishRotationScript.Hash() {
+			time.Sleep(h.delay)
+			select {
+			case h.ran <- struct{}{}:
+			default:
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *finishDelay) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// TestDurableRotationAtFamilyEnd: a rotation just before the family's
+// absolute end leaves a record with a TTL of about 1 ms. When that key
+// expires before the rotation is finished (held here for 20 ms, so it
+// always has), the rotation was still acknowledged by the replica and
+// nothing can have rotated it again: it succeeds, as on every other
+// backend, rather than answer "superseded" (a 503 the client's retry can
+// only turn into invalid_grant).
+func TestDurableRotationAtFamilyEnd(t *testing.T) {
+	ctx := context.Background()
+	pair := redistest.NewReplicated(t)
+	s := openReplicated(t, pair, 1)
+	now := storetest.Now()
+	f := storetest.NewFamily("ending", now, "t0")
+	f.ExpiresAt, f.IdleExpiresAt = now.Add(time.Hour), time.Time{}
+	if err := s.CreateFamily(ctx, f); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	h := &finishDelay{delay: 20 * time.Millisecond, ran: make(chan struct{}, 1)}
+	s.rdb.AddHook(h)
+	res, err := s.RotateRefresh(ctx, rotation("ending", "t0", "t1", f.ExpiresAt.Add(-time.Microsecond)))
+	if err != nil {
+		t.Fatalf("rotation 1µs before the family's end, finished after its record expired: %v; want success", err)
+	}
+	if !bytes.Equal(res.Family.Current, storetest.Digest("t1")) || !bytes.Equal(res.Family.Previous, storetest.Digest("t0")) {
+		t.Fatalf("after the rotation: current %x previous %x; want t1, t0", res.Family.Current, res.Family.Previous)
+	}
+	select {
+	case <-h.ran:
+	default:
+		t.Fatal("the rotation was never finished")
+	}
+	// The scenario is real: the record has expired.
+	if n, err := s.rdb.Exists(ctx, s.familyKey("ending")).Result(); err != nil || n != 0 {
+		t.Fatalf("family key after the rotation: exists %d, %v; want gone", n, err)
+	}
+	// A superseded rotation still answers ErrUnavailable.
+	if err := s.CreateFamily(ctx, storetest.NewFamily("moved-on", now, "t0")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateRefresh(ctx, rotation("moved-on", "t0", "t1", now)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.finishRotation(ctx, s.familyKey("moved-on"), storetest.Digest("t0"), intReply{goredis.NewIntResult(1, nil)}); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errSuperseded) {
+		t.Fatalf("finish of a rotation whose successor was replaced: %v; want ErrUnavailable (superseded)", err)
+	}
 }
