@@ -87,7 +87,7 @@ func runHub(t *testing.T, src Source) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() { cancel(); recv(t, done, "end of Run") })
 	return h
 }
 
@@ -99,8 +99,8 @@ func next(t *testing.T, ch <-chan Event) Event {
 			t.Fatal("events closed")
 		}
 		return ev
-	case <-time.After(time.Second):
-		t.Fatal("no event within 1s")
+	case <-time.After(waitLimit):
+		t.Fatalf("no event within %v", waitLimit)
 	}
 	return Event{}
 }
@@ -162,7 +162,7 @@ func TestSlowSubscriberIsDisconnected(t *testing.T) {
 	}
 	// slow never read: its buffer (4) overflowed, so it was closed.
 	n := 0
-	for range slow.Events {
+	for _, ok := recv(t, slow.Events, "event or close of the slow subscriber"); ok; _, ok = recv(t, slow.Events, "event or close of the slow subscriber") {
 		n++
 	}
 	if n != 4 {
@@ -181,8 +181,8 @@ func TestRunEndClosesSubscribers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	<-done
-	if _, ok := <-sub.Events; ok {
+	recv(t, done, "end of Run")
+	if _, ok := recv(t, sub.Events, "close of the events"); ok {
 		t.Error("events still open after Run ended")
 	}
 	if _, err := h.Subscribe(context.Background(), ""); err != ErrClosed {
@@ -213,8 +213,8 @@ func collect(t *testing.T, sub *Subscription, from, last int) (next int, closed 
 				return next, true
 			}
 			check(ev)
-		case <-time.After(5 * time.Second):
-			t.Fatalf("stuck at %d of %d", next, last)
+		case <-time.After(waitLimit):
+			t.Fatalf("stuck at %d of %d for %v", next, last, waitLimit)
 		}
 	}
 	return next, false
@@ -229,7 +229,7 @@ func TestResumeCatchesUpPastOnePage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); recv(t, done, "end of Run") }()
 	for i := 2; i <= 1501; i++ {
 		src.add(denial(strconv.Itoa(i)))
 	}
@@ -254,7 +254,7 @@ func TestSubscribeWhileAppending(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); recv(t, done, "end of Run") }()
 	const total = 3000
 	go func() {
 		for i := 2; i <= total; i++ {
@@ -306,11 +306,11 @@ func TestCutSubscriberResumesWithoutLoss(t *testing.T) {
 	for i := 2; i <= 20; i++ {
 		src.add(denial(strconv.Itoa(i)))
 	}
-	for cut := false; !cut; time.Sleep(time.Millisecond) { // it reads nothing until cut
+	eventually(t, "the subscriber that reads nothing is cut", func() bool {
 		h.mu.Lock()
-		cut = len(h.subs) == 0
-		h.mu.Unlock()
-	}
+		defer h.mu.Unlock()
+		return len(h.subs) == 0
+	})
 	next, closed := collect(t, sub, 1, 20)
 	if !closed || next != 6 {
 		t.Fatalf("slow subscriber: closed %v after %d entries; want cut after its 4 queued", closed, next-2)
@@ -369,7 +369,7 @@ func TestMaxSubscribers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); recv(t, done, "end of Run") }()
 	a, err1 := h.Subscribe(ctx, "")
 	b, err2 := h.Subscribe(ctx, "")
 	if err1 != nil || err2 != nil {

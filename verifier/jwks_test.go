@@ -47,7 +47,7 @@ func TestUnknownKidConcurrentOneFetch(t *testing.T) {
 	for i, tok := range tokens {
 		wg.Go(func() { _, errs[i] = e.v.Verify(context.Background(), tok) })
 	}
-	<-arrived // the one refresh is in flight; the others wait for it
+	recv(t, arrived, "JWKS request") // the one refresh is in flight; the others wait for it
 	release()
 	wg.Wait()
 	for i, err := range errs {
@@ -67,9 +67,9 @@ func TestRefreshWaitersHonourContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := e.v.Verify(ctx, tok); done <- err }()
-	<-arrived
+	recv(t, arrived, "JWKS request")
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) || !errors.Is(err, verifier.ErrUnknownKey) {
+	if err, _ := recv(t, done, "answer of the cancelled Verify"); !errors.Is(err, context.Canceled) || !errors.Is(err, verifier.ErrUnknownKey) {
 		t.Fatalf("Verify with a cancelled ctx = %v, want context.Canceled and ErrUnknownKey", err)
 	}
 	// The fetch the cancelled caller started was not cancelled with it:

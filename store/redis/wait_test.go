@@ -1,0 +1,24 @@
+package redis
+
+import (
+	"testing"
+	"time"
+)
+
+// waitLimit bounds every channel wait of these tests: far beyond what any
+// step takes even on a loaded machine under -race, so only a real hang
+// trips it, and then with a message naming the wait instead of the
+// package timeout's goroutine dump.
+const waitLimit = 10 * time.Second
+
+// recv receives from ch within waitLimit; ok is false if ch was closed.
+func recv[T any](t testing.TB, ch <-chan T, what string) (v T, ok bool) {
+	t.Helper()
+	select {
+	case v, ok = <-ch:
+		return v, ok
+	case <-time.After(waitLimit):
+		t.Fatalf("no %s within %v", what, waitLimit)
+	}
+	return v, false
+}
