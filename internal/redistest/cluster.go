@@ -74,28 +74,86 @@ func Cluster(t testing.TB) []string {
 			return nil
 		})
 	}
-	for _, a := range addrs {
-		waitFor(t, 20*time.Second, "node "+a+" is a replica or has one that acknowledges writes", func(ctx context.Context) error {
-			c := goredis.NewClient(&goredis.Options{Addr: a, MaxRetries: -1})
-			defer c.Close()
-			role, err := c.Do(ctx, "ROLE").Slice()
-			if err != nil {
-				return err
-			}
-			if len(role) > 0 && role[0] != "master" {
-				return nil
-			}
-			// A key of one of this primary's slots (others answer MOVED).
-			for i := range 64 {
-				err = writeAcknowledged(ctx, c, "redistest:replication-probe:"+strconv.Itoa(i))
-				if err == nil || !strings.HasPrefix(err.Error(), "MOVED") {
-					return err
-				}
-			}
-			return err
-		})
-	}
+	waitFor(t, 30*time.Second, "every primary has a linked replica that acknowledges writes", func(ctx context.Context) error {
+		return replicationReady(ctx, addrs)
+	})
 	return addrs
+}
+
+// replicationReady checks, all at once, that the Cluster at addrs has
+// clusterPrimaries primaries, each named by exactly one replica whose
+// link is up and not syncing (INFO replication: master_link_status:up,
+// master_sync_in_progress:0), and that each primary's replica
+// acknowledges a write (WAIT 1 answering 1 on the writing connection).
+// Checked node by node, a replica still in its first full sync (or one
+// redis-cli has only just pointed at its primary) could pass while its
+// primary was probed a moment before it: the first durable write of a
+// test then waited for a replica that was not there ("0 of 1 replicas").
+func replicationReady(ctx context.Context, addrs []string) error {
+	var primaries []string
+	linked := map[string]int{} // primary address → replicas with a link up
+	for _, a := range addrs {
+		c := goredis.NewClient(&goredis.Options{Addr: a, MaxRetries: -1})
+		role, err := c.Do(ctx, "ROLE").Slice()
+		if err != nil {
+			c.Close()
+			return fmt.Errorf("%s: ROLE: %w", a, err)
+		}
+		if len(role) > 0 && role[0] == "master" {
+			c.Close()
+			primaries = append(primaries, a)
+			continue
+		}
+		info, err := c.Info(ctx, "replication").Result()
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("%s: INFO replication: %w", a, err)
+		}
+		f := infoFields(info)
+		if f["role"] != "slave" || f["master_link_status"] != "up" || f["master_sync_in_progress"] != "0" {
+			return fmt.Errorf("replica %s: role %s, link %s, syncing %s", a, f["role"], f["master_link_status"], f["master_sync_in_progress"])
+		}
+		linked[net.JoinHostPort(f["master_host"], f["master_port"])]++
+	}
+	if len(primaries) != clusterPrimaries {
+		return fmt.Errorf("%d primaries (%v), want %d", len(primaries), primaries, clusterPrimaries)
+	}
+	for _, p := range primaries {
+		if linked[p] != 1 {
+			return fmt.Errorf("primary %s has %d linked replicas, want 1", p, linked[p])
+		}
+		c := goredis.NewClient(&goredis.Options{Addr: p, MaxRetries: -1})
+		err := clusterWriteAcknowledged(ctx, c)
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("primary %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// clusterWriteAcknowledged is writeAcknowledged with a key of one of the
+// primary's own slots (the others answer MOVED).
+func clusterWriteAcknowledged(ctx context.Context, c *goredis.Client) error {
+	var err error
+	for i := range 64 {
+		err = writeAcknowledged(ctx, c, "redistest:replication-probe:"+strconv.Itoa(i))
+		if err == nil || !strings.HasPrefix(err.Error(), "MOVED") {
+			return err
+		}
+	}
+	return err
+}
+
+// infoFields parses the "key:value" lines of an INFO reply.
+func infoFields(info string) map[string]string {
+	f := map[string]string{}
+	for _, line := range strings.Split(info, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			f[k] = v
+		}
+	}
+	return f
 }
 
 func startNode(t testing.TB, server, dir string, port, bus int) {
@@ -109,6 +167,7 @@ func startNode(t testing.TB, server, dir string, port, bus int) {
 		"--port", p, "--cluster-port", strconv.Itoa(bus), "--bind", "127.0.0.1",
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes-"+p+".conf",
 		"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
+		"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0", // a replica's first sync starts at once
 		"--enable-debug-command", "local", // DEBUG SLEEP: a replica that cannot acknowledge
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
