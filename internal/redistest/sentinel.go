@@ -272,6 +272,14 @@ func (s *Sentinel) Rejoin(addr, primary string) {
 	s.waitReplicaLinked(primary, 15*time.Second)
 }
 
+// WaitReplicated waits until primary has a replica that acknowledges a
+// write (WAIT 1 answering 1 on the connection that wrote): from then on
+// a durable write to primary is acknowledged unless the replica stalls.
+func (s *Sentinel) WaitReplicated(primary string, limit time.Duration) {
+	s.t.Helper()
+	s.waitReplicaLinked(primary, limit)
+}
+
 func (s *Sentinel) waitReplicaLinked(primary string, limit time.Duration) {
 	s.t.Helper()
 	waitFor(s.t, limit, "primary "+primary+" has a replica online", func(ctx context.Context) error {
