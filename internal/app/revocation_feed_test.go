@@ -183,8 +183,23 @@ func TestRevocationFeedSubscriberLimitAndStalledReader(t *testing.T) {
 	in := start(t, "", "--revocation-feed-max-subscribers", "1", "--revocation-feed-write-timeout", "300ms")
 	c := in.createClient(map[string]any{"client_name": "rs"})
 
-	// The stalled reader sends its request and never reads.
-	stalledFeed(t, in, c, "")
+	// The stalled reader sends its request and never reads past the
+	// response head. It holds its place once the feed has subscribed it,
+	// which the 200 shows (written after Subscribe): the probes below
+	// must not start before, or a probe can take the one place while the
+	// stalled request is still authenticating, and the stalled reader is
+	// the one turned away. The head and at most 512 bytes of the body are
+	// read; the flood below is megabytes.
+	conn, _ := stalledFeed(t, in, c, "")
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	head, err := http.ReadResponse(bufio.NewReaderSize(conn, 512), nil)
+	if err != nil {
+		t.Fatalf("the stalled reader's response: %v", err)
+	}
+	if head.StatusCode != http.StatusOK {
+		t.Fatalf("the stalled reader got %d; want 200", head.StatusCode)
+	}
+	conn.SetReadDeadline(time.Time{})
 
 	// Its place is taken: a second subscriber is turned away.
 	full := func() bool {
