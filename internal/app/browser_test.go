@@ -218,8 +218,15 @@ func (b *browserTab) signIn(username, password, shot string) {
 	if b.eval(`document.getElementById("username").value`) != "" {
 		want = "password"
 	}
-	if got := b.eval(`document.activeElement.id`); got != want {
-		b.t.Errorf("login page: focus is on %q, want %q", got, want)
+	// autofocus is applied at the browser's next rendering update, which
+	// can come after WaitVisible returns on a loaded machine: poll for it
+	// (a generous deadline) rather than read the focus once.
+	got := b.eval(`document.activeElement.id`)
+	for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); got = b.eval(`document.activeElement.id`) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got != want {
+		b.t.Errorf("login page: focus is on %q, want %q (10 s after the page showed)", got, want)
 	}
 	// Labels are tied to their inputs.
 	for _, id := range []string{"username", "password"} {
