@@ -1,15 +1,12 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,60 +29,18 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// syncBuffer collects log output written from request goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startWrapped is start with app.Options of the test's choosing (a store
 // wrapper) and every log line (debug and up) kept in logs as well as in
 // the test log.
 func startWrapped(t *testing.T, opts app.Options, logs *syncBuffer, args ...string) *instance {
 	t.Helper()
-	pubLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + pubLn.Addr().String()
-	base := []string{"--dev", "--data-dir", t.TempDir(), "--issuer", issuer, "--log-level", "debug"}
-	cfg := loadConfig(t, append(base, args...)...)
 	var w interface{ Write([]byte) (int, error) } = testWriter{t}
 	if logs != nil {
 		w = multiWriter{testWriter{t}, logs}
 	}
 	opts.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.Argon2 = testArgon2
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, opts)
-	if err != nil {
-		cancel()
-		t.Fatalf("app.New: %v", err)
-	}
-	go a.Run(ctx)
-	pub := &httptest.Server{Listener: pubLn, Config: &http.Server{Handler: a.Server.Public()}}
-	adm := &httptest.Server{Listener: admLn, Config: &http.Server{Handler: a.Server.Admin()}}
-	pub.Start()
-	adm.Start()
-	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: cfg.Issuer, cancel: cancel}
-	t.Cleanup(in.stop)
-	return in
+	return startApp(t, "", slog.LevelDebug, opts, args...)
 }
 
 type multiWriter []interface{ Write([]byte) (int, error) }

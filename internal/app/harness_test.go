@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,6 +81,14 @@ func start(t *testing.T, dataDir string, args ...string) *instance {
 // startWith is start with an injected clock (nil: the real one).
 func startWith(t *testing.T, now func() time.Time, dataDir string, args ...string) *instance {
 	t.Helper()
+	return startApp(t, dataDir, slog.LevelWarn, app.Options{Argon2: testArgon2, Now: now}, args...)
+}
+
+// startApp is the one way these tests start authd: loopback listeners, a
+// dev configuration on dataDir ("" → a fresh temp dir) with args on top,
+// and opts as given (a nil Logger logs at level to the test log).
+func startApp(t *testing.T, dataDir string, level slog.Level, opts app.Options, args ...string) *instance {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
@@ -92,11 +101,13 @@ func startWith(t *testing.T, now func() time.Time, dataDir string, args ...strin
 		t.Fatal(err)
 	}
 	issuer := "http://" + pubLn.Addr().String()
-	base := []string{"--dev", "--data-dir", dataDir, "--issuer", issuer, "--log-level", "warn"}
+	base := []string{"--dev", "--data-dir", dataDir, "--issuer", issuer, "--log-level", strings.ToLower(level.String())}
 	cfg := loadConfig(t, append(base, args...)...)
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Argon2: testArgon2, Now: now})
+	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("app.New: %v", err)
@@ -109,6 +120,24 @@ func startWith(t *testing.T, now func() time.Time, dataDir string, args ...strin
 	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: cfg.Issuer, cancel: cancel}
 	t.Cleanup(in.stop)
 	return in
+}
+
+// syncBuffer collects log output written from the app's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (in *instance) stop() {

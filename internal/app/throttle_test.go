@@ -1,12 +1,9 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"runtime"
@@ -166,33 +163,7 @@ func TestLoginFormParallelWrongPasswords(t *testing.T) {
 // the real argon2id parameters of the configuration).
 func startOpts(t *testing.T, opts app.Options, args ...string) *instance {
 	t.Helper()
-	pubLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + pubLn.Addr().String()
-	cfg := loadConfig(t, append([]string{"--dev", "--data-dir", t.TempDir(), "--issuer", issuer, "--log-level", "warn"}, args...)...)
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, opts)
-	if err != nil {
-		cancel()
-		t.Fatalf("app.New: %v", err)
-	}
-	go a.Run(ctx)
-	pub := &httptest.Server{Listener: pubLn, Config: &http.Server{Handler: a.Server.Public()}}
-	adm := &httptest.Server{Listener: admLn, Config: &http.Server{Handler: a.Server.Admin()}}
-	pub.Start()
-	adm.Start()
-	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: cfg.Issuer, cancel: cancel}
-	t.Cleanup(in.stop)
-	return in
+	return startApp(t, "", slog.LevelWarn, opts, args...)
 }
 
 // procStatusKiB reads a "VmXXX:" line of /proc/self/status.
@@ -386,7 +357,7 @@ func TestAccessLogNamesTheForwardedClient(t *testing.T) {
 		{"untrusted peer", "10.0.0.0/8", "remote=127.0.0.1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs lockedBuffer
+			var logs syncBuffer
 			in := startOpts(t, app.Options{Argon2: testArgon2, Logger: slog.New(slog.NewTextHandler(&logs, nil))},
 				"--trusted-proxies", tt.trusted)
 			c := loginClient(in)

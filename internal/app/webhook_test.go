@@ -1,14 +1,11 @@
 package app_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -21,54 +18,12 @@ import (
 	"github.com/authd-dev/authd/internal/app"
 )
 
-// lockedBuffer collects log output from the app's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startLogged is start with every log line (debug and up) also written to
 // logs, so that a test can check what authd logs.
 func startLogged(t *testing.T, logs io.Writer, args ...string) *instance {
 	t.Helper()
-	pubLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := "http://" + pubLn.Addr().String()
-	base := []string{"--dev", "--data-dir", t.TempDir(), "--issuer", issuer, "--log-level", "debug"}
-	cfg := loadConfig(t, append(base, args...)...)
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Argon2: testArgon2})
-	if err != nil {
-		cancel()
-		t.Fatalf("app.New: %v", err)
-	}
-	go a.Run(ctx)
-	pub := &httptest.Server{Listener: pubLn, Config: &http.Server{Handler: a.Server.Public()}}
-	adm := &httptest.Server{Listener: admLn, Config: &http.Server{Handler: a.Server.Admin()}}
-	pub.Start()
-	adm.Start()
-	in := &instance{t: t, App: a, Public: pub, Admin: adm, Issuer: cfg.Issuer, cancel: cancel}
-	t.Cleanup(in.stop)
-	return in
+	return startApp(t, "", slog.LevelDebug, app.Options{Logger: logger, Argon2: testArgon2}, args...)
 }
 
 func newWebhookSecret(t *testing.T) string {
@@ -164,7 +119,7 @@ func TestSecurityWebhookURLNotLoggedAndNoRedirect(t *testing.T) {
 		once.Do(redirects.Done)
 	}))
 	t.Cleanup(hook.Close)
-	var logs lockedBuffer
+	var logs syncBuffer
 	in := startLogged(t, &logs,
 		"--security-webhook-url", hook.URL+"/hooks/PATH-SECRET?token=QUERY-SECRET",
 		"--security-webhook-secret", newWebhookSecret(t))
