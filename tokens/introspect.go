@@ -185,7 +185,7 @@ func (s *Service) introspectRefresh(ctx context.Context, client store.Client, to
 		return nil, storeError(err, "read refresh family")
 	}
 	now := s.cfg.Now()
-	if f.Revoked || !now.Before(f.ExpiresAt) || !now.Before(f.IdleExpiresAt) || !equalDigest(f.Current, digest(token)) {
+	if f.Revoked || f.ExpiredAt(now) || !equalDigest(f.Current, digest(token)) {
 		return inactive, nil
 	}
 	// The same checks as a refresh: a token the grant would refuse is not
