@@ -45,6 +45,7 @@ type Store interface {
 	ThrottleStore
 	SessionStore
 	ConsentStore
+	PushedRequests
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

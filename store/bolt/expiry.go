@@ -143,6 +143,11 @@ func deleteIfExpired(tx *bbolt.Tx, typ byte, key []byte, now time.Time) (bool, e
 		exp = r.ExpiresAt
 	case expSession:
 		return sweepSession(tx, key, now)
+	case expPushed:
+		if exp = pushedExpiry(tx, key); exp.IsZero() || !expired(exp, now) {
+			return false, nil
+		}
+		return true, tx.Bucket(bucketPushed).Delete(key)
 	case expThrottle:
 		var b *bbolt.Bucket
 		if exp, b = throttleExpiry(tx, key); b == nil || exp.IsZero() || !expired(exp, now) {

@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Throttle", func(t *testing.T) { testThrottle(t, newStore) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, newStore) })
 	t.Run("Consents", func(t *testing.T) { testConsents(t, newStore) })
+	t.Run("PushedRequests", func(t *testing.T) { testPushed(t, newStore) })
 }
 
 // Digest returns the SHA-256 digest of a test token, the shape of the
