@@ -70,6 +70,9 @@ type Metadata struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 	FrontchannelLogoutURI            string `json:"frontchannel_logout_uri,omitempty"`
+	// RequirePushedAuthorizationRequests: the authorization endpoint takes
+	// this client's requests only through a pushed request_uri (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // Registered is the answer to a registration, a secret reset, or a
@@ -115,7 +118,8 @@ func normalize(m Metadata) (store.Client, error) {
 		IDTokenSignedAlg: m.IDTokenSignedAlg, AccessTokenSigningAlg: m.AccessTokenSigningAlg,
 		SkipConsent: m.SkipConsent, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		BackchannelLogoutURI: m.BackchannelLogoutURI, BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
-		FrontchannelLogoutURI: m.FrontchannelLogoutURI,
+		FrontchannelLogoutURI:              m.FrontchannelLogoutURI,
+		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
 	}
 	if utf8.RuneCountInString(c.Name) > MaxClientNameLen || !utf8.ValidString(c.Name) {
 		return c, metaErr("client_name must be valid UTF-8 of at most %d characters", MaxClientNameLen)
@@ -181,6 +185,11 @@ func normalize(m Metadata) (store.Client, error) {
 	}
 	if c.PostLogoutRedirectURIs, err = checkRedirects("post_logout_redirect_uris", m.PostLogoutRedirectURIs); err != nil {
 		return c, err
+	}
+	if c.RequirePushedAuthorizationRequests && !has(GrantAuthorizationCode) {
+		// RFC 9126 §6 governs authorization requests: without the
+		// authorization_code grant the client makes none.
+		return c, metaErr("require_pushed_authorization_requests needs the authorization_code grant")
 	}
 	if has(GrantAuthorizationCode) && len(c.RedirectURIs) == 0 {
 		return c, redirectErr("the authorization_code grant needs at least one redirect_uri")
@@ -355,7 +364,8 @@ func metadataOf(c store.Client) Metadata {
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, IDTokenSignedAlg: c.IDTokenSignedAlg,
 		Audience: c.Audience, AccessTokenSigningAlg: c.AccessTokenSigningAlg, SkipConsent: c.SkipConsent,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
-		FrontchannelLogoutURI: c.FrontchannelLogoutURI,
+		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 	}
 	if !c.IssuedAt.IsZero() {
 		m.ClientIDIssuedAt = c.IssuedAt.Unix()

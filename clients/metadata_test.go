@@ -188,6 +188,14 @@ func TestNormalize(t *testing.T) {
 				t.Error("skip_consent lost")
 			}
 		}},
+		{name: "require_pushed_authorization_requests kept", in: Metadata{GrantTypes: []string{GrantAuthorizationCode},
+			RedirectURIs: []string{"https://app.example/cb"}, RequirePushedAuthorizationRequests: true}, check: func(t *testing.T, m Metadata) {
+			if !m.RequirePushedAuthorizationRequests {
+				t.Error("require_pushed_authorization_requests lost")
+			}
+		}},
+		{name: "require_pushed_authorization_requests without the code grant", in: Metadata{RequirePushedAuthorizationRequests: true},
+			errCode: oauth.InvalidClientMetadata},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

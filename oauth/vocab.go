@@ -146,7 +146,16 @@ const (
 	// and request_uri parameters (OIDC Core §6), which authd does not take.
 	RequestNotSupported    = "request_not_supported"
 	RequestURINotSupported = "request_uri_not_supported"
+	// InvalidRequestURI answers a request_uri that names no live request
+	// (OIDC Core §3.1.2.6, RFC 9101 §7): a pushed request that is unknown,
+	// used or expired (RFC 9126 §4).
+	InvalidRequestURI = "invalid_request_uri"
 )
+
+// RequestURIPrefix starts every request_uri the pushed authorization
+// request endpoint returns (RFC 9126 §2.2: a URN of the
+// urn:ietf:params:oauth:request_uri namespace, §10.2).
+const RequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
 
 // InsufficientScope is the RFC 6750 §3.1 error of a token that lacks a
 // required scope (403).

@@ -83,6 +83,10 @@ type Client struct {
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
 	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
 	FrontchannelLogoutURI            string `json:"frontchannel_logout_uri,omitempty"`
+	// RequirePushedAuthorizationRequests: the client's authorization
+	// requests must come through the pushed authorization request
+	// endpoint (RFC 9126 §6).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // ClientStore keeps registered clients.

@@ -90,6 +90,7 @@ func clientCmd(opts Options) *cobra.Command {
 	fl.StringVar(&req.JWKSURI, "jwks-uri", "", "jwks_uri of the client's public keys (private_key_jwt)")
 	fl.StringVar(&jwksFile, "jwks", "", "file with the client's JWK Set as JSON (private_key_jwt)")
 	fl.BoolVar(&req.SkipConsent, "skip-consent", false, "first-party client: never show the consent page")
+	fl.BoolVar(&req.RequirePushedAuthorizationRequests, "require-par", false, "require_pushed_authorization_requests: authorization requests only through the pushed authorization request endpoint (RFC 9126)")
 
 	cmd.AddCommand(create,
 		&cobra.Command{

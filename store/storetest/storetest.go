@@ -93,6 +93,8 @@ func NewClient(id string, now time.Time) store.Client {
 		BackchannelLogoutURI:             "https://app.example/" + id + "/backchannel",
 		BackchannelLogoutSessionRequired: true,
 		FrontchannelLogoutURI:            "https://app.example/" + id + "/frontchannel",
+
+		RequirePushedAuthorizationRequests: true,
 	}
 }
 
