@@ -54,6 +54,14 @@ type Config struct {
 	// (--session-idle-ttl, --session-max-lifetime); required with Sessions.
 	SessionIdleTTL     time.Duration
 	SessionMaxLifetime time.Duration
+	// Pushed keeps pushed authorization requests (RFC 9126; par.go); nil:
+	// none are taken. PushedLifetime is how long one lives
+	// (--par-lifetime), required with Pushed. RequirePushed refuses every
+	// authorization request that was not pushed
+	// (--require-pushed-authorization-requests).
+	Pushed         PushedRequests
+	PushedLifetime time.Duration
+	RequirePushed  bool
 }
 
 // Flow runs the browser flow. It is safe for concurrent use.
@@ -69,6 +77,12 @@ func New(cfg Config) (*Flow, error) {
 	}
 	if cfg.Sessions != nil && (cfg.SessionIdleTTL <= 0 || cfg.SessionMaxLifetime <= 0) {
 		return nil, errors.New("authorize: SessionIdleTTL and SessionMaxLifetime are required with Sessions")
+	}
+	if cfg.Pushed != nil && (cfg.PushedLifetime < MinPushedLifetime || cfg.PushedLifetime > MaxPushedLifetime) {
+		return nil, fmt.Errorf("authorize: PushedLifetime must be between %s and %s", MinPushedLifetime, MaxPushedLifetime)
+	}
+	if cfg.RequirePushed && cfg.Pushed == nil {
+		return nil, errors.New("authorize: RequirePushed needs Pushed")
 	}
 	return &Flow{cfg: cfg, policy: defaultPolicy()}, nil
 }
@@ -120,37 +134,72 @@ func (f *Flow) Authorize(ctx context.Context, q url.Values, csrf string) Outcome
 // AuthorizeInSession is Authorize for a browser holding the session
 // cookie value session ("" for none): a valid session signs the request
 // in unless it asks to authenticate again (session.go).
+//
+// A request naming a pushed request_uri (RFC 9126 §4) is replaced by the
+// request pushed for it (par.go) before anything else is read.
 func (f *Flow) AuthorizeInSession(ctx context.Context, q url.Values, csrf, session string) Outcome {
 	client, err := f.client(ctx, q.Get("client_id"))
 	if err != nil {
 		return fail(err)
 	}
-	req, err := f.cfg.Requests.ValidateAuthorize(client, q)
-	req.FormPost = formPost(q)
+	q, err = f.pushedOrFront(ctx, client, q) // par.go
+	if err != nil {
+		return fail(err)
+	}
+	v, err := f.validate(client, q)
 	if re, ok := errors.AsType[*tokens.RedirectError](err); ok {
-		return failBack(Redirect{URI: req.RedirectURI, State: req.State, FormPost: req.FormPost}, re.Err)
+		return failBack(Redirect{URI: v.req.RedirectURI, State: v.req.State, FormPost: v.req.FormPost}, re.Err)
 	} else if err != nil {
 		return fail(err)
 	}
-	it := &interaction{client: client, req: req}
-	if err := checkParams(q, &it.req); err != nil { // params.go
-		return failBack(it.back(), err)
-	}
-	none, err := parsePrompt(q)
-	if err != nil {
-		return failBack(it.back(), err)
-	}
-	params, hint, err := f.parseAuthParams(q, client.ID)
-	if err != nil {
-		return failBack(it.back(), err)
-	}
-	it.req.LoginHint = hint
-	it.req.PromptConsent = promptConsent(q)
-	if err := f.resume(ctx, it, params, session); err != nil {
+	it := &interaction{client: client, req: v.req}
+	if err := f.resume(ctx, it, v.params, session); err != nil {
 		return fail(err)
 	}
 	it.req.CSRF = csrf
-	return f.next(ctx, it, none)
+	return f.next(ctx, it, v.none)
+}
+
+// validated is an authorization request that passed validate.
+type validated struct {
+	req    tokens.AuthRequest
+	none   bool       // prompt=none
+	params authParams // what decides whether a session may sign it in
+}
+
+// validate is the one validation of an authorization request's
+// parameters, whether they came through the front channel or were pushed
+// (RFC 9126 §2.1: the pushed request is checked as the authorization
+// endpoint would check it; §4: and again when it is used). It reads
+// nothing but client and q, so the pushed request endpoint and the
+// authorization endpoint cannot judge a request differently. Errors
+// before the client and redirect_uri are known good are *oauth.Error;
+// later ones are *tokens.RedirectError (v.req then holds where they may go).
+func (f *Flow) validate(client store.Client, q url.Values) (v validated, err error) {
+	v.req, err = f.cfg.Requests.ValidateAuthorize(client, q)
+	v.req.FormPost = formPost(q)
+	if err != nil {
+		return v, err
+	}
+	back := func(err error) (validated, error) {
+		if e := oauth.As(err); e != nil {
+			return v, &tokens.RedirectError{Err: e}
+		}
+		return v, err
+	}
+	if err := checkParams(q, &v.req); err != nil { // params.go
+		return back(err)
+	}
+	if v.none, err = parsePrompt(q); err != nil {
+		return back(err)
+	}
+	var hint string
+	if v.params, hint, err = f.parseAuthParams(q, client.ID); err != nil {
+		return back(err)
+	}
+	v.req.LoginHint = hint
+	v.req.PromptConsent = promptConsent(q)
+	return v, nil
 }
 
 // Input is a posted login or consent form.

@@ -51,6 +51,12 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		doc["request_parameter_supported"] = false
 		doc["request_uri_parameter_supported"] = false
 		doc["claims_parameter_supported"] = true // OIDC Core §5.5
+		// RFC 9126 §5. request_uri_parameter_supported stays false: it
+		// names OIDC Core §6.2's fetched request objects, not PAR's URNs.
+		if s.cfg.PAR != nil {
+			doc["pushed_authorization_request_endpoint"] = iss + PathPAR
+			doc["require_pushed_authorization_requests"] = s.cfg.RequirePAR
+		}
 	}
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed

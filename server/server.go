@@ -78,6 +78,8 @@ var _ AdminAPI = (*admin.Service)(nil)
 const (
 	PathToken = "/oauth2/token"
 	PathJWKS  = "/oauth2/jwks"
+	// PathPAR is the pushed authorization request endpoint (RFC 9126 §2; par.go).
+	PathPAR = "/oauth2/par"
 )
 
 // Config configures a Server.
@@ -94,6 +96,11 @@ type Config struct {
 	// and userinfo (nil: not mounted).
 	Flow     BrowserFlow
 	UserInfo UserInfoSource
+	// PAR serves the pushed authorization request endpoint (par.go; nil:
+	// not mounted, and only with Flow). RequirePAR is discovery's
+	// require_pushed_authorization_requests (RFC 9126 §5).
+	PAR        PushedAuthorizer
+	RequirePAR bool
 	// Logout serves the end_session endpoint (logout.go; nil: not
 	// mounted, and only with Flow).
 	Logout LogoutFlow
@@ -151,6 +158,9 @@ func New(cfg Config) (*Server, error) {
 	if (cfg.Flow == nil) != (cfg.UserInfo == nil) {
 		return nil, errors.New("server: Flow and UserInfo go together")
 	}
+	if cfg.PAR != nil && cfg.Flow == nil {
+		return nil, errors.New("server: PAR needs Flow")
+	}
 	if cfg.AdminToken == "" { // its minimum length is internal/config's rule
 		return nil, errors.New("server: an admin token is required")
 	}
@@ -204,6 +214,9 @@ func (s *Server) Public() http.Handler {
 	if s.cfg.Flow != nil {
 		s.route(r, "public", "authorize", PathAuthorize, http.HandlerFunc(s.handleAuthorize), http.MethodGet, http.MethodPost)
 		s.route(r, "public", "authorize_login", PathAuthorize+"/login", http.HandlerFunc(s.handleLogin), http.MethodPost)
+		if s.cfg.PAR != nil {
+			s.route(r, "public", "par", PathPAR, http.HandlerFunc(s.handlePAR), http.MethodPost)
+		}
 		if s.cfg.Logout != nil {
 			s.route(r, "public", "end_session", PathEndSession, http.HandlerFunc(s.handleEndSession), http.MethodGet, http.MethodPost)
 		}

@@ -219,7 +219,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 
 	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Consents: st, Now: opts.Now,
-		Sessions: st, Hints: a.Tokens, SessionIdleTTL: cfg.SessionIdleTTL, SessionMaxLifetime: cfg.SessionMaxLifetime})
+		Sessions: st, Hints: a.Tokens, SessionIdleTTL: cfg.SessionIdleTTL, SessionMaxLifetime: cfg.SessionMaxLifetime,
+		Pushed: st, PushedLifetime: cfg.PARLifetime, RequirePushed: cfg.RequirePushedAuthorizationRequests})
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +265,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Feed:            a.Feed,
 		FeedTimeout:     cfg.RevocationFeedWriteTimeout,
 		Flow:            flow,
+		PAR:             flow,
+		RequirePAR:      cfg.RequirePushedAuthorizationRequests,
 		Logout:          lo,
 		UserInfo:        a.Tokens,
 		ScopesSupported: oauth.Scopes(),

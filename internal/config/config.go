@@ -57,6 +57,12 @@ type Config struct {
 	// and absolute lifetime (the latter never shorter).
 	SessionIdleTTL     time.Duration
 	SessionMaxLifetime time.Duration
+	// PARLifetime is how long a pushed authorization request lives (RFC
+	// 9126 §2.2): 5s to 10m.
+	PARLifetime time.Duration
+	// RequirePushedAuthorizationRequests refuses authorization requests
+	// that were not pushed, for every client (RFC 9126 §5).
+	RequirePushedAuthorizationRequests bool
 	// RefreshReuseLeeway is the window after a rotation in which the
 	// previous refresh token is treated as a retry (0 disables it).
 	RefreshReuseLeeway time.Duration

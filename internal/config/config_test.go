@@ -62,7 +62,7 @@ func TestDefaults(t *testing.T) {
 		RefreshTokenMaxLifetime: 720 * time.Hour, SessionIdleTTL: 24 * time.Hour, SessionMaxLifetime: 720 * time.Hour, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
 		ShutdownTimeout: 15 * time.Second, RefreshReuseMaxRetries: 3, DefaultAudience: "http://127.0.0.1:8080",
 		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
-		ClientCacheTTL: time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4,
+		ClientCacheTTL: time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4, PARLifetime: time.Minute,
 		LoginUsernamePerMinute: 5, LoginUsernameBurst: 10, LoginIPPerMinute: 20, LoginIPBurst: 50,
 		RedisFeedRetention: 25 * time.Minute, RevocationFeedMaxSubscribers: 512, RevocationFeedQueue: 1024, RevocationFeedWriteTimeout: 10 * time.Second,
 	}
@@ -230,6 +230,8 @@ func TestValidation(t *testing.T) {
 		{[]string{"--refresh-reuse-leeway", "-1s"}, "--refresh-reuse-leeway: must not be negative", ""},
 		{[]string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout: must not be negative", ""},
 		{[]string{"--client-cache-ttl", "2m"}, "--client-cache-ttl: must be between 0 and 1m", ""},
+		{[]string{"--par-lifetime", "11m"}, "--par-lifetime: must be between 5s and 10m0s", ""},
+		{[]string{"--par-lifetime", "1s"}, "--par-lifetime: must be between 5s and 10m0s", ""},
 		{[]string{"--refresh-token-max-lifetime", "24h"}, "--refresh-token-max-lifetime: ", "at least --refresh-token-ttl"},
 		{[]string{"--key-publish-ahead", "720h"}, "--key-publish-ahead: ", "shorter than --key-rotation-period"},
 		{[]string{"--refresh-reuse-max-retries", "-1"}, "--refresh-reuse-max-retries: ", "≥ 0"},

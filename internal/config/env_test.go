@@ -66,6 +66,8 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"login-ip-per-minute":                      "30",
 		"login-ip-burst":                           "60",
 	}
+	samples["par-lifetime"] = "90s"
+	samples["require-pushed-authorization-requests"] = "true"
 	samples["redis-feed-retention"] = "1h"
 	samples["revocation-feed-max-subscribers"] = "64"
 	samples["revocation-feed-write-timeout"] = "3s"

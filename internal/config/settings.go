@@ -43,6 +43,8 @@ var settings = []setting{
 	{"refresh-token-ttl", "72h", "idle lifetime of a refresh token; every rotation starts a new window", func(c *Config) any { return &c.RefreshTokenTTL }},
 	{"refresh-token-max-lifetime", "720h", "absolute lifetime of a refresh-token family (a login)", func(c *Config) any { return &c.RefreshTokenMaxLifetime }},
 	{"session-idle-ttl", "24h", "SSO session: how long a browser stays signed in without using it", func(c *Config) any { return &c.SessionIdleTTL }},
+	{"par-lifetime", "60s", "lifetime of a pushed authorization request's request_uri (RFC 9126 §2.2), 5s to 10m", func(c *Config) any { return &c.PARLifetime }},
+	{"require-pushed-authorization-requests", "false", "take authorization requests only through the pushed authorization request endpoint, for every client (RFC 9126 §5)", func(c *Config) any { return &c.RequirePushedAuthorizationRequests }},
 	{"session-max-lifetime", "720h", "SSO session: how long a sign-in lasts at most (at least --session-idle-ttl)", func(c *Config) any { return &c.SessionMaxLifetime }},
 	{"refresh-reuse-leeway", "0s", "window after a rotation in which the previous refresh token counts as a retry, not theft", func(c *Config) any { return &c.RefreshReuseLeeway }},
 	{"refresh-reuse-max-retries", "3", "how many retries are honoured inside the reuse leeway (0: none, every replay is reuse)", func(c *Config) any { return &c.RefreshReuseMaxRetries }},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authd-dev/authd/authorize"
 	"github.com/authd-dev/authd/keys"
 )
 
@@ -143,6 +144,9 @@ func validateDurations(c *Config) error {
 		return settingErr("refresh-reuse-leeway", "must not be negative, got %s", c.RefreshReuseLeeway)
 	case c.ShutdownTimeout < 0:
 		return settingErr("shutdown-timeout", "must not be negative, got %s", c.ShutdownTimeout)
+	case c.PARLifetime < minPARLifetime || c.PARLifetime > maxPARLifetime:
+		// RFC 9126 §2.2: request_uri lifetimes of 5 to 600 seconds.
+		return settingErr("par-lifetime", "must be between %s and %s, got %s", minPARLifetime, maxPARLifetime, c.PARLifetime)
 	case c.ClientCacheTTL < 0 || c.ClientCacheTTL > time.Minute:
 		return settingErr("client-cache-ttl", "must be between 0 and 1m, got %s", c.ClientCacheTTL)
 	case c.RefreshTokenMaxLifetime < c.RefreshTokenTTL:
@@ -154,6 +158,13 @@ func validateDurations(c *Config) error {
 	}
 	return nil
 }
+
+// Bounds of --par-lifetime: the flow's own (its constructor checks them
+// again).
+const (
+	minPARLifetime = authorize.MinPushedLifetime
+	maxPARLifetime = authorize.MaxPushedLifetime
+)
 
 // Revocation-feed limits.
 const (

@@ -1,0 +1,38 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/authd-dev/authd/authorize"
+	"github.com/authd-dev/authd/store"
+)
+
+// PushedAuthorizer stores pushed authorization requests (RFC 9126 §2) for
+// the authorization endpoint to take (authorize.Flow.Push).
+type PushedAuthorizer interface {
+	Push(ctx context.Context, client store.Client, form url.Values) (authorize.Pushed, error)
+}
+
+var _ PushedAuthorizer = (*authorize.Flow)(nil)
+
+// handlePAR is the pushed authorization request endpoint (RFC 9126 §2): a
+// form-encoded POST, the client authenticated exactly as at the token
+// endpoint (public clients by client_id alone, §2), the authorization
+// request's parameters validated as the authorization endpoint would;
+// 201 with the request_uri (§2.2), errors as JSON (§2.3), never
+// redirected; every answer is no-store.
+func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	client, ok := s.authenticatedForm(w, r)
+	if !ok {
+		return
+	}
+	p, err := s.cfg.PAR.Push(r.Context(), client, r.PostForm)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
