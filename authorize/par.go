@@ -157,7 +157,7 @@ func (f *Flow) takePushed(ctx context.Context, client store.Client, secret strin
 	raw, err := f.cfg.Pushed.TakePushedRequest(ctx, pushedID(secret))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, ErrRequestURIInvalid.WithCause(err)
+		return nil, ErrRequestURIInvalid
 	case err != nil:
 		return nil, fmt.Errorf("authorize: take pushed request: %w", err)
 	}
