@@ -595,6 +595,19 @@ func TestOpenAPIConformance(t *testing.T) {
 		header: http.Header{"Authorization": {"Bearer " + machine.AccessToken}}}) // no openid scope, no user
 	c.want(resp, body, http.StatusUnauthorized)
 
+	// Pushed authorization requests (RFC 9126): pushed, then used at the
+	// authorization endpoint; a bad request and a bad secret are JSON errors.
+	pushForm := url.Values{"response_type": {"code"}, "redirect_uri": {"https://app.example/cb"}, "scope": {"openid"}, "state": {"s2"}}
+	resp, body = c.form("/oauth2/par", web.ClientID, web.ClientSecret, pushForm, false)
+	c.want(resp, body, http.StatusCreated)
+	pushed := decodeJSON[parResponse](t, body)
+	resp, body = public(http.MethodGet, "/oauth2/authorize?"+url.Values{"client_id": {web.ClientID}, "request_uri": {pushed.RequestURI}}.Encode(), nil)
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.form("/oauth2/par", web.ClientID, web.ClientSecret, url.Values{"response_type": {"code"}, "redirect_uri": {"https://evil.example/cb"}}, false)
+	c.want(resp, body, http.StatusBadRequest)
+	resp, body = c.form("/oauth2/par", web.ClientID, "wrong secret", pushForm, false)
+	c.want(resp, body, http.StatusUnauthorized)
+
 	// RP-initiated logout: no session in this client, so a valid hint
 	// logs out at once (the signed-out page); an unknown client is refused.
 	resp, body = public(http.MethodGet, "/oauth2/logout?"+url.Values{"id_token_hint": {oidcTokens.IDToken}}.Encode(), nil)
