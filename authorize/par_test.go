@@ -148,7 +148,7 @@ func TestNewChecksPushedSettings(t *testing.T) {
 		edit func(c *authorize.Config)
 	}{
 		{"lifetime too short", func(c *authorize.Config) { c.Pushed, c.PushedLifetime = &fakePushed{}, time.Second }},
-		{"lifetime too long", func(c *authorize.Config) { c.Pushed, c.PushedLifetime = &fakePushed{}, 11 * time.Minute }},
+		{"lifetime too long", func(c *authorize.Config) { c.Pushed, c.PushedLifetime = &fakePushed{}, 11*time.Minute }},
 		{"required without a store", func(c *authorize.Config) { c.RequirePushed = true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

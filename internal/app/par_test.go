@@ -264,7 +264,7 @@ func TestPARErrors(t *testing.T) {
 		{"unregistered redirect_uri", c, with("redirect_uri", "https://evil.example/cb"), 400, "invalid_request"},
 		{"scope not allowed", c, with("scope", "openid admin"), 400, "invalid_scope"},
 		{"wrong response_type", c, with("response_type", "token"), 400, "unsupported_response_type"},
-		{"request_uri pushed", c, with("request_uri", requestURIPf + "x"), 400, "invalid_request"},
+		{"request_uri pushed", c, with("request_uri", requestURIPf+"x"), 400, "invalid_request"},
 		{"request object", c, with("request", "eyJ.e30."), 400, "request_not_supported"},
 		{"bad prompt", c, with("prompt", "none login"), 400, "invalid_request"},
 		{"bad max_age", c, with("max_age", "-1"), 400, "invalid_request"},
