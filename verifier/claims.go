@@ -34,6 +34,11 @@ type Claims struct {
 	Roles []string
 	// AuthTime is "auth_time", zero when absent (RFC 9068 §2.2.1).
 	AuthTime time.Time
+	// JKT is "cnf"."jkt", the RFC 7638 thumbprint of the key the token is
+	// bound to (RFC 9449 §6.1, RFC 7800 §3.1), "" for a bearer token. A
+	// token with a JKT is accepted only with the DPoP scheme and a proof
+	// signed by that key (§7).
+	JKT string
 	// Raw holds every claim as decoded from JSON (numbers are float64).
 	Raw map[string]any
 }
@@ -118,6 +123,21 @@ func claimsFrom(raw map[string]any) (*Claims, error) {
 	if v, ok := raw["nbf"]; ok {
 		if _, err := numericDate("nbf", v); err != nil {
 			return nil, err
+		}
+	}
+	if v, ok := raw["cnf"]; ok {
+		// RFC 7800 §3.1: cnf is an object; RFC 9449 §6.1: its jkt member
+		// is a string.
+		cnf, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: claim \"cnf\" is not an object", ErrMalformed)
+		}
+		// A cnf without jkt binds the token some other way (e.g. to a
+		// client certificate, RFC 8705 §3.1) that this verifier cannot
+		// check: refused, rather than accepted as a bearer token.
+		var ok2 bool
+		if c.JKT, ok2 = cnf["jkt"].(string); !ok2 || c.JKT == "" {
+			return nil, fmt.Errorf("%w: claim \"cnf\" has no jkt string (RFC 9449 §6.1)", ErrMalformed)
 		}
 	}
 	return c, nil

@@ -1,6 +1,11 @@
 package verifier
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/authd-dev/authd/verifier/dpop"
+)
 
 // Errors returned by Verify, wrapped with details; test them with errors.Is.
 var (
@@ -54,4 +59,37 @@ var (
 	// would be fetched over plain http from a host that is not loopback,
 	// and WithInsecureAllowHTTP was not given.
 	ErrInsecureURL = errors.New("verifier: plain http outside loopback")
+)
+
+// Errors of VerifyRequest (and so of Middleware) besides those of Verify,
+// wrapped with details; test them with errors.Is.
+var (
+	// ErrNoCredentials means the request has no Authorization header with
+	// the Bearer (RFC 6750 §2.1) or DPoP (RFC 9449 §7.1) scheme.
+	ErrNoCredentials = errors.New("verifier: no access token in the request")
+	// ErrMalformedRequest means the Authorization header is repeated or its
+	// token is not a b64token (RFC 6750 §2.1), or the request's target URI
+	// cannot be built for the DPoP htu check.
+	ErrMalformedRequest = errors.New("verifier: malformed Authorization header")
+	// ErrInvalidDPoPProof means the DPoP proof is missing, repeated, or
+	// fails a check of RFC 9449 §4.3 (it is dpop.ErrInvalidProof, so either
+	// name matches). Middleware answers error="invalid_dpop_proof".
+	ErrInvalidDPoPProof = dpop.ErrInvalidProof
+	// ErrDPoPReplay means the proof's jti was used before within its
+	// window (RFC 9449 §11.1). It wraps ErrInvalidDPoPProof; a ReplayCache
+	// returns it for a key already recorded.
+	ErrDPoPReplay = fmt.Errorf("%w: proof already used", ErrInvalidDPoPProof)
+	// ErrKeyBinding means a token presented with the DPoP scheme is not
+	// bound to the proof's key: its cnf.jkt is another key's thumbprint,
+	// or it has none (RFC 9449 §7.1). Middleware answers
+	// error="invalid_token".
+	ErrKeyBinding = errors.New("verifier: the access token is not bound to the DPoP proof's key")
+	// ErrDPoPBoundBearer means a DPoP-bound token (one with cnf.jkt) came
+	// with the Bearer scheme: whoever copied it lacks the key, and RFC 9449
+	// §7.2 has it refused.
+	ErrDPoPBoundBearer = errors.New("verifier: DPoP-bound access token presented as a bearer token")
+	// ErrDPoPUnavailable means the replay cache could not record the proof
+	// (the in-memory one is full, or a shared one failed): the request may
+	// well be valid, and Middleware answers 503.
+	ErrDPoPUnavailable = errors.New("verifier: DPoP replay record unavailable")
 )

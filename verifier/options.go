@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -27,6 +28,15 @@ const (
 	MaxKeyStalenessLimit = 30 * 24 * time.Hour
 	// MaxLeeway is the largest clock skew WithLeeway accepts.
 	MaxLeeway = 5 * time.Minute
+	// DefaultDPoPMaxAge is how old a DPoP proof's iat may be (see
+	// WithDPoPMaxAge). RFC 9449 §11.1 asks for a short window, so that the
+	// jti replay record stays small.
+	DefaultDPoPMaxAge = time.Minute
+	// MaxDPoPMaxAge is the largest window WithDPoPMaxAge accepts.
+	MaxDPoPMaxAge = 10 * time.Minute
+	// DefaultDPoPReplayCacheSize is how many proofs the in-memory replay
+	// cache holds at most (see WithDPoPReplayCacheSize).
+	DefaultDPoPReplayCacheSize = 100_000
 )
 
 // defaultAlgorithms is the allowlist when WithAlgorithms is not given: the
@@ -53,6 +63,12 @@ type options struct {
 	feedFailClosed     bool
 	feedStalenessSet   bool
 	insecureHTTP       bool
+	dpopBaseURL        *url.URL
+	dpopMaxAge         time.Duration
+	dpopAlgorithms     []string
+	dpopAlgorithmsSet  bool
+	dpopReplay         ReplayCache
+	dpopReplaySize     int
 	// errs collects invalid option values; New reports them all.
 	errs []error
 }
@@ -224,5 +240,78 @@ func WithLogger(l *slog.Logger) Option {
 			o.invalid("WithLogger", "nil logger")
 		}
 		o.logger = l
+	}
+}
+
+// WithDPoPBaseURL sets the externally visible origin (and optional path
+// prefix) of the resource server, e.g. "https://api.example.com" behind a
+// TLS-terminating proxy. A DPoP proof's htu must name this base joined
+// with the request's path (RFC 9449 §4.3 item 9). Without it the target
+// URI is taken from the request: https if it arrived over TLS, else http,
+// and its Host header; behind a proxy that is rarely what the client
+// signed. The URL must be absolute http(s), without query or fragment.
+func WithDPoPBaseURL(base string) Option {
+	return func(o *options) {
+		u, err := url.Parse(base)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+			u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+			o.invalid("WithDPoPBaseURL", "%q is not an absolute http(s) URL without userinfo, query or fragment", base)
+			return
+		}
+		o.dpopBaseURL = u
+	}
+}
+
+// WithDPoPMaxAge sets how old a DPoP proof's iat may be (default
+// DefaultDPoPMaxAge, 1 minute); a proof's iat may lie at most the
+// WithLeeway skew in the future (RFC 9449 §4.3 item 11, §11.1). Proof
+// identifiers are remembered for this long, so the window bounds the
+// replay cache. It must be positive and at most MaxDPoPMaxAge.
+func WithDPoPMaxAge(d time.Duration) Option {
+	return func(o *options) {
+		if d <= 0 || d > MaxDPoPMaxAge {
+			o.invalid("WithDPoPMaxAge", "%s is not positive or above %s", d, MaxDPoPMaxAge)
+		}
+		o.dpopMaxAge = d
+	}
+}
+
+// WithDPoPAlgorithms sets the algorithms a DPoP proof may be signed with
+// (default dpop.DefaultAlgorithms(): ES256, ES384, ES512, RS256, PS256,
+// EdDSA). They are advertised in the algs parameter of DPoP challenges
+// (RFC 9449 §7.1). Only asymmetric algorithms are accepted; an empty list
+// makes New fail (§4.3 item 5).
+func WithDPoPAlgorithms(algs ...string) Option {
+	return func(o *options) {
+		o.dpopAlgorithms = append([]string(nil), algs...)
+		o.dpopAlgorithmsSet = true
+	}
+}
+
+// WithDPoPReplayCache replaces the in-memory record of DPoP proof
+// identifiers with c, e.g. one in Redis shared by every replica of the
+// resource server, so that a proof used on one replica is refused on the
+// others (RFC 9449 §11.1). A nil cache makes New fail.
+func WithDPoPReplayCache(c ReplayCache) Option {
+	return func(o *options) {
+		if c == nil {
+			o.invalid("WithDPoPReplayCache", "nil cache")
+		}
+		o.dpopReplay = c
+	}
+}
+
+// WithDPoPReplayCacheSize bounds the in-memory replay cache (default
+// DefaultDPoPReplayCacheSize). When it is full of proofs still inside
+// their window, further DPoP requests fail with ErrDPoPUnavailable (503)
+// rather than forgetting a proof that could then be replayed. Only
+// requests with a valid token and a valid proof take room. It must be
+// positive.
+func WithDPoPReplayCacheSize(n int) Option {
+	return func(o *options) {
+		if n <= 0 {
+			o.invalid("WithDPoPReplayCacheSize", "%d is not positive", n)
+		}
+		o.dpopReplaySize = n
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/authd-dev/authd/verifier/dpop"
 )
 
 // maxTokenSize bounds the tokens Verify parses at all.
@@ -37,6 +39,11 @@ type Verifier struct {
 	keys     *keySet
 	feed     *feedClient // nil without WithRevocationFeed
 
+	dpopBase   *url.URL // nil: the target URI comes from the request
+	dpopAlgs   []string
+	dpopMaxAge time.Duration
+	replay     ReplayCache
+
 	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
@@ -55,6 +62,8 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 		minRefreshInterval: DefaultMinRefreshInterval,
 		maxKeyStaleness:    DefaultMaxKeyStaleness,
 		feedMaxStaleness:   DefaultFeedMaxStaleness,
+		dpopMaxAge:         DefaultDPoPMaxAge,
+		dpopReplaySize:     DefaultDPoPReplayCacheSize,
 		client:             &http.Client{},
 		now:                time.Now,
 		logger:             slog.New(slog.DiscardHandler),
@@ -77,6 +86,15 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 	algs, err := allowlist(o.algorithms)
 	if err != nil {
 		return nil, err
+	}
+	if !o.dpopAlgorithmsSet {
+		o.dpopAlgorithms = dpop.DefaultAlgorithms()
+	}
+	if _, err := allowlist(o.dpopAlgorithms); err != nil {
+		return nil, fmt.Errorf("%w: WithDPoPAlgorithms: %w", ErrInvalidOption, err)
+	}
+	if o.dpopReplay == nil {
+		o.dpopReplay = newMemoryReplay(o.now, o.dpopReplaySize)
 	}
 	if o.feed && (o.feedClientID == "" || o.feedClientSecret == "") {
 		return nil, errors.New("verifier: WithRevocationFeed needs a client id and secret")
@@ -127,6 +145,11 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 		log:      o.logger,
 		cancel:   cancel,
 		done:     make(chan struct{}),
+
+		dpopBase:   o.dpopBaseURL,
+		dpopAlgs:   o.dpopAlgorithms,
+		dpopMaxAge: o.dpopMaxAge,
+		replay:     o.dpopReplay,
 		keys: &keySet{
 			url:         o.jwksURL,
 			client:      client,
