@@ -147,8 +147,10 @@ func Check(proof string, opts Options) (*Proof, error) {
 		var unexpected *jose.ErrUnexpectedSignatureAlgorithm
 		switch {
 		case errors.As(err, &unexpected):
-			// §4.3 item 5: asymmetric, not none, and allowed.
-			return nil, fmt.Errorf("%w (%q)", errAlg, string(unexpected.Got))
+			// §4.3 item 5: asymmetric, not none, and allowed. The alg
+			// itself is left out of the error: it is the client's text,
+			// and the reason may end up in an error_description.
+			return nil, errAlg
 		case strings.Contains(err.Error(), "private parameters"):
 			// §4.3 item 7. go-jose refuses a "jwk" header with private
 			// members while parsing and has no sentinel for it; the

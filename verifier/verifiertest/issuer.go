@@ -191,6 +191,7 @@ func (i *Issuer) activeKey(alg string) *signingKey {
 type issueOptions struct {
 	alg, kid, typ string
 	kidSet        bool
+	jkt           string
 }
 
 // IssueOption changes how Issue signs.
@@ -207,6 +208,11 @@ func WithKeyID(kid string) IssueOption {
 
 // WithType sets the "typ" header (default "at+jwt"; "" leaves it out).
 func WithType(typ string) IssueOption { return func(o *issueOptions) { o.typ = typ } }
+
+// WithJKT binds the token to the DPoP key whose RFC 7638 thumbprint is jkt
+// (e.g. DPoPKey.JKT): the claim "cnf": {"jkt": jkt} (RFC 9449 §6.1), which
+// a claims entry "cnf" overrides.
+func WithJKT(jkt string) IssueOption { return func(o *issueOptions) { o.jkt = jkt } }
 
 // Issue mints a signed access token (RFC 9068 §2). claims are added to the
 // defaults "iss" (URL), "iat" (now), "exp" (now + DefaultTTL) and "jti"
@@ -230,6 +236,9 @@ func (i *Issuer) Issue(claims map[string]any, opts ...IssueOption) string {
 		"iat": now.Unix(),
 		"exp": now.Add(DefaultTTL).Unix(),
 		"jti": rand.Text(),
+	}
+	if o.jkt != "" {
+		body["cnf"] = map[string]any{"jkt": o.jkt}
 	}
 	for name, v := range claims {
 		switch v := v.(type) {
