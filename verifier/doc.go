@@ -35,6 +35,18 @@
 // keeps accepting tokens with a logged warning. FeedStatus reports the
 // state either way.
 //
+// # DPoP
+//
+// Middleware and VerifyRequest also accept DPoP-bound tokens (RFC 9449):
+// a token with cnf.jkt must come as "Authorization: DPoP <token>" with one
+// DPoP proof header signed by the key it is bound to, and is refused as a
+// bearer token (§7.2). Proofs are checked by package verifier/dpop
+// against the request's method and URI (WithDPoPBaseURL behind a proxy),
+// within WithDPoPMaxAge, and each is accepted once: the default replay
+// record is in memory and bounded (WithDPoPReplayCacheSize);
+// WithDPoPReplayCache shares one between replicas. Package verifiertest
+// mints proofs and bound tokens for tests.
+//
 // # Transport
 //
 // Discovery, the JWKS and the feed must use https unless their host is
@@ -49,6 +61,6 @@
 // from authd's own, so that a resource server importing it pulls in only
 // the standard library, go-jose v4 and golang.org/x/sync; it imports
 // nothing of authd. The module follows semantic versioning (this is
-// v0.1.0); CHANGELOG.md in its directory lists the changes of every
+// v0.2.0); CHANGELOG.md in its directory lists the changes of every
 // release. Package verifiertest provides a fake issuer for tests.
 package verifier
