@@ -3,7 +3,10 @@ package verifier_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"testing"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/authd-dev/authd/verifier"
 	"github.com/authd-dev/authd/verifier/verifiertest"
@@ -45,5 +48,42 @@ func FuzzVerify(f *testing.F) {
 			}
 		}
 		t.Fatalf("unclassified error %v", err)
+	})
+}
+
+// FuzzVerifyRequestDPoP feeds arbitrary DPoP header values with a bound
+// token to VerifyRequest: it never panics, every refusal is an
+// ErrInvalidDPoPProof or ErrKeyBinding, and a request passes only with a
+// proof the client's key signed.
+func FuzzVerifyRequestDPoP(f *testing.F) {
+	e := newEnv(f)
+	key := verifiertest.NewDPoPKey(f, verifiertest.WithDPoPClock(e.clock.Now))
+	tok := e.iss.Issue(map[string]any{"aud": audience}, verifiertest.WithJKT(key.JKT()))
+	const target = "https://api.example/things"
+	good := key.Proof("GET", target, tok)
+	f.Add(good)
+	f.Add(good[:len(good)-3] + "AAA")
+	f.Add(key.Proof("POST", target, tok))
+	f.Add(verifiertest.NewDPoPKey(f).Proof("GET", target, tok))
+	f.Add(tok)
+	f.Add("eyJhbGciOiJub25lIn0.e30.")
+	f.Fuzz(func(t *testing.T, proof string) {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Header.Set("Authorization", "DPoP "+tok)
+		r.Header.Set("DPoP", proof)
+		_, err := e.v.VerifyRequest(r)
+		switch {
+		case err == nil:
+			jws, err := jose.ParseSignedCompact(proof, []jose.SignatureAlgorithm{jose.ES256})
+			if err != nil {
+				t.Fatalf("accepted %q, which go-jose cannot parse: %v", proof, err)
+			}
+			if _, err := jws.Verify(&key.PrivateKey().PublicKey); err != nil {
+				t.Fatalf("accepted %q, not signed by the client's key", proof)
+			}
+		case errors.Is(err, verifier.ErrInvalidDPoPProof), errors.Is(err, verifier.ErrKeyBinding):
+		default:
+			t.Fatalf("unclassified error %v", err)
+		}
 	})
 }
