@@ -135,10 +135,11 @@ func claimsFrom(raw map[string]any) (*Claims, error) {
 		// A cnf without jkt binds the token some other way (e.g. to a
 		// client certificate, RFC 8705 §3.1) that this verifier cannot
 		// check: refused, rather than accepted as a bearer token.
-		var ok2 bool
-		if c.JKT, ok2 = cnf["jkt"].(string); !ok2 || c.JKT == "" {
+		jkt, ok := cnf["jkt"].(string)
+		if !ok || jkt == "" {
 			return nil, fmt.Errorf("%w: claim \"cnf\" has no jkt string (RFC 9449 §6.1)", ErrMalformed)
 		}
+		c.JKT = jkt
 	}
 	return c, nil
 }

@@ -410,22 +410,27 @@ func TestDPoPTargetURIFromTLS(t *testing.T) {
 func TestDPoPOptionsRefused(t *testing.T) {
 	iss := verifiertest.NewIssuer(t)
 	for _, tc := range []struct {
-		name string
-		opt  verifier.Option
+		name  string
+		opt   verifier.Option
+		extra verifier.Option
 	}{
-		{"HS256 proofs", verifier.WithDPoPAlgorithms("ES256", "HS256")},
-		{"no proof algorithms", verifier.WithDPoPAlgorithms()},
-		{"zero window", verifier.WithDPoPMaxAge(0)},
-		{"long window", verifier.WithDPoPMaxAge(verifier.MaxDPoPMaxAge + time.Second)},
-		{"nil cache", verifier.WithDPoPReplayCache(nil)},
-		{"zero cache size", verifier.WithDPoPReplayCacheSize(0)},
-		{"relative base", verifier.WithDPoPBaseURL("/v1")},
-		{"base with query", verifier.WithDPoPBaseURL("https://api.example.com/?x=1")},
-		{"base of another scheme", verifier.WithDPoPBaseURL("ftp://api.example.com/")},
+		{"HS256 proofs", verifier.WithDPoPAlgorithms("ES256", "HS256"), nil},
+		{"no proof algorithms", verifier.WithDPoPAlgorithms(), nil},
+		{"zero window", verifier.WithDPoPMaxAge(0), nil},
+		{"long window", verifier.WithDPoPMaxAge(verifier.MaxDPoPMaxAge + time.Second), nil},
+		{"nil cache", verifier.WithDPoPReplayCache(nil), nil},
+		{"zero cache size", verifier.WithDPoPReplayCacheSize(0), nil},
+		{"size of a cache given", verifier.WithDPoPReplayCache(&sharedReplay{used: map[string]time.Time{}}), verifier.WithDPoPReplayCacheSize(10)},
+		{"relative base", verifier.WithDPoPBaseURL("/v1"), nil},
+		{"base with query", verifier.WithDPoPBaseURL("https://api.example.com/?x=1"), nil},
+		{"base of another scheme", verifier.WithDPoPBaseURL("ftp://api.example.com/"), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := verifier.New(context.Background(), iss.URL(), verifier.WithAudience(audience),
-				verifier.WithHTTPClient(iss.Client()), tc.opt)
+			opts := []verifier.Option{verifier.WithAudience(audience), verifier.WithHTTPClient(iss.Client()), tc.opt}
+			if tc.extra != nil {
+				opts = append(opts, tc.extra)
+			}
+			v, err := verifier.New(context.Background(), iss.URL(), opts...)
 			if !errors.Is(err, verifier.ErrInvalidOption) {
 				if v != nil {
 					v.Close()

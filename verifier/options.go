@@ -69,6 +69,7 @@ type options struct {
 	dpopAlgorithmsSet  bool
 	dpopReplay         ReplayCache
 	dpopReplaySize     int
+	dpopReplaySizeSet  bool
 	// errs collects invalid option values; New reports them all.
 	errs []error
 }
@@ -306,12 +307,12 @@ func WithDPoPReplayCache(c ReplayCache) Option {
 // their window, further DPoP requests fail with ErrDPoPUnavailable (503)
 // rather than forgetting a proof that could then be replayed. Only
 // requests with a valid token and a valid proof take room. It must be
-// positive.
+// positive, and it cannot be combined with WithDPoPReplayCache.
 func WithDPoPReplayCacheSize(n int) Option {
 	return func(o *options) {
 		if n <= 0 {
 			o.invalid("WithDPoPReplayCacheSize", "%d is not positive", n)
 		}
-		o.dpopReplaySize = n
+		o.dpopReplaySize, o.dpopReplaySizeSet = n, true
 	}
 }

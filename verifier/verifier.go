@@ -93,8 +93,11 @@ func New(ctx context.Context, issuer string, opts ...Option) (*Verifier, error) 
 	if _, err := allowlist(o.dpopAlgorithms); err != nil {
 		return nil, fmt.Errorf("%w: WithDPoPAlgorithms: %w", ErrInvalidOption, err)
 	}
-	if o.dpopReplay == nil {
+	switch {
+	case o.dpopReplay == nil:
 		o.dpopReplay = newMemoryReplay(o.now, o.dpopReplaySize)
+	case o.dpopReplaySizeSet:
+		return nil, fmt.Errorf("%w: WithDPoPReplayCacheSize sizes the in-memory cache, not one given by WithDPoPReplayCache", ErrInvalidOption)
 	}
 	if o.feed && (o.feedClientID == "" || o.feedClientSecret == "") {
 		return nil, errors.New("verifier: WithRevocationFeed needs a client id and secret")
