@@ -16,7 +16,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/authd-dev/authd/keys"
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 )
@@ -34,10 +33,12 @@ const (
 )
 
 // assertionAlgs is the signature allowlist of client assertions: the
-// algorithms authd itself signs with (keys.Algorithms).
+// algorithms authd itself signs with (keys.Algorithms) for private_key_jwt
+// and HS256 for client_secret_jwt (oauth.AssertionAlgs). Which of them a
+// client may use is decided by its registered method (algForMethod).
 var assertionAlgs = func() []jose.SignatureAlgorithm {
 	var out []jose.SignatureAlgorithm
-	for _, a := range keys.Algorithms() {
+	for _, a := range oauth.AssertionAlgs() {
 		out = append(out, jose.SignatureAlgorithm(a))
 	}
 	return out
@@ -50,13 +51,17 @@ const AssertionTyp = "client-authentication+jwt"
 // replayPrefix namespaces assertion ids in the store's ReplayCache.
 const replayPrefix = "assertion:"
 
-// checkAssertion is private_key_jwt (RFC 7523 §2.2, §3, as updated by
-// draft-ietf-oauth-rfc7523bis): a JWT signed by a key of the client's
-// registered JWK set, iss = sub = client_id, typ absent, "JWT" or
+// checkAssertion is private_key_jwt and client_secret_jwt (RFC 7523 §2.2,
+// §3, as updated by draft-ietf-oauth-rfc7523bis; OIDC Core §9): a JWT
+// signed by a key of the client's JWK set (registered inline, or fetched
+// from its jwks_uri) or, for client_secret_jwt, MACed with HS256 keyed by
+// the client secret; iss = sub = client_id, typ absent, "JWT" or
 // "client-authentication+jwt", aud the issuer as its only value (or the
 // token endpoint URL where Config.AcceptTokenEndpointAudience allows
 // it), exp in the future and not too far, jti present and used once
-// across every replica (the store's ReplayCache).
+// across every replica (the store's ReplayCache). The claims are checked
+// before the signature, so that a stale or foreign assertion never makes
+// authd fetch a jwks_uri; only a verified assertion's jti is recorded.
 func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.Client, error) {
 	if form.Get("client_assertion_type") != AssertionType {
 		return store.Client{}, oauth.New(oauth.InvalidRequest, "client_assertion_type must be %s", AssertionType)
@@ -89,38 +94,26 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 	if err != nil {
 		return store.Client{}, err
 	}
-	if c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
-		return store.Client{}, authFailed(fmt.Errorf("%w: private_key_jwt used, %s registered", ErrWrongMethod, c.TokenEndpointAuthMethod))
+	alg := tok.Headers[0].Algorithm // checkAssertionTyp saw exactly one
+	switch {
+	case c.TokenEndpointAuthMethod != AuthPrivateKeyJWT && c.TokenEndpointAuthMethod != AuthSecretJWT:
+		return store.Client{}, authFailed(fmt.Errorf("%w: a client assertion used, %s registered", ErrWrongMethod, c.TokenEndpointAuthMethod))
+	case (alg == oauth.AlgHS256) != (c.TokenEndpointAuthMethod == AuthSecretJWT):
+		// No algorithm confusion: a secret never verifies an RS256/ES256
+		// assertion, and a public key never an HS256 one (RFC 8725 §2.1).
+		return store.Client{}, authFailed(fmt.Errorf("%w: alg %s does not fit %s", ErrBadAssertion, alg, c.TokenEndpointAuthMethod))
 	}
-	if len(c.JWKS) == 0 {
-		return store.Client{}, oauth.New(oauth.InvalidClient, "this server does not fetch jwks_uri yet; register the client's keys as jwks")
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal(c.JWKS, &set); err != nil {
-		return store.Client{}, fmt.Errorf("clients: stored jwks of %q: %w", id, err)
+	if err := r.checkAssertionClaims(unverified, id); err != nil {
+		return store.Client{}, authFailed(fmt.Errorf("%w: %w", ErrBadAssertion, err))
 	}
 	var claims jwt.Claims
-	if err := verifyWithSet(tok, set, &claims); err != nil {
-		return store.Client{}, authFailed(err)
-	}
-	now := r.cfg.Now()
-	expected := jwt.Expected{Issuer: id, Subject: id, Time: now}
-	switch {
-	case claims.ID == "":
-		err = errors.New("no jti")
-	case claims.Expiry == nil:
-		err = errors.New("no exp")
-	case !now.Before(claims.Expiry.Time()):
-		err = jwt.ErrExpired
-	case claims.Expiry.Time().After(now.Add(MaxAssertionLifetime + AssertionSkew)):
-		err = fmt.Errorf("exp more than %s ahead", MaxAssertionLifetime)
-	default:
-		if err = r.checkAssertionAudience(claims.Audience); err == nil {
-			err = claims.ValidateWithLeeway(expected, AssertionSkew) // iss, sub, nbf, iat
-		}
+	if c.TokenEndpointAuthMethod == AuthSecretJWT {
+		err = r.verifyWithSecret(tok, c, &claims)
+	} else {
+		err = r.verifyWithClientKeys(ctx, tok, c, &claims)
 	}
 	if err != nil {
-		return store.Client{}, authFailed(fmt.Errorf("%w: %w", ErrBadAssertion, err))
+		return store.Client{}, authFailed(err)
 	}
 	// RFC 7523 §3 item 7: single use. The record is shared by every
 	// replica and lives until the assertion's exp plus AssertionSkew (so
@@ -137,6 +130,76 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 		return store.Client{}, fmt.Errorf("clients: record assertion of %q: %w", id, err)
 	}
 	return c, nil
+}
+
+// checkAssertionClaims applies RFC 7523 §3 items 1–7 but the signature:
+// jti and exp present, exp in the future and at most
+// MaxAssertionLifetime ahead, aud (checkAssertionAudience), iss, sub, nbf
+// and iat with AssertionSkew.
+func (r *Registry) checkAssertionClaims(claims jwt.Claims, id string) error {
+	now := r.cfg.Now()
+	switch {
+	case claims.ID == "":
+		return errors.New("no jti")
+	case claims.Expiry == nil:
+		return errors.New("no exp")
+	case !now.Before(claims.Expiry.Time()):
+		return jwt.ErrExpired
+	case claims.Expiry.Time().After(now.Add(MaxAssertionLifetime + AssertionSkew)):
+		return fmt.Errorf("exp more than %s ahead", MaxAssertionLifetime)
+	}
+	if err := r.checkAssertionAudience(claims.Audience); err != nil {
+		return err
+	}
+	return claims.ValidateWithLeeway(jwt.Expected{Issuer: id, Subject: id, Time: now}, AssertionSkew) // iss, sub, nbf, iat
+}
+
+// verifyWithSecret checks a client_secret_jwt assertion: HS256 keyed with
+// the octets of the client secret (OIDC Core §10.1), opened from its seal.
+// The secret is at least 32 bytes (RFC 7518 §3.2): generated secrets are
+// 43.
+func (r *Registry) verifyWithSecret(tok *jwt.JSONWebToken, c store.Client, claims *jwt.Claims) error {
+	key, err := r.seal.open(c.ID, c.SealedSecret)
+	if err != nil {
+		return err
+	}
+	if len(key) < 32 {
+		return fmt.Errorf("%w: secret shorter than 32 bytes", ErrBadAssertion)
+	}
+	if err := tok.Claims(key, claims); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadAssertion, err)
+	}
+	return nil
+}
+
+// verifyWithClientKeys checks a private_key_jwt assertion with the
+// client's inline jwks, or with the set at its jwks_uri. An unknown kid,
+// or a failed signature without a kid, refetches the set once (the client
+// may have rotated its keys, OIDC Core §10.1.1); the fetcher allows that
+// at most once per JWKSRefetchInterval per client.
+func (r *Registry) verifyWithClientKeys(ctx context.Context, tok *jwt.JSONWebToken, c store.Client, claims *jwt.Claims) error {
+	if c.JWKSURI == "" {
+		var set jose.JSONWebKeySet
+		if err := json.Unmarshal(c.JWKS, &set); err != nil {
+			return fmt.Errorf("clients: stored jwks of %q: %w", c.ID, err)
+		}
+		return verifyWithSet(tok, set, claims)
+	}
+	if r.cfg.KeyFetcher == nil {
+		return fmt.Errorf("%w: no key fetcher configured", ErrKeysFetch)
+	}
+	set, err := r.cfg.KeyFetcher.keysFor(ctx, c.ID, c.JWKSURI, c.UpdatedAt, false)
+	if err != nil {
+		return err
+	}
+	err = verifyWithSet(tok, set, claims)
+	if kid := tok.Headers[0].KeyID; err != nil && (kid == "" || len(set.Key(kid)) == 0) {
+		if set, err = r.cfg.KeyFetcher.keysFor(ctx, c.ID, c.JWKSURI, c.UpdatedAt, true); err != nil {
+			return err
+		}
+		err = verifyWithSet(tok, set, claims)
+	}
+	return err
 }
 
 // checkAssertionTyp refuses an assertion whose typ header names another

@@ -344,8 +344,7 @@ func TestAuthenticatePrivateKeyJWT(t *testing.T) {
 		{name: "iss is not sub", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["iss"] = "someone" }))), code: oauth.InvalidClient, cause: ErrBadAssertion},
 		{name: "unknown client", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["iss"], c["sub"] = "ghost", "ghost" }))), code: oauth.InvalidClient, cause: ErrUnknownClient},
 		{name: "secret client", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["iss"], c["sub"] = "basic", "basic" }))), code: oauth.InvalidClient, cause: ErrWrongMethod},
-		{name: "jwks_uri client", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["iss"], c["sub"] = "remote", "remote" }))), code: oauth.InvalidClient,
-			detail: "this server does not fetch jwks_uri yet; register the client's keys as jwks"},
+		{name: "jwks_uri client", req: assertionForm(assertion(t, ec, "ec-1", claims(func(c map[string]any) { c["iss"], c["sub"] = "remote", "remote" }))), code: oauth.InvalidClient, cause: ErrKeysFetch}, // no KeyFetcher here
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ const (
 	AuthBasic         = oauth.AuthClientSecretBasic
 	AuthPost          = oauth.AuthClientSecretPost
 	AuthPrivateKeyJWT = oauth.AuthPrivateKeyJWT
+	AuthSecretJWT     = oauth.AuthClientSecretJWT
 	AuthNone          = oauth.AuthNone
 )
 
@@ -160,7 +161,7 @@ func normalize(m Metadata) (store.Client, error) {
 		c.TokenEndpointAuthMethod = AuthBasic
 	}
 	switch c.TokenEndpointAuthMethod {
-	case AuthBasic, AuthPost, AuthPrivateKeyJWT, AuthNone:
+	case AuthBasic, AuthPost, AuthPrivateKeyJWT, AuthSecretJWT, AuthNone:
 	default:
 		return c, metaErr("unknown token_endpoint_auth_method %q", c.TokenEndpointAuthMethod)
 	}

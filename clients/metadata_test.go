@@ -91,7 +91,7 @@ func TestNormalize(t *testing.T) {
 		{name: "response_types echoed", in: code(Metadata{ResponseTypes: []string{"code"}})},
 		{name: "response_types token", in: code(Metadata{ResponseTypes: []string{"token"}}), errCode: oauth.InvalidClientMetadata},
 		{name: "response_types without code grant", in: Metadata{ResponseTypes: []string{"code"}}, errCode: oauth.InvalidClientMetadata},
-		{name: "unknown auth method", in: Metadata{TokenEndpointAuthMethod: "client_secret_jwt"}, errCode: oauth.InvalidClientMetadata},
+		{name: "unknown auth method", in: Metadata{TokenEndpointAuthMethod: "tls_client_auth"}, errCode: oauth.InvalidClientMetadata},
 		{name: "post", in: Metadata{TokenEndpointAuthMethod: AuthPost}},
 		{name: "none with client_credentials", in: Metadata{TokenEndpointAuthMethod: AuthNone}, errCode: oauth.InvalidClientMetadata},
 		{name: "none with code", in: code(Metadata{TokenEndpointAuthMethod: AuthNone})},

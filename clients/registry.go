@@ -55,7 +55,15 @@ type Config struct {
 	// Local writes take effect at once; another replica's as soon as its
 	// notification arrives, and after at most the TTL.
 	CacheTTL time.Duration
-	Now      func() time.Time
+	// SecretSealKeys seal the secrets of client_secret_jwt clients (32
+	// bytes each): the first seals, every one opens (a key derived from
+	// the KEK first, then one from the previous KEK). Without any,
+	// client_secret_jwt cannot be registered.
+	SecretSealKeys [][]byte
+	// KeyFetcher fetches the JWK sets of private_key_jwt clients that
+	// registered a jwks_uri. Without it such clients cannot authenticate.
+	KeyFetcher *KeyFetcher
+	Now        func() time.Time
 	Logger   *slog.Logger
 }
 
@@ -63,6 +71,7 @@ type Config struct {
 type Registry struct {
 	cfg   Config
 	cache *clientCache // nil without CacheTTL
+	seal  *secretSealer
 	// dummy is compared against when the client is unknown, so that an
 	// unknown client costs what a wrong secret costs.
 	dummy []byte
@@ -97,7 +106,11 @@ func NewRegistry(cfg Config) (*Registry, error) {
 		cfg.Logger = slog.Default()
 	}
 	cfg.SecretKey = append([]byte(nil), cfg.SecretKey...)
-	r := &Registry{equal: hmac.Equal}
+	seal, err := newSecretSealer(cfg.SecretSealKeys)
+	if err != nil {
+		return nil, err
+	}
+	r := &Registry{equal: hmac.Equal, seal: seal}
 	if cfg.CacheTTL > 0 {
 		r.cache = newClientCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 10_000, cfg.Now)
 		cfg.Store = r.cache
@@ -140,7 +153,23 @@ func (r *Registry) digest(secret string) []byte {
 	return m.Sum(nil)
 }
 
-func needsSecret(method string) bool { return method == AuthBasic || method == AuthPost }
+func needsSecret(method string) bool {
+	return method == AuthBasic || method == AuthPost || method == AuthSecretJWT
+}
+
+// secretFields returns what the record keeps of a new secret: its digest
+// and, for client_secret_jwt, the secret sealed (RFC 7523 §2.2: HS256
+// needs the key itself).
+func (r *Registry) secretFields(id, method, secret string) (digest, sealed []byte, err error) {
+	digest = r.digest(secret)
+	if method != AuthSecretJWT {
+		return digest, nil, nil
+	}
+	if sealed, err = r.seal.seal(id, secret); err != nil {
+		return nil, nil, metaErr("client_secret_jwt is not available on this server")
+	}
+	return digest, sealed, nil
+}
 
 func withSecret(m Metadata, secret string) Registered {
 	return Registered{Metadata: m, ClientSecret: secret}
@@ -168,7 +197,9 @@ func (r *Registry) Create(ctx context.Context, m Metadata) (Registered, error) {
 	var secret string
 	if needsSecret(c.TokenEndpointAuthMethod) {
 		secret = newSecret()
-		c.SecretDigest = r.digest(secret)
+		if c.SecretDigest, c.SealedSecret, err = r.secretFields(c.ID, c.TokenEndpointAuthMethod, secret); err != nil {
+			return Registered{}, err
+		}
 	}
 	if err := r.cfg.Store.CreateClient(ctx, c); err != nil {
 		if errors.Is(err, store.ErrExists) {
@@ -241,21 +272,32 @@ func (r *Registry) Replace(ctx context.Context, id string, m Metadata) (Register
 	var secret string
 	c, err := r.cfg.Store.UpdateClient(ctx, id, func(c *store.Client) error {
 		secret = "" // the store may run update more than once
-		digest := c.SecretDigest
+		digest, sealed := c.SecretDigest, c.SealedSecret
+		method := next.TokenEndpointAuthMethod
 		switch {
-		case !needsSecret(next.TokenEndpointAuthMethod):
-			digest = nil
-		case len(digest) == 0:
+		case !needsSecret(method):
+			digest, sealed = nil, nil
+		case len(digest) == 0 || (method == AuthSecretJWT && len(sealed) == 0):
+			// A new secret, also when a client moves to client_secret_jwt:
+			// only the digest of its old secret is known, not the secret.
 			secret = newSecret()
-			digest = r.digest(secret)
+			var err error
+			if digest, sealed, err = r.secretFields(id, method, secret); err != nil {
+				return err
+			}
+		case method != AuthSecretJWT:
+			sealed = nil // no longer needed as a key: keep only the digest
 		}
 		issued := c.IssuedAt
 		*c = next
-		c.ID, c.IssuedAt, c.SecretDigest = id, issued, digest
+		c.ID, c.IssuedAt, c.SecretDigest, c.SealedSecret = id, issued, digest, sealed
 		c.UpdatedAt = r.now()
 		return nil
 	})
 	if err != nil {
+		if e := oauth.As(err); e != nil {
+			return Registered{}, e
+		}
 		return Registered{}, notFound("replace", id, err)
 	}
 	return withSecret(metadataOf(c), secret), nil
@@ -271,12 +313,17 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 // private_key_jwt) get invalid_request.
 func (r *Registry) ResetSecret(ctx context.Context, id string) (Registered, error) {
 	secret := newSecret()
-	digest := r.digest(secret)
 	c, err := r.cfg.Store.UpdateClient(ctx, id, func(c *store.Client) error {
 		if !needsSecret(c.TokenEndpointAuthMethod) {
 			return oauth.New(oauth.InvalidRequest, "client %q (%s) does not authenticate with a secret", id, c.TokenEndpointAuthMethod)
 		}
-		c.SecretDigest = digest
+		// client_secret_jwt: the new secret is sealed again (under the
+		// current KEK's key).
+		digest, sealed, err := r.secretFields(id, c.TokenEndpointAuthMethod, secret)
+		if err != nil {
+			return err
+		}
+		c.SecretDigest, c.SealedSecret = digest, sealed
 		c.UpdatedAt = r.now()
 		return nil
 	})

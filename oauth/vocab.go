@@ -25,19 +25,22 @@ const (
 	AuthClientSecretBasic = "client_secret_basic"
 	AuthClientSecretPost  = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt"
-	AuthNone              = "none"
+	// AuthClientSecretJWT is an HS256 assertion keyed with the client
+	// secret (RFC 7523 §2.2, OIDC Core §9).
+	AuthClientSecretJWT = "client_secret_jwt"
+	AuthNone            = "none"
 )
 
 // AuthMethods returns every token-endpoint authentication method, the
 // public-client "none" last.
 func AuthMethods() []string {
-	return []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone}
+	return []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthClientSecretJWT, AuthNone}
 }
 
 // ConfidentialAuthMethods returns the methods that prove the client's
 // identity: the ones revocation and introspection accept (RFC 7662 §2.1).
 func ConfidentialAuthMethods() []string {
-	return []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT}
+	return []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthClientSecretJWT}
 }
 
 // Signature algorithms (RFC 7518 §3.1) authd signs and verifies with. The
@@ -45,7 +48,14 @@ func ConfidentialAuthMethods() []string {
 const (
 	AlgRS256 = "RS256"
 	AlgES256 = "ES256"
+	// AlgHS256 is the one MAC algorithm: client_secret_jwt assertions only.
+	AlgHS256 = "HS256"
 )
+
+// AssertionAlgs returns the algorithms of client authentication JWTs
+// (discovery's token_endpoint_auth_signing_alg_values_supported):
+// RS256 and ES256 for private_key_jwt, HS256 for client_secret_jwt.
+func AssertionAlgs() []string { return []string{AlgRS256, AlgES256, AlgHS256} }
 
 // Response types, response modes and PKCE methods of the authorization
 // endpoint (RFC 6749 §3.1.1, OAuth 2.0 Multiple Response Types §2.1,

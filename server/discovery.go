@@ -21,7 +21,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"response_types_supported":              []string{oauth.ResponseTypeCode},
 		"response_modes_supported":              oauth.ResponseModes(),
 		"token_endpoint_auth_methods_supported": oauth.AuthMethods(),
-		"token_endpoint_auth_signing_alg_values_supported": keys.Algorithms(),
+		"token_endpoint_auth_signing_alg_values_supported": oauth.AssertionAlgs(),
 		"id_token_signing_alg_values_supported":            keys.Algorithms(),
 		"subject_types_supported":                          []string{"public"},
 		"code_challenge_methods_supported":                 []string{oauth.PKCEMethodS256},

@@ -57,7 +57,11 @@ type Client struct {
 	ID string `json:"client_id"`
 	// SecretDigest is a keyed digest of the client secret; never the secret.
 	// Empty for public clients (token_endpoint_auth_method "none").
-	SecretDigest            []byte    `json:"secret_digest,omitempty"`
+	SecretDigest []byte `json:"secret_digest,omitempty"`
+	// SealedSecret is the secret itself, encrypted under a key derived
+	// from the KEK, for client_secret_jwt only: an HMAC key must be
+	// known to verify with (RFC 7523 §2.2 with HS256). Empty otherwise.
+	SealedSecret            []byte    `json:"sealed_secret,omitempty"`
 	Name                    string    `json:"client_name,omitempty"`
 	LogoURI                 string    `json:"logo_uri,omitempty"`
 	PolicyURI               string    `json:"policy_uri,omitempty"`
