@@ -64,7 +64,7 @@ type Config struct {
 	// registered a jwks_uri. Without it such clients cannot authenticate.
 	KeyFetcher *KeyFetcher
 	Now        func() time.Time
-	Logger   *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Registry manages clients and authenticates them.
