@@ -499,7 +499,7 @@ func TestDiscoveryDerivesFromTheVocabulary(t *testing.T) {
 	for name, want := range map[string][]string{
 		"grant_types_supported":                            oauth.GrantTypes(),
 		"token_endpoint_auth_methods_supported":            oauth.AuthMethods(),
-		"token_endpoint_auth_signing_alg_values_supported": keys.Algorithms(),
+		"token_endpoint_auth_signing_alg_values_supported": {"RS256", "ES256", "HS256"}, // private_key_jwt, client_secret_jwt
 		"id_token_signing_alg_values_supported":            keys.Algorithms(),
 		"revocation_endpoint_auth_methods_supported":       oauth.ConfidentialAuthMethods(),
 		"introspection_endpoint_auth_methods_supported":    oauth.ConfidentialAuthMethods(),

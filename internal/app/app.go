@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -78,6 +79,10 @@ type Options struct {
 	// through it; an embedder may add instrumentation). Close still
 	// reaches the backend through the wrapper.
 	WrapStore func(store.Store) store.Store
+	// ClientJWKSRootCAs, when set, replaces the system roots that client
+	// jwks_uri fetches trust (tests serve a jwks_uri with their own
+	// certificate; an embedder may have a private PKI).
+	ClientJWKSRootCAs *x509.CertPool
 }
 
 // New assembles an App from cfg. Close releases it.
@@ -126,12 +131,31 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 
+	// The secrets of client_secret_jwt clients are sealed under a key
+	// derived from the KEK; the previous KEK's key still opens old seals.
+	sealKeys, err := deriveKeys(cfg.KEK, cfg.KEKPrevious, "authd client secret seal v1")
+	if err != nil {
+		return nil, err
+	}
+	fetcher, err := clients.NewKeyFetcher(clients.FetcherConfig{
+		Timeout:       cfg.ClientJWKSTimeout,
+		AllowPrivate:  cfg.ClientJWKSAllowPrivate,
+		AllowLoopback: cfg.Dev,
+		RootCAs:       opts.ClientJWKSRootCAs,
+		Now:           opts.Now,
+		Logger:        log.With("component", "client-keys"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	a.Clients, err = clients.NewRegistry(clients.Config{
-		Store:     st,
-		SecretKey: clientSecretDigestKey,
-		Now:       opts.Now,
-		Logger:    log.With("component", "clients"),
-		Issuer:    cfg.Issuer,
+		SecretSealKeys: sealKeys,
+		KeyFetcher:     fetcher,
+		Store:          st,
+		SecretKey:      clientSecretDigestKey,
+		Now:            opts.Now,
+		Logger:         log.With("component", "clients"),
+		Issuer:         cfg.Issuer,
 		// The token endpoint URL as an assertion audience only where the
 		// operator allows it (draft-ietf-oauth-rfc7523bis).
 		TokenEndpoint:               cfg.Issuer + server.PathToken,
@@ -318,12 +342,19 @@ var clientSecretDigestKey = func() []byte {
 // refreshMACKeys derives the refresh-token MAC keys from the KEK (and the
 // previous KEK, so tokens survive a KEK change).
 func refreshMACKeys(kek, previous []byte) ([][]byte, error) {
+	return deriveKeys(kek, previous, "authd refresh-token mac v1")
+}
+
+// deriveKeys derives a 32-byte key for purpose from the KEK, then from the
+// previous KEK if there is one (HKDF-SHA-256, RFC 5869): the first is the
+// key to use, the second keeps what the previous KEK's key made valid.
+func deriveKeys(kek, previous []byte, purpose string) ([][]byte, error) {
 	var out [][]byte
 	for _, k := range [][]byte{kek, previous} {
 		if len(k) == 0 {
 			continue
 		}
-		mk, err := hkdf.Key(sha256.New, k, nil, "authd refresh-token mac v1", 32)
+		mk, err := hkdf.Key(sha256.New, k, nil, purpose, 32)
 		if err != nil {
 			return nil, err
 		}

@@ -95,6 +95,11 @@ type Config struct {
 	// ClientAssertionAudienceTokenEndpoint also accepts the token endpoint
 	// URL as the aud of client assertions (default: the issuer only).
 	ClientAssertionAudienceTokenEndpoint bool
+	// ClientJWKSTimeout bounds one fetch of a client's jwks_uri.
+	ClientJWKSTimeout time.Duration
+	// ClientJWKSAllowPrivate lets jwks_uri fetches reach non-public
+	// addresses (loopback, RFC 1918, link-local …); off by default (SSRF).
+	ClientJWKSAllowPrivate bool
 	// RefreshReuseMaxRetries is how many retries are honoured inside the
 	// reuse leeway.
 	RefreshReuseMaxRetries int

@@ -58,6 +58,8 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"shutdown-timeout":           "30s",
 		"client-cache-ttl":           "5s",
 		"client-assertion-audience-token-endpoint": "true",
+		"client-jwks-timeout":                      "3s",
+		"client-jwks-allow-private":                "true",
 		"trusted-proxies":                          "10.0.0.0/8,2001:db8::/32",
 		"password-hash-memory":                     "512",
 		"password-hash-per-ip":                     "8",

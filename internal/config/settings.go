@@ -62,6 +62,8 @@ var settings = []setting{
 	{"argon2-threads", "1", "argon2id parallelism parameter", func(c *Config) any { return &c.Argon2Threads }},
 	{"shutdown-timeout", "15s", "how long SIGTERM waits for in-flight requests", func(c *Config) any { return &c.ShutdownTimeout }},
 	{"client-assertion-audience-token-endpoint", "false", "also accept the token endpoint URL (not only the issuer) as the aud of private_key_jwt client assertions, for clients written to RFC 7523 / OpenID Connect Core; draft-ietf-oauth-rfc7523bis wants the issuer only", func(c *Config) any { return &c.ClientAssertionAudienceTokenEndpoint }},
+	{"client-jwks-timeout", "5s", "how long fetching a private_key_jwt client's jwks_uri may take (connect, TLS, headers, body)", func(c *Config) any { return &c.ClientJWKSTimeout }},
+	{"client-jwks-allow-private", "false", "let client jwks_uri fetches reach loopback, private (RFC 1918, fc00::/7), link-local (169.254/16, fe80::/10) and CGNAT addresses; off, they are refused (SSRF); --dev admits loopback only", func(c *Config) any { return &c.ClientJWKSAllowPrivate }},
 	{"trusted-proxies", "", "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For / Forwarded header names the client; from anyone else the header is ignored", func(c *Config) any { return &c.TrustedProxies }},
 	{"password-hash-memory", "256", "memory budget in MiB of the password hashes running at once (each weighs --argon2-memory); a login that finds it full gets 503 at once", func(c *Config) any { return &c.PasswordHashMemoryMiB }},
 	{"password-hash-per-ip", "4", "how many password hashes one client address may run at once", func(c *Config) any { return &c.PasswordHashPerIP }},

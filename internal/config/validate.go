@@ -147,6 +147,8 @@ func validateDurations(c *Config) error {
 	case c.PARLifetime < minPARLifetime || c.PARLifetime > maxPARLifetime:
 		// RFC 9126 §2.2: request_uri lifetimes of 5 to 600 seconds.
 		return settingErr("par-lifetime", "must be between %s and %s, got %s", minPARLifetime, maxPARLifetime, c.PARLifetime)
+	case c.ClientJWKSTimeout <= 0 || c.ClientJWKSTimeout > time.Minute:
+		return settingErr("client-jwks-timeout", "must be between 1ns and 1m, got %s", c.ClientJWKSTimeout)
 	case c.ClientCacheTTL < 0 || c.ClientCacheTTL > time.Minute:
 		return settingErr("client-cache-ttl", "must be between 0 and 1m, got %s", c.ClientCacheTTL)
 	case c.RefreshTokenMaxLifetime < c.RefreshTokenTTL:
