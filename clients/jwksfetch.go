@@ -36,7 +36,11 @@ const (
 	// kid), and between retries after a failed fetch: a client cannot make
 	// authd hammer its (or anyone's) server.
 	JWKSRefetchInterval = 30 * time.Second
-	maxFetcherEntries   = 10_000
+	// MaxConcurrentJWKSFetches bounds the fetches of all clients running
+	// at once on one replica; a request that finds them taken waits (for
+	// as long as its context allows).
+	MaxConcurrentJWKSFetches = 16
+	maxFetcherEntries        = 10_000
 )
 
 // ErrKeysFetch is the cause of a failed authentication whose client keys
@@ -66,6 +70,7 @@ type KeyFetcher struct {
 	cfg    FetcherConfig
 	client *http.Client
 	group  singleflight.Group
+	slots  chan struct{} // MaxConcurrentJWKSFetches
 
 	mu      sync.Mutex
 	entries map[string]*keysEntry // by client id
@@ -108,7 +113,7 @@ func NewKeyFetcher(cfg FetcherConfig) (*KeyFetcher, error) {
 		IdleConnTimeout:        90 * time.Second,
 		ForceAttemptHTTP2:      true,
 	}
-	f := &KeyFetcher{cfg: cfg, entries: make(map[string]*keysEntry)}
+	f := &KeyFetcher{cfg: cfg, entries: make(map[string]*keysEntry), slots: make(chan struct{}, MaxConcurrentJWKSFetches)}
 	f.client = &http.Client{
 		Transport: tr,
 		Timeout:   cfg.Timeout,
@@ -150,7 +155,10 @@ func (f *KeyFetcher) keysFor(ctx context.Context, id, uri string, version time.T
 	}
 	f.mu.Unlock()
 
-	ch := f.group.DoChan(id, func() (any, error) {
+	// One flight per client and record version: a caller that read a
+	// changed record does not join a fetch of the old jwks_uri.
+	key := id + "\x00" + uri + "\x00" + version.String()
+	ch := f.group.DoChan(key, func() (any, error) {
 		// The fetch outlives any one caller: a cancelled request must not
 		// fail the others waiting for it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.cfg.Timeout)
@@ -195,6 +203,12 @@ func (f *KeyFetcher) fetch(ctx context.Context, id, uri string, version time.Tim
 	}
 	f.mu.Unlock()
 
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	case <-ctx.Done():
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: too many fetches at once: %w", ErrKeysFetch, ctx.Err())
+	}
 	set, newTag, maxAge, notModified, err := f.get(ctx, uri, etag)
 	now = f.cfg.Now()
 	ne := &keysEntry{uri: uri, version: version, fetched: now}
