@@ -42,8 +42,9 @@ func authFailed(cause error) *oauth.Error {
 //   - client_secret_basic: Authorization: Basic with the form-urlencoded
 //     client_id and secret (RFC 6749 §2.3.1);
 //   - client_secret_post: client_id and client_secret form parameters;
-//   - private_key_jwt: client_assertion_type and client_assertion
-//     (RFC 7523 §2.2);
+//   - private_key_jwt and client_secret_jwt: client_assertion_type and
+//     client_assertion (RFC 7523 §2.2; signed with the client's key, or
+//     HS256 with its secret);
 //   - none: client_id alone (public clients, RFC 6749 §2.1).
 //
 // Every failure is invalid_client "client authentication failed" (401)

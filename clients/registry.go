@@ -179,8 +179,9 @@ func (r *Registry) now() time.Time { return r.cfg.Now().UTC().Truncate(time.Micr
 
 // Create registers a client (RFC 7591 §3.2.1). The id is the caller's
 // client_id (RFC 3986 unreserved characters only: ValidNewClientID) or a
-// random one. Clients of client_secret_basic, client_secret_post and client_secret_jwt get a
-// secret, returned here and nowhere else. A taken client_id is a Conflict.
+// random one. Clients of client_secret_basic, client_secret_post and
+// client_secret_jwt get a secret, returned here and nowhere else (for
+// client_secret_jwt also kept sealed, see secretFields). A taken client_id is a Conflict.
 func (r *Registry) Create(ctx context.Context, m Metadata) (Registered, error) {
 	if m.ClientID != "" && !ValidNewClientID(m.ClientID) {
 		return Registered{}, metaErr("client_id must be 1 to %d characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 3986 unreserved), and not '.' or '..'", MaxClientIDLen)
