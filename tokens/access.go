@@ -57,6 +57,9 @@ type AccessClaims struct {
 	// UserInfoClaims are the claims the authorization request's claims
 	// parameter asked userinfo for (OIDC Core §5.5; claims.go).
 	UserInfoClaims []string `json:"userinfo_claims,omitempty"`
+	// Actor is the act claim of a token issued by delegation (RFC 8693
+	// §4.1; grant_token_exchange.go).
+	Actor *Actor `json:"act,omitempty"`
 }
 
 // newID returns n random bytes, base64url-encoded.
