@@ -13,6 +13,9 @@ import (
 // TypeAccessToken is the JOSE "typ" of access tokens (RFC 9068 §2.1).
 const TypeAccessToken = "at+jwt"
 
+// TypeIDToken is the JOSE "typ" of ID tokens (RFC 7519 §5.1 "JWT").
+const TypeIDToken = "JWT"
+
 // Audience marshals as a string when it has one member and as an array
 // otherwise (RFC 7519 §4.1.3 allows both).
 type Audience []string

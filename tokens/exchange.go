@@ -99,15 +99,18 @@ func (s *Service) readExchangeToken(ctx context.Context, tok, typ string) (excha
 }
 
 // readIDToken accepts an ID token authd issued (OIDC Core §2): signed with
-// a published key, not typed as an access token, of this issuer,
+// a published key, typed JWT, of this issuer,
 // unexpired, and not covered by a denylist rule of its sid or subject. An
 // ID token carries no scope.
 func (s *Service) readIDToken(ctx context.Context, tok string) (exchangeToken, error) {
 	if s.cfg.Verifier == nil {
 		return exchangeToken{}, errTokenNotActive
 	}
+	// The typ must be the ID token's own: authd signs other JWTs with the
+	// same keys (access tokens at+jwt, back-channel logout tokens
+	// logout+jwt, whose aud is a client too), and none of them is a sign-in.
 	payload, _, typ, err := s.cfg.Verifier.Verify(tok)
-	if err != nil || strings.EqualFold(typ, TypeAccessToken) {
+	if err != nil || !strings.EqualFold(typ, TypeIDToken) {
 		return exchangeToken{}, errTokenNotActive
 	}
 	var c IDClaims

@@ -2,6 +2,7 @@ package tokens
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"slices"
 	"testing"
@@ -197,6 +198,17 @@ func TestTokenExchangePolicy(t *testing.T) {
 				t.Errorf("claims %+v; want u1's, without scope (an ID token grants none)", cl)
 			}
 		}},
+		{name: "logout token as subject", client: svc, form: func(t *testing.T, f *exchangeFixture) url.Values {
+			// A back-channel logout token is signed with the same keys and
+			// addressed to a client, but is no sign-in.
+			payload := fmt.Sprintf(`{"iss":%q,"sub":"u1","aud":"svc","iat":%d,"exp":%d,"jti":"j","sid":"s",`+
+				`"events":{"http://schemas.openid.net/event/backchannel-logout":{}}}`, testIssuer, f.clock.Now().Unix(), f.clock.Now().Add(time.Minute).Unix())
+			tok, _, err := f.signer.Sign("RS256", "logout+jwt", []byte(payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return exchangeForm(tok, typID, "actor_token", f.clientToken(f.svcC), "actor_token_type", typAT)
+		}, want: oauth.InvalidGrant},
 		{name: "ID token of another client", client: svc, form: func(t *testing.T, f *exchangeFixture) url.Values {
 			return exchangeForm(f.idToken(f.web), typID, "actor_token", f.clientToken(f.worker), "actor_token_type", typAT)
 		}, want: oauth.InvalidGrant},
