@@ -34,6 +34,7 @@ const (
 	GrantPassword          = oauth.GrantPassword
 	GrantRefreshToken      = oauth.GrantRefreshToken
 	GrantAuthorizationCode = oauth.GrantAuthorizationCode
+	GrantTokenExchange     = oauth.GrantTokenExchange
 )
 
 // Limits on client metadata.
@@ -74,6 +75,9 @@ type Metadata struct {
 	// RequirePushedAuthorizationRequests: the authorization endpoint takes
 	// this client's requests only through a pushed request_uri (RFC 9126 §6).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	// Token exchange policy (RFC 8693; see store.Client).
+	TokenExchangeImpersonation bool `json:"token_exchange_impersonation,omitempty"`
+	TokenExchangeRefresh       bool `json:"token_exchange_refresh,omitempty"`
 }
 
 // Registered is the answer to a registration, a secret reset, or a
@@ -121,6 +125,7 @@ func normalize(m Metadata) (store.Client, error) {
 		BackchannelLogoutURI: m.BackchannelLogoutURI, BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:              m.FrontchannelLogoutURI,
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
+		TokenExchangeImpersonation:         m.TokenExchangeImpersonation, TokenExchangeRefresh: m.TokenExchangeRefresh,
 	}
 	if utf8.RuneCountInString(c.Name) > MaxClientNameLen || !utf8.ValidString(c.Name) {
 		return c, metaErr("client_name must be valid UTF-8 of at most %d characters", MaxClientNameLen)
@@ -141,14 +146,14 @@ func normalize(m Metadata) (store.Client, error) {
 	}
 	for _, g := range c.GrantTypes {
 		switch g {
-		case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantAuthorizationCode:
+		case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantAuthorizationCode, GrantTokenExchange:
 		default:
 			return c, metaErr("unknown grant type %q", g)
 		}
 	}
 	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
-	if has(GrantRefreshToken) && !has(GrantPassword) && !has(GrantAuthorizationCode) {
-		return c, metaErr("refresh_token needs password or authorization_code: nothing else issues refresh tokens")
+	if has(GrantRefreshToken) && !has(GrantPassword) && !has(GrantAuthorizationCode) && !c.TokenExchangeRefresh {
+		return c, metaErr("refresh_token needs password, authorization_code or token_exchange_refresh: nothing else issues refresh tokens")
 	}
 	// response_types is derived; a caller may echo the derived value back.
 	for _, rt := range m.ResponseTypes {
@@ -167,6 +172,9 @@ func normalize(m Metadata) (store.Client, error) {
 	}
 	if c.TokenEndpointAuthMethod == AuthNone && has(GrantClientCredentials) {
 		return c, metaErr("a public client (token_endpoint_auth_method none) cannot use client_credentials")
+	}
+	if err := checkTokenExchange(c); err != nil {
+		return c, err
 	}
 	if err := checkKeys(&c, m.JWKS); err != nil {
 		return c, err
@@ -205,6 +213,23 @@ func normalize(m Metadata) (store.Client, error) {
 	}
 	c.Audience = dedupe(m.Audience)
 	return c, nil
+}
+
+// checkTokenExchange validates the token-exchange policy fields: they
+// need the grant (RFC 8693), token_exchange_refresh also the refresh_token
+// grant that uses what it issues; a public client may not exchange tokens
+// (the policy binds subject tokens to an authenticated client).
+func checkTokenExchange(c store.Client) error {
+	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
+	switch {
+	case (c.TokenExchangeImpersonation || c.TokenExchangeRefresh) && !has(GrantTokenExchange):
+		return metaErr("token_exchange_impersonation and token_exchange_refresh need the %s grant", GrantTokenExchange)
+	case c.TokenExchangeRefresh && !has(GrantRefreshToken):
+		return metaErr("token_exchange_refresh needs the refresh_token grant")
+	case has(GrantTokenExchange) && c.TokenEndpointAuthMethod == AuthNone:
+		return metaErr("a public client (token_endpoint_auth_method none) cannot use token exchange")
+	}
+	return nil
 }
 
 // checkKeys validates jwks / jwks_uri: only for private_key_jwt, which needs
@@ -367,6 +392,7 @@ func metadataOf(c store.Client) Metadata {
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		TokenExchangeImpersonation:         c.TokenExchangeImpersonation, TokenExchangeRefresh: c.TokenExchangeRefresh,
 	}
 	if !c.IssuedAt.IsZero() {
 		m.ClientIDIssuedAt = c.IssuedAt.Unix()

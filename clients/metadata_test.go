@@ -183,6 +183,21 @@ func TestNormalize(t *testing.T) {
 		{name: "client_id with space", in: Metadata{ClientID: "my client"}, errCode: oauth.InvalidClientMetadata},
 		{name: "client_id non-ASCII", in: Metadata{ClientID: "clïent"}, errCode: oauth.InvalidClientMetadata},
 		{name: "client_id control", in: Metadata{ClientID: "a\x00b"}, errCode: oauth.InvalidClientMetadata},
+		{name: "token exchange policy kept", in: Metadata{GrantTypes: []string{GrantTokenExchange, "refresh_token"},
+			TokenExchangeImpersonation: true, TokenExchangeRefresh: true}, check: func(t *testing.T, m Metadata) {
+			if !m.TokenExchangeImpersonation || !m.TokenExchangeRefresh {
+				t.Errorf("token exchange policy lost: %+v", m)
+			}
+		}},
+		{name: "token exchange defaults off", in: Metadata{GrantTypes: []string{GrantTokenExchange}}, check: func(t *testing.T, m Metadata) {
+			if m.TokenExchangeImpersonation || m.TokenExchangeRefresh {
+				t.Errorf("policy %+v; want both off", m)
+			}
+		}},
+		{name: "token exchange policy without the grant", in: Metadata{TokenExchangeImpersonation: true}, errCode: oauth.InvalidClientMetadata},
+		{name: "token_exchange_refresh without refresh_token", in: Metadata{GrantTypes: []string{GrantTokenExchange}, TokenExchangeRefresh: true}, errCode: oauth.InvalidClientMetadata},
+		{name: "refresh_token with token exchange but no refresh policy", in: Metadata{GrantTypes: []string{GrantTokenExchange, "refresh_token"}}, errCode: oauth.InvalidClientMetadata},
+		{name: "public client token exchange", in: Metadata{GrantTypes: []string{GrantTokenExchange}, TokenEndpointAuthMethod: AuthNone}, errCode: oauth.InvalidClientMetadata},
 		{name: "skip_consent kept", in: Metadata{SkipConsent: true}, check: func(t *testing.T, m Metadata) {
 			if !m.SkipConsent {
 				t.Error("skip_consent lost")

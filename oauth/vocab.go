@@ -11,13 +11,28 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantPassword          = "password"
 	GrantRefreshToken      = "refresh_token"
+	// GrantTokenExchange is RFC 8693 §2.1.
+	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
 )
 
 // GrantTypes returns every grant type authd implements, in the order
 // discovery lists them.
 func GrantTypes() []string {
-	return []string{GrantAuthorizationCode, GrantClientCredentials, GrantPassword, GrantRefreshToken}
+	return []string{GrantAuthorizationCode, GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantTokenExchange}
 }
+
+// Token type identifiers of RFC 8693 §3, for subject_token_type,
+// actor_token_type, requested_token_type and issued_token_type.
+const (
+	TokenTypeAccessToken  = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeRefreshToken = "urn:ietf:params:oauth:token-type:refresh_token"
+	TokenTypeIDToken      = "urn:ietf:params:oauth:token-type:id_token"
+	TokenTypeJWT          = "urn:ietf:params:oauth:token-type:jwt"
+)
+
+// TokenTypeNA is the token_type of an issued token that is not an access
+// token (RFC 8693 §2.2.1).
+const TokenTypeNA = "N_A"
 
 // Client authentication methods at the token endpoint (RFC 7591 §2
 // "token_endpoint_auth_method", RFC 7523 §2.2).
@@ -136,6 +151,8 @@ const (
 	ClaimUpdatedAt     = "updated_at"
 	ClaimEmailVerified = "email_verified"
 	ClaimPhoneNumber   = "phone_number"
+	// ClaimActor names the acting party of a delegated token (RFC 8693 §4.1).
+	ClaimActor = "act"
 )
 
 // Claims returns every claim name authd issues (discovery's
@@ -145,7 +162,7 @@ func Claims() []string {
 		ClaimClientID, ClaimScope, ClaimRoles, ClaimSessionID, ClaimAuthTime, ClaimNonce,
 		ClaimAccessTokenHash, ClaimAuthorizedParty, ClaimPreferredUsername, ClaimEmail,
 		ClaimName, ClaimGivenName, ClaimFamilyName, ClaimPicture, ClaimLocale, ClaimUpdatedAt,
-		ClaimEmailVerified, ClaimPhoneNumber}
+		ClaimEmailVerified, ClaimPhoneNumber, ClaimActor}
 }
 
 // Authorization error codes of OIDC Core §3.1.2.6 (sent to the redirect_uri).

@@ -91,6 +91,13 @@ type Client struct {
 	// requests must come through the pushed authorization request
 	// endpoint (RFC 9126 §6).
 	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+
+	// Token exchange policy (RFC 8693; tokens/grant_token_exchange.go).
+	// TokenExchangeImpersonation allows an exchange without an actor_token
+	// (impersonation, §1.1); TokenExchangeRefresh allows
+	// requested_token_type refresh_token (§2.1). Both default to false.
+	TokenExchangeImpersonation bool `json:"token_exchange_impersonation,omitempty"`
+	TokenExchangeRefresh       bool `json:"token_exchange_refresh,omitempty"`
 }
 
 // ClientStore keeps registered clients.

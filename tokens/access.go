@@ -13,6 +13,9 @@ import (
 // TypeAccessToken is the JOSE "typ" of access tokens (RFC 9068 §2.1).
 const TypeAccessToken = "at+jwt"
 
+// TypeIDToken is the JOSE "typ" of ID tokens (RFC 7519 §5.1 "JWT").
+const TypeIDToken = "JWT"
+
 // Audience marshals as a string when it has one member and as an array
 // otherwise (RFC 7519 §4.1.3 allows both).
 type Audience []string
@@ -57,6 +60,9 @@ type AccessClaims struct {
 	// UserInfoClaims are the claims the authorization request's claims
 	// parameter asked userinfo for (OIDC Core §5.5; claims.go).
 	UserInfoClaims []string `json:"userinfo_claims,omitempty"`
+	// Actor is the act claim of a token issued by delegation (RFC 8693
+	// §4.1; grant_token_exchange.go).
+	Actor *Actor `json:"act,omitempty"`
 }
 
 // newID returns n random bytes, base64url-encoded.

@@ -414,7 +414,7 @@ func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, no
 	if payload, err = idTokenClaims(payload, u, fam.Scope, req); err != nil { // claims.go
 		return "", err
 	}
-	tok, _, err := s.cfg.Signer.Sign(alg, "JWT", payload)
+	tok, _, err := s.cfg.Signer.Sign(alg, TypeIDToken, payload)
 	if err != nil {
 		return "", fmt.Errorf("sign ID token: %w", err)
 	}

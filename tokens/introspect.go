@@ -39,6 +39,8 @@ type Introspection struct {
 	TokenType string   `json:"token_type,omitempty"`
 	SID       string   `json:"sid,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
+	// Actor is the act claim of a delegated token (RFC 8693 §4.1).
+	Actor *Actor `json:"act,omitempty"`
 	// userInfoClaims: the token's userinfo_claims (claims.go), not shown.
 	userInfoClaims []string
 }
@@ -113,27 +115,38 @@ func (s *Service) Introspect(ctx context.Context, client store.Client, token, hi
 // introspectAccess returns ok=false when token is not an access token of
 // ours, so the caller may try the refresh-token path.
 func (s *Service) introspectAccess(ctx context.Context, token string) (*Introspection, bool, error) {
-	claims, ok := s.verifyAccess(token)
-	if !ok {
-		return nil, false, nil
+	claims, ours, active, err := s.activeAccess(ctx, token)
+	if !ours || err != nil {
+		return nil, ours, err
 	}
-	now := s.cfg.Now().Unix()
-	if claims.ExpiresAt <= now || claims.Issuer != s.cfg.Issuer {
-		return inactive, true, nil
-	}
-	revoked, err := s.revoked(ctx, claims)
-	if err != nil {
-		return nil, true, storeError(err, "read denylist")
-	}
-	if revoked {
+	if !active {
 		return inactive, true, nil
 	}
 	return &Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
 		Audience: claims.Audience, Issuer: claims.Issuer, ExpiresAt: claims.ExpiresAt,
 		IssuedAt: claims.IssuedAt, ID: claims.ID, TokenType: "Bearer", SID: claims.SID, Roles: claims.Roles,
-		userInfoClaims: claims.UserInfoClaims,
+		Actor: claims.Actor, userInfoClaims: claims.UserInfoClaims,
 	}, true, nil
+}
+
+// activeAccess is the one judgement of an access token that introspection
+// (RFC 7662 §2.2) and token exchange (RFC 8693 §2.1) make: ours when authd
+// signed it with a key it still publishes; active when, besides, it is of
+// this issuer, unexpired and not revoked by any denylist rule.
+func (s *Service) activeAccess(ctx context.Context, token string) (claims AccessClaims, ours, active bool, err error) {
+	claims, ok := s.verifyAccess(token)
+	if !ok {
+		return AccessClaims{}, false, false, nil
+	}
+	if claims.ExpiresAt <= s.cfg.Now().Unix() || claims.Issuer != s.cfg.Issuer {
+		return claims, true, false, nil
+	}
+	revoked, err := s.revoked(ctx, claims)
+	if err != nil {
+		return claims, true, false, storeError(err, "read denylist")
+	}
+	return claims, true, !revoked, nil
 }
 
 // verifyAccess checks the signature (through the cache) and decodes the

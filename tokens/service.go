@@ -24,12 +24,13 @@ import (
 	"github.com/authd-dev/authd/store"
 )
 
-// Grant types of RFC 6749 (declared once in package oauth).
+// Grant types of RFC 6749 and RFC 8693 (declared once in package oauth).
 const (
 	GrantClientCredentials = oauth.GrantClientCredentials
 	GrantPassword          = oauth.GrantPassword
 	GrantRefreshToken      = oauth.GrantRefreshToken
 	GrantAuthorizationCode = oauth.GrantAuthorizationCode
+	GrantTokenExchange     = oauth.GrantTokenExchange
 )
 
 // Signer signs a JSON payload as a compact JWS with the active key of alg.
@@ -127,6 +128,8 @@ type Response struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
 // grantFunc runs one grant after the shared checks. scope and audience are
@@ -171,6 +174,7 @@ func New(cfg Config) (*Service, error) {
 		GrantRefreshToken:      s.refresh,
 		GrantPassword:          s.password,
 		GrantAuthorizationCode: s.authorizationCode,
+		GrantTokenExchange:     s.tokenExchange,
 	}
 	return s, nil
 }

@@ -478,6 +478,35 @@ func TestOpenAPIConformance(t *testing.T) {
 		"grant_type": {"refresh_token"}, "refresh_token": {login.RefreshToken}}, false)
 	c.want(resp, body, http.StatusOK)
 	refreshed := decodeJSON[tokenResponse](t, body)
+	// Token exchange (RFC 8693): a service exchanges its own token, by
+	// delegation, for one addressed to the API.
+	resp, body = c.adminJSON(http.MethodPost, "/admin/clients", map[string]any{
+		"client_id": "exchanger", "grant_types": []string{"client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"},
+		"scope": "read", "audience": []string{"exchanger", "https://api.example.com"}, "token_exchange_impersonation": true,
+	})
+	c.want(resp, body, http.StatusCreated)
+	exchanger := decodeJSON[registeredClient](t, body)
+	resp, body = c.form("/oauth2/token", exchanger.ClientID, exchanger.ClientSecret, url.Values{
+		"grant_type": {"client_credentials"}, "audience": {"exchanger"}}, false)
+	c.want(resp, body, http.StatusOK)
+	own := decodeJSON[tokenResponse](t, body)
+	resp, body = c.form("/oauth2/token", exchanger.ClientID, exchanger.ClientSecret, url.Values{
+		"grant_type":    {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token": {own.AccessToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"actor_token": {own.AccessToken}, "actor_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"audience": {"https://api.example.com"}}, false)
+	c.want(resp, body, http.StatusOK)
+	exchanged := decodeJSON[tokenResponse](t, body)
+	resp, body = c.form("/oauth2/introspect", exchanger.ClientID, exchanger.ClientSecret, url.Values{"token": {exchanged.AccessToken}}, false)
+	c.want(resp, body, http.StatusOK)
+	if got := decodeJSON[map[string]any](t, body); got["active"] != true || got["act"] == nil {
+		t.Errorf("introspection of an exchanged token: %s", body)
+	}
+	resp, body = c.form("/oauth2/token", exchanger.ClientID, exchanger.ClientSecret, url.Values{
+		"grant_type":    {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token": {own.AccessToken}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"},
+		"audience": {"https://elsewhere.example"}}, false)
+	c.want(resp, body, http.StatusBadRequest)
 	resp, body = c.form("/oauth2/token", client.ClientID, client.ClientSecret, url.Values{
 		"grant_type": {"password"}, "username": {"alice"}, "password": {"wrong password"}}, false)
 	c.want(resp, body, http.StatusBadRequest)

@@ -91,6 +91,8 @@ func clientCmd(opts Options) *cobra.Command {
 	fl.StringVar(&jwksFile, "jwks", "", "file with the client's JWK Set as JSON (private_key_jwt)")
 	fl.BoolVar(&req.SkipConsent, "skip-consent", false, "first-party client: never show the consent page")
 	fl.BoolVar(&req.RequirePushedAuthorizationRequests, "require-par", false, "require_pushed_authorization_requests: authorization requests only through the pushed authorization request endpoint (RFC 9126)")
+	fl.BoolVar(&req.TokenExchangeImpersonation, "token-exchange-impersonation", false, "token exchange without an actor_token (impersonation, RFC 8693)")
+	fl.BoolVar(&req.TokenExchangeRefresh, "token-exchange-refresh", false, "token exchange may issue refresh tokens (requested_token_type refresh_token)")
 
 	cmd.AddCommand(create,
 		&cobra.Command{

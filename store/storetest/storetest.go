@@ -95,6 +95,8 @@ func NewClient(id string, now time.Time) store.Client {
 		FrontchannelLogoutURI:            "https://app.example/" + id + "/frontchannel",
 
 		RequirePushedAuthorizationRequests: true,
+		TokenExchangeImpersonation:         true,
+		TokenExchangeRefresh:               true,
 	}
 }
 
