@@ -19,7 +19,7 @@ func (s *Service) IDTokenHint(clientID, token string) (string, error) {
 		return "", ErrBadIDTokenHint
 	}
 	payload, _, typ, err := s.cfg.Verifier.Verify(token)
-	if err != nil || strings.EqualFold(typ, TypeAccessToken) {
+	if err != nil || !strings.EqualFold(typ, TypeIDToken) { // not an access or logout token (at+jwt, logout+jwt)
 		return "", ErrBadIDTokenHint
 	}
 	var c IDClaims

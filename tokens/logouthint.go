@@ -23,7 +23,7 @@ func (s *Service) LogoutHint(token string) (LogoutHint, error) {
 		return LogoutHint{}, ErrBadIDTokenHint
 	}
 	payload, _, typ, err := s.cfg.Verifier.Verify(token)
-	if err != nil || strings.EqualFold(typ, TypeAccessToken) {
+	if err != nil || !strings.EqualFold(typ, TypeIDToken) { // not an access or logout token (at+jwt, logout+jwt)
 		return LogoutHint{}, ErrBadIDTokenHint
 	}
 	var c IDClaims
