@@ -222,6 +222,11 @@ type Family struct {
 	// SessionID is the SSO session the login began in ("" for none): the
 	// "sid" of its ID tokens.
 	SessionID string `json:"session_id,omitempty"`
+	// JKT is the RFC 7638 thumbprint of the DPoP key the login's refresh
+	// tokens are bound to ("" for none): RFC 9449 §5 binds a public
+	// client's refresh tokens to the key of the proof that obtained them.
+	// It stays the same across rotations.
+	JKT string `json:"jkt,omitempty"`
 }
 
 // Rotation asks to rotate the refresh token of one family.
@@ -240,6 +245,12 @@ type Rotation struct {
 	// MaxRetries bounds how often.
 	Leeway     time.Duration
 	MaxRetries int
+	// BindJKT, when not empty, binds the family to this DPoP key
+	// thumbprint with the rotation (Family.JKT): an authorization code's
+	// family becomes bound when the code is exchanged with a proof. The
+	// caller passes it only for a family that has no JKT; a retry or a
+	// failed rotation binds nothing.
+	BindJKT string
 }
 
 // RotateResult says what RotateRefresh did.
@@ -266,7 +277,8 @@ type FamilyStore interface {
 	//   - family revoked → ErrRevoked
 	//   - Presented == Current → Previous=Current, Current=Next,
 	//     SealedCurrent=SealedNext, RotatedAt=Now, Retries=0, Generation+1,
-	//     IdleExpiresAt=min(Now+IdleTTL, ExpiresAt)
+	//     IdleExpiresAt=min(Now+IdleTTL, ExpiresAt), and JKT=BindJKT when
+	//     BindJKT is set (otherwise JKT stays)
 	//   - Presented == Previous, Leeway > 0, Now-RotatedAt <= Leeway and
 	//     Retries < MaxRetries → Retries+1, Retried=true, nothing else changes
 	//   - anything else → the family is marked revoked, ErrReused

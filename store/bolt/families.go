@@ -110,6 +110,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 			if !f.ExpiresAt.IsZero() && f.ExpiresAt.Before(f.IdleExpiresAt) {
 				f.IdleExpiresAt = f.ExpiresAt
 			}
+			if r.BindJKT != "" {
+				f.JKT = r.BindJKT
+			}
 		case equal(r.Presented, f.Previous) && r.Leeway > 0 &&
 			now.Sub(f.RotatedAt) <= r.Leeway && f.Retries < r.MaxRetries:
 			f.Retries++

@@ -35,7 +35,13 @@ import (
 //	      as u16 length + bytes
 //	tail: i64 CreatedAt · i64 AuthTime · ClientID, Subject, Scope as
 //	      uvarint length + bytes · uvarint count of Audience, each as
-//	      uvarint length + bytes
+//	      uvarint length + bytes · optional SessionID, then optional JKT
+//	      (the DPoP binding, RFC 9449 §5), each as uvarint length + bytes
+//
+// The tail never changes after CreateFamily except when a rotation binds
+// the family to a DPoP key (store.Rotation.BindJKT): the rotation then
+// replaces it with one Go encoded from the family it read, which is the
+// same tail plus JKT.
 //
 // Instants are Unix microseconds, the precision records keep; Lua numbers
 // are exact up to 2^53 µs (year 2255). In the head 0 means "none", so the
@@ -123,6 +129,7 @@ const (
 //     rotate again: Now-pendingWindow (µs)
 //  10. latest RotatedAt of an in-flight rotation that is taken as
 //     abandoned although nobody marked it so: Now-inFlightBound (µs)
+//  11. the new tail when the rotation binds a DPoP key, else ""
 //
 // Returns {outcome} or {outcome, the record afterwards}.
 var rotateScript = goredis.NewScript(luaFamily + `
@@ -160,6 +167,9 @@ if ARGV[1] == cu or again then
 	local prev, gen = cu, g + 1
 	if again then
 		prev, gen = p, g
+	end
+	if ARGV[11] ~= '' then
+		tail = ARGV[11]
 	end
 	v = struct.pack(HEAD, 1, x, idle, now, 0, gen, pend,
 		#ARGV[2], ARGV[2], #prev, prev, #ARGV[3], ARGV[3]) .. tail
@@ -255,9 +265,27 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	if s.durable() {
 		pending = "1"
 	}
+	var tail []byte
+	if r.BindJKT != "" {
+		// The tail is immutable but for this binding: re-encode it from
+		// the family as stored, plus the thumbprint.
+		rec, err := s.rdb.Get(ctx, key).Bytes()
+		switch {
+		case errors.Is(err, goredis.Nil):
+			return store.RotateResult{}, fmt.Errorf("redis rotate refresh: %w", store.ErrNotFound)
+		case err != nil:
+			return store.RotateResult{}, s.fail("rotate refresh", err)
+		}
+		f, err := decodeFamily(r.FamilyID, rec)
+		if err != nil {
+			return store.RotateResult{}, err
+		}
+		f.JKT = r.BindJKT
+		tail = appendTail(nil, f)
+	}
 	args := []any{r.Presented, r.Next, r.SealedNext,
 		micros(r.Now), micros(r.Now.Add(r.IdleTTL)), leewayFloor(r),
-		r.MaxRetries, pending, micros(r.Now.Add(-pendingWindow)), micros(r.Now.Add(-s.inFlightBound()))}
+		r.MaxRetries, pending, micros(r.Now.Add(-pendingWindow)), micros(r.Now.Add(-s.inFlightBound())), tail}
 	var res []any
 	var wait waitReply
 	var err error
@@ -372,6 +400,12 @@ func encodeFamily(f store.Family) ([]byte, error) {
 		b = le.AppendUint16(b, uint16(len(d)))
 		b = append(b, d...)
 	}
+	return appendTail(b, f), nil
+}
+
+// appendTail appends the tail of f's record (see the layout above).
+func appendTail(b []byte, f store.Family) []byte {
+	le := binary.LittleEndian
 	b = le.AppendUint64(b, uint64(micros(f.CreatedAt)))
 	b = le.AppendUint64(b, uint64(micros(f.AuthTime)))
 	for _, str := range []string{f.ClientID, f.Subject, f.Scope} {
@@ -381,10 +415,15 @@ func encodeFamily(f store.Family) ([]byte, error) {
 	for _, a := range f.Audience {
 		b = appendString(b, a)
 	}
-	if f.SessionID != "" { // optional last field: older records end before it
+	// Optional last fields: older records end before them. JKT is
+	// written only after a SessionID (empty if the login has none).
+	if f.SessionID != "" || f.JKT != "" {
 		b = appendString(b, f.SessionID)
 	}
-	return b, nil
+	if f.JKT != "" {
+		b = appendString(b, f.JKT)
+	}
+	return b
 }
 
 func appendString(b []byte, s string) []byte {
@@ -418,6 +457,9 @@ func decodeFamily(id string, rec []byte) (store.Family, error) {
 	}
 	if len(d.b) > 0 && !d.bad {
 		f.SessionID = d.string()
+	}
+	if len(d.b) > 0 && !d.bad {
+		f.JKT = d.string()
 	}
 	if d.bad || len(d.b) != 0 {
 		return store.Family{}, fmt.Errorf("redis: family %q: malformed record", id)

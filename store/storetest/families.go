@@ -161,6 +161,61 @@ func testFamilies(t *testing.T, newStore func(t *testing.T) store.Store) {
 		}
 	})
 
+	// RFC 9449 §5: a DPoP-bound family keeps its thumbprint across
+	// rotations, with and without a session id (the optional tail fields).
+	t.Run("DPoPBindingKeptAcrossRotation", func(t *testing.T) {
+		for _, sid := range []string{"", "sess-1"} {
+			s := newStore(t)
+			now := Now()
+			f := NewFamily("f1", now, "t0")
+			f.SessionID, f.JKT = sid, "jkt-of-the-key"
+			if err := s.CreateFamily(ctx, f); err != nil {
+				t.Fatalf("CreateFamily: %v", err)
+			}
+			mustEqual(t, "bound family", get(t, s, "f1"), f)
+			at1 := now.Add(time.Minute)
+			res := rotate(t, s, Rotate("f1", "t0", "t1", at1))
+			want := rotated(f, "t1", at1, 72*time.Hour)
+			mustEqual(t, "bound family after rotation", res.Family, want)
+			mustEqual(t, "stored bound family after rotation", get(t, s, "f1"), want)
+		}
+	})
+
+	// An authorization code's family is bound when the code is exchanged
+	// with a proof (Rotation.BindJKT); later rotations keep the binding.
+	t.Run("DPoPBindOnRotation", func(t *testing.T) {
+		for _, sid := range []string{"", "sess-1"} {
+			s := newStore(t)
+			now := Now()
+			f := NewFamily("f1", now, "code")
+			f.SessionID = sid
+			if err := s.CreateFamily(ctx, f); err != nil {
+				t.Fatalf("CreateFamily: %v", err)
+			}
+			at1 := now.Add(time.Second)
+			r := Rotate("f1", "code", "t1", at1)
+			r.BindJKT = "jkt-1"
+			res := rotate(t, s, r)
+			want := rotated(f, "t1", at1, 72*time.Hour)
+			want.JKT = "jkt-1"
+			mustEqual(t, "family bound by rotation", res.Family, want)
+			mustEqual(t, "stored family bound by rotation", get(t, s, "f1"), want)
+			at2 := at1.Add(time.Minute)
+			res = rotate(t, s, Rotate("f1", "t1", "t2", at2))
+			want = rotated(want, "t2", at2, 72*time.Hour)
+			mustEqual(t, "bound family after a later rotation", res.Family, want)
+			// A reuse attempt that asks for a binding binds nothing.
+			r = Rotate("f1", "t0-unknown", "t3", at2.Add(time.Second))
+			r.BindJKT = "jkt-2"
+			if _, err := s.RotateRefresh(ctx, r); !errors.Is(err, store.ErrReused) {
+				t.Fatalf("unknown token with BindJKT: %v, want ErrReused", err)
+			}
+			if got := get(t, s, "f1"); got.JKT != "jkt-1" || !got.Revoked {
+				t.Fatalf("after reuse: JKT %q revoked %v; want jkt-1, revoked", got.JKT, got.Revoked)
+			}
+		}
+	})
+
 	t.Run("IdleExpiryCappedByExpiresAt", func(t *testing.T) {
 		s := newStore(t)
 		now := Now()
