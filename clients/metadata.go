@@ -67,6 +67,9 @@ type Metadata struct {
 	Audience                []string        `json:"audience,omitempty"`
 	AccessTokenSigningAlg   string          `json:"access_token_signing_alg,omitempty"`
 	SkipConsent             bool            `json:"skip_consent,omitempty"`
+	// DPoPBoundAccessTokens is RFC 9449 §5.2: the client always uses DPoP
+	// at the token endpoint.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 	// OIDC Back-Channel Logout 1.0 §2.2 and Front-Channel Logout 1.0 §2
 	// (see logoutURIs).
 	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
@@ -126,6 +129,7 @@ func normalize(m Metadata) (store.Client, error) {
 		FrontchannelLogoutURI:              m.FrontchannelLogoutURI,
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
 		TokenExchangeImpersonation:         m.TokenExchangeImpersonation, TokenExchangeRefresh: m.TokenExchangeRefresh,
+		DPoPBoundAccessTokens: m.DPoPBoundAccessTokens,
 	}
 	if utf8.RuneCountInString(c.Name) > MaxClientNameLen || !utf8.ValidString(c.Name) {
 		return c, metaErr("client_name must be valid UTF-8 of at most %d characters", MaxClientNameLen)
@@ -393,6 +397,7 @@ func metadataOf(c store.Client) Metadata {
 		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		TokenExchangeImpersonation:         c.TokenExchangeImpersonation, TokenExchangeRefresh: c.TokenExchangeRefresh,
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 	if !c.IssuedAt.IsZero() {
 		m.ClientIDIssuedAt = c.IssuedAt.Unix()

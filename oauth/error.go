@@ -26,6 +26,9 @@ const (
 	UnsupportedTokenType    = "unsupported_token_type"
 	InvalidToken            = "invalid_token"
 	SlowDown                = "slow_down"
+	// InvalidDPoPProof and UseDPoPNonce are RFC 9449 §5 and §8.
+	InvalidDPoPProof = "invalid_dpop_proof"
+	UseDPoPNonce     = "use_dpop_nonce"
 	// InvalidClientMetadata and InvalidRedirectURI are RFC 7591 §3.2.2.
 	InvalidClientMetadata = "invalid_client_metadata"
 	InvalidRedirectURI    = "invalid_redirect_uri"
@@ -43,6 +46,10 @@ type Error struct {
 	Status      int
 	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
 	RetryAfter int
+	// DPoPNonce, when set, is sent as a DPoP-Nonce header (RFC 9449 §8):
+	// the nonce a use_dpop_nonce error asks the client to put in its
+	// next proof.
+	DPoPNonce string
 	// Cause is logged, never sent.
 	Cause error
 }

@@ -61,6 +61,9 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed
 	}
+	if len(s.cfg.DPoPAlgorithms) > 0 {
+		doc["dpop_signing_alg_values_supported"] = s.cfg.DPoPAlgorithms // RFC 9449 §5.1
+	}
 	if len(s.cfg.ScopesSupported) == 0 {
 		delete(doc, "scopes_supported")
 	}

@@ -77,6 +77,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	retryAfter(w, f.Error)
+	if f.DPoPNonce != "" { // RFC 9449 §8: the nonce to use next
+		w.Header().Set("DPoP-Nonce", f.DPoPNonce)
+	}
 	writeJSON(w, f.Status, errorBody{Error: f.Code, Description: f.Description})
 }
 

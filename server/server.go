@@ -11,9 +11,11 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -135,6 +137,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// JWKSStaleIfError is the stale-if-error window of the JWKS response.
 	JWKSStaleIfError time.Duration
+	// DPoPAlgorithms are the DPoP proof algorithms the token service
+	// accepts (tokens.Service.DPoPAlgorithms; nil: DPoP off), listed in
+	// discovery and in DPoP challenges (RFC 9449 §5.1, §7.1).
+	DPoPAlgorithms []string
 	Now              func() time.Time
 	Logger           *slog.Logger
 }
@@ -147,6 +153,9 @@ type Server struct {
 	ids       *requestIDs
 	discovery []byte
 	adminHash [32]byte
+	// tokenURL and userInfoURL are the endpoints under the issuer: the
+	// htu DPoP proofs must name (RFC 9449 §4.3), never the Host header.
+	tokenURL, userInfoURL *url.URL
 	ui        *ui
 }
 
@@ -191,6 +200,12 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: slog.New(LogHandler(cfg.Logger.Handler())), metrics: newHTTPMetrics(cfg.Registry), ids: newRequestIDs()}
 	s.adminHash = hashToken(cfg.AdminToken)
 	var err error
+	if s.tokenURL, err = url.Parse(cfg.Issuer + PathToken); err != nil {
+		return nil, fmt.Errorf("server: issuer: %w", err)
+	}
+	if s.userInfoURL, err = url.Parse(cfg.Issuer + PathUserInfo); err != nil {
+		return nil, fmt.Errorf("server: issuer: %w", err)
+	}
 	if s.discovery, err = s.discoveryDocument(); err != nil {
 		return nil, err
 	}

@@ -20,7 +20,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	resp, err := s.cfg.Tokens.Token(r.Context(), &tokens.Request{Client: client, Form: r.PostForm, RemoteIP: s.clientIP(r)})
+	resp, err := s.cfg.Tokens.Token(r.Context(), &tokens.Request{Client: client, Form: r.PostForm, RemoteIP: s.clientIP(r),
+		DPoP: tokens.DPoPRequest{Proofs: r.Header.Values("DPoP"), Method: http.MethodPost, URL: s.tokenURL}})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -33,6 +34,9 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
+	if resp.DPoPNonce != "" { // RFC 9449 §8.2: a fresh nonce for the next proof
+		h.Set("DPoP-Nonce", resp.DPoPNonce)
+	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 }

@@ -61,24 +61,27 @@ type Client struct {
 	// SealedSecret is the secret itself, encrypted under a key derived
 	// from the KEK, for client_secret_jwt only: an HMAC key must be
 	// known to verify with (RFC 7523 §2.2 with HS256). Empty otherwise.
-	SealedSecret            []byte    `json:"sealed_secret,omitempty"`
-	Name                    string    `json:"client_name,omitempty"`
-	LogoURI                 string    `json:"logo_uri,omitempty"`
-	PolicyURI               string    `json:"policy_uri,omitempty"`
-	TOSURI                  string    `json:"tos_uri,omitempty"`
-	GrantTypes              []string  `json:"grant_types,omitempty"`
-	RedirectURIs            []string  `json:"redirect_uris,omitempty"`
-	PostLogoutRedirectURIs  []string  `json:"post_logout_redirect_uris,omitempty"`
-	Scope                   string    `json:"scope,omitempty"`
-	TokenEndpointAuthMethod string    `json:"token_endpoint_auth_method,omitempty"`
-	JWKS                    []byte    `json:"jwks,omitempty"` // raw JSON JWK Set
-	JWKSURI                 string    `json:"jwks_uri,omitempty"`
-	IDTokenSignedAlg        string    `json:"id_token_signed_response_alg,omitempty"`
-	Audience                []string  `json:"audience,omitempty"`
-	AccessTokenSigningAlg   string    `json:"access_token_signing_alg,omitempty"`
-	SkipConsent             bool      `json:"skip_consent,omitempty"`
-	IssuedAt                time.Time `json:"client_id_issued_at"`
-	UpdatedAt               time.Time `json:"updated_at"`
+	SealedSecret            []byte   `json:"sealed_secret,omitempty"`
+	Name                    string   `json:"client_name,omitempty"`
+	LogoURI                 string   `json:"logo_uri,omitempty"`
+	PolicyURI               string   `json:"policy_uri,omitempty"`
+	TOSURI                  string   `json:"tos_uri,omitempty"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris,omitempty"`
+	PostLogoutRedirectURIs  []string `json:"post_logout_redirect_uris,omitempty"`
+	Scope                   string   `json:"scope,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	JWKS                    []byte   `json:"jwks,omitempty"` // raw JSON JWK Set
+	JWKSURI                 string   `json:"jwks_uri,omitempty"`
+	IDTokenSignedAlg        string   `json:"id_token_signed_response_alg,omitempty"`
+	Audience                []string `json:"audience,omitempty"`
+	AccessTokenSigningAlg   string   `json:"access_token_signing_alg,omitempty"`
+	SkipConsent             bool     `json:"skip_consent,omitempty"`
+	// DPoPBoundAccessTokens: the client always sends a DPoP proof to the
+	// token endpoint, and a request without one is refused (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool      `json:"dpop_bound_access_tokens,omitempty"`
+	IssuedAt              time.Time `json:"client_id_issued_at"`
+	UpdatedAt             time.Time `json:"updated_at"`
 
 	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel
 	// Logout 1.0 §2.2); BackchannelLogoutSessionRequired says the client

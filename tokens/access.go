@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -63,6 +64,8 @@ type AccessClaims struct {
 	// Actor is the act claim of a token issued by delegation (RFC 8693
 	// §4.1; grant_token_exchange.go).
 	Actor *Actor `json:"act,omitempty"`
+	// Confirmation binds a DPoP-bound token to its key (RFC 9449 §6.1).
+	Confirmation *Confirmation `json:"cnf,omitempty"`
 }
 
 // newID returns n random bytes, base64url-encoded.
@@ -93,8 +96,12 @@ func (s *Service) audienceFor(c store.Client, requested []string) Audience {
 	}
 }
 
-// mintAccess signs an access token; claims get iss, iat, exp and jti here.
-func (s *Service) mintAccess(c store.Client, now time.Time, claims AccessClaims) (string, error) {
+// mintAccess signs an access token; claims get iss, iat, exp and jti here,
+// and cnf when the token request carried a DPoP proof (ctx, dpop.go).
+func (s *Service) mintAccess(ctx context.Context, c store.Client, now time.Time, claims AccessClaims) (string, error) {
+	if jkt := jktFrom(ctx); jkt != "" {
+		claims.Confirmation = &Confirmation{JKT: jkt}
+	}
 	claims.Issuer = s.cfg.Issuer
 	claims.IssuedAt = now.Unix()
 	claims.ExpiresAt = claims.IssuedAt + int64(s.cfg.AccessTokenTTL/time.Second)
@@ -114,7 +121,7 @@ func (s *Service) mintAccess(c store.Client, now time.Time, claims AccessClaims)
 func (s *Service) bearer(access string, scope string) *Response {
 	return &Response{
 		AccessToken: access,
-		TokenType:   "Bearer",
+		TokenType:   TokenTypeBearer,
 		ExpiresIn:   int64(s.cfg.AccessTokenTTL / time.Second),
 		Scope:       scope,
 	}

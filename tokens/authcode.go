@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -67,6 +68,9 @@ type AuthRequest struct {
 	FormPost bool `json:"fp,omitempty"`
 	// Claims is the claims request parameter (OIDC Core §5.5; claims.go).
 	Claims *ClaimsRequest `json:"cl,omitempty"`
+	// DPoPJKT is the dpop_jkt parameter (RFC 9449 §10): the thumbprint
+	// of the key whose proof must come with the code's exchange.
+	DPoPJKT string `json:"jkt,omitempty"`
 	// CSRF binds a pending request to the browser that started it.
 	CSRF    string `json:"x,omitempty"`
 	Expires int64  `json:"exp"`
@@ -82,8 +86,10 @@ type authCode struct {
 	Challenge       string `json:"cc,omitempty"`
 	Nonce           string `json:"n,omitempty"`
 	// Claims is the request's claims parameter (claims.go).
-	Claims  *ClaimsRequest `json:"cl,omitempty"`
-	Expires int64          `json:"exp"`
+	Claims *ClaimsRequest `json:"cl,omitempty"`
+	// JKT is the request's dpop_jkt (RFC 9449 §10).
+	JKT     string `json:"jkt,omitempty"`
+	Expires int64  `json:"exp"`
 }
 
 // sealer encrypts small JSON values under one key.
@@ -157,7 +163,7 @@ func (e *RedirectError) Unwrap() error { return e.Err }
 // client and redirect_uri are known good are *oauth.Error (show, never
 // redirect); later ones are *RedirectError.
 func (s *Service) ValidateAuthorize(c store.Client, q url.Values) (AuthRequest, error) {
-	for _, p := range []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method"} {
+	for _, p := range []string{"response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "dpop_jkt"} {
 		if len(q[p]) > 1 {
 			return AuthRequest{}, oauth.New(oauth.InvalidRequest, "parameter %q is repeated", p)
 		}
@@ -201,6 +207,13 @@ func (s *Service) ValidateAuthorize(c store.Client, q url.Values) (AuthRequest, 
 		return fail(oauth.InvalidRequest, "code_challenge must be a base64url SHA-256 (43 characters)")
 	}
 	req.CodeChallenge = challenge
+	// RFC 9449 §10: dpop_jkt is a base64url SHA-256 JWK thumbprint.
+	if jkt := q.Get("dpop_jkt"); jkt != "" {
+		if len(jkt) != 43 || !isBase64URL(jkt) {
+			return fail(oauth.InvalidRequest, "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)")
+		}
+		req.DPoPJKT = jkt
+	}
 	if len(req.Nonce) > 512 || len(req.State) > 2048 {
 		return fail(oauth.InvalidRequest, "state or nonce too long")
 	}
@@ -252,7 +265,7 @@ func (s *Service) IssueCode(ctx context.Context, c store.Client, r AuthRequest) 
 		fid = newID(16)
 	}
 	ac := authCode{FID: fid, Secret: newID(16), RedirectURI: r.RedirectURI, RedirectOmitted: r.RedirectURIOmitted,
-		Challenge: r.CodeChallenge, Nonce: r.Nonce, Claims: r.Claims, Expires: now.Add(CodeTTL).Unix()}
+		Challenge: r.CodeChallenge, Nonce: r.Nonce, Claims: r.Claims, JKT: r.DPoPJKT, Expires: now.Add(CodeTTL).Unix()}
 	code, err := s.codes.seal(ac, c.ID)
 	if err != nil {
 		return "", err
@@ -327,8 +340,16 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 			return nil, oauth.New(oauth.InvalidGrant, "code_verifier does not match the code_challenge")
 		}
 	}
+	// RFC 9449 §10: a code bound with dpop_jkt is exchanged only with a
+	// proof of that key (checked before the code is spent).
+	if jkt := jktFrom(ctx); ac.JKT != "" && !hmac.Equal([]byte(jkt), []byte(ac.JKT)) {
+		return nil, oauth.New(oauth.InvalidGrant, "the code is bound to a DPoP key (dpop_jkt): send a DPoP proof of that key")
+	}
 	fam, err := s.liveFamily(ctx, ac.FID, errBadCode)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkFamilyBinding(ctx, fam); err != nil {
 		return nil, err
 	}
 	user, err := s.checkLogin(ctx, req.Client, fam, GrantAuthorizationCode)
@@ -338,7 +359,7 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 	} else if err != nil {
 		return nil, err
 	}
-	at, err := s.mintAccess(req.Client, now, AccessClaims{
+	at, err := s.mintAccess(ctx, req.Client, now, AccessClaims{
 		Subject: fam.Subject, Audience: s.familyAudience(req.Client, fam), Scope: fam.Scope,
 		AuthTime: fam.AuthTime.Unix(), Roles: user.Roles, SID: fam.ID, UserInfoClaims: ac.Claims.userInfo(),
 	})
@@ -354,7 +375,8 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 	refresh := s.newRefreshToken(req.Client.ID, ac.FID)
 	_, err = s.cfg.Families.RotateRefresh(ctx, store.Rotation{
 		FamilyID: ac.FID, Presented: digest(code), Next: digest(refresh), Now: now,
-		IdleTTL: s.cfg.RefreshTokenTTL, // no leeway: a code works exactly once
+		IdleTTL: s.cfg.RefreshTokenTTL,            // no leeway: a code works exactly once
+		BindJKT: newBinding(ctx, req.Client, fam), // RFC 9449 §5 (dpop.go)
 	})
 	if err := s.rotateError(ctx, req, fam, err, errBadCode); err != nil {
 		return nil, err
@@ -422,14 +444,41 @@ func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, no
 }
 
 // UserInfo answers OIDC Core §5.3 for an access token: the token must be
-// active and carry the openid scope.
-func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]any, error) {
+// active and carry the openid scope. proof is nil for the Bearer scheme;
+// with the DPoP scheme it is the request's proof (RFC 9449 §7), checked
+// with ath and its jti recorded. A DPoP-bound token needs the DPoP scheme
+// and a proof of its key (§7.1); errors of either are 401, and those of
+// a DPoP request or a bound token wrap ErrDPoPRequired.
+func (s *Service) UserInfo(ctx context.Context, accessToken string, proof *DPoPRequest) (map[string]any, error) {
+	var jkt string
+	if proof != nil {
+		p := *proof
+		p.AccessToken = accessToken
+		if len(p.Proofs) == 0 || !s.cfg.DPoP.enabled() {
+			return nil, dpopDenied(oauth.InvalidDPoPProof, "the DPoP scheme needs a DPoP proof")
+		}
+		checked, err := s.checkProof(ctx, p, false) // §8 nonces: token endpoint only
+		if e := oauth.As(err); e != nil && e.Code == oauth.InvalidDPoPProof {
+			return nil, dpopDenied(oauth.InvalidDPoPProof, "%s", e.Description)
+		} else if err != nil {
+			return nil, err
+		}
+		jkt = checked.JKT
+	}
 	in, ok, err := s.introspectAccess(ctx, accessToken)
 	if err != nil {
 		return nil, err
 	}
 	if !ok || !in.Active || in.SID == "" {
 		return nil, oauth.New(oauth.InvalidToken, "the access token is invalid, expired or revoked")
+	}
+	switch {
+	case in.Confirmation != nil && proof == nil:
+		return nil, dpopDenied(oauth.InvalidToken, "the access token is DPoP-bound: use the DPoP scheme with a proof")
+	case in.Confirmation != nil && !hmac.Equal([]byte(in.Confirmation.JKT), []byte(jkt)):
+		return nil, dpopDenied(oauth.InvalidToken, "the DPoP proof's key is not the one the access token is bound to")
+	case in.Confirmation == nil && proof != nil:
+		return nil, dpopDenied(oauth.InvalidToken, "the access token is not DPoP-bound: use the Bearer scheme")
 	}
 	scopes := strings.Fields(in.Scope)
 	if !contains(scopes, oauth.ScopeOpenID) {

@@ -141,7 +141,7 @@ func BenchmarkMintAccess(b *testing.B) {
 			s := benchService(b, tc.signer)
 			c := benchClient(tc.alg)
 			now := time.Now()
-			tok, err := s.mintAccess(c, now, AccessClaims{Subject: c.ID, Audience: Audience(c.Audience), Scope: c.Scope})
+			tok, err := s.mintAccess(context.Background(), c, now, AccessClaims{Subject: c.ID, Audience: Audience(c.Audience), Scope: c.Scope})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func BenchmarkMintAccess(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				if _, err := s.mintAccess(c, now, AccessClaims{Subject: c.ID, Audience: Audience(c.Audience), Scope: c.Scope}); err != nil {
+				if _, err := s.mintAccess(context.Background(), c, now, AccessClaims{Subject: c.ID, Audience: Audience(c.Audience), Scope: c.Scope}); err != nil {
 					b.Fatal(err)
 				}
 			}

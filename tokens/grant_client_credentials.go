@@ -9,7 +9,7 @@ import (
 // (§4.4.3).
 func (s *Service) clientCredentials(ctx context.Context, req *Request, scope string, audience []string) (*Response, error) {
 	now := s.cfg.Now()
-	at, err := s.mintAccess(req.Client, now, AccessClaims{
+	at, err := s.mintAccess(ctx, req.Client, now, AccessClaims{
 		Subject:  req.Client.ID,
 		Audience: s.audienceFor(req.Client, audience),
 		Scope:    scope,

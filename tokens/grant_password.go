@@ -57,6 +57,7 @@ func (s *Service) issueForUser(ctx context.Context, c store.Client, u store.User
 		if err != nil {
 			return nil, err
 		}
+		fam.JKT = familyBinding(ctx, c) // RFC 9449 §5 (dpop.go)
 		if err := s.cfg.Families.CreateFamily(ctx, fam); err != nil {
 			return nil, storeError(err, "create refresh family")
 		}
@@ -65,7 +66,7 @@ func (s *Service) issueForUser(ctx context.Context, c store.Client, u store.User
 	} else {
 		claims.SID = newID(16) // a session id even without refresh tokens
 	}
-	at, err := s.mintAccess(c, now, claims)
+	at, err := s.mintAccess(ctx, c, now, claims)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,11 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 	if err != nil {
 		return nil, err
 	}
+	// RFC 9449 §5: a bound login refreshes only with a proof of its key;
+	// refused here, before anything commits, it revokes nothing.
+	if err := checkFamilyBinding(ctx, fam); err != nil {
+		return nil, err
+	}
 	user, err := s.checkLogin(ctx, req.Client, fam, GrantRefreshToken)
 	if errors.Is(err, errLoginEnded) {
 		s.endFamily(ctx, fid)
@@ -52,7 +57,7 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 		}
 	}
 	now := s.cfg.Now()
-	at, err := s.mintAccess(req.Client, now, AccessClaims{
+	at, err := s.mintAccess(ctx, req.Client, now, AccessClaims{
 		Subject:  fam.Subject,
 		Audience: aud,
 		Scope:    scope,
@@ -82,6 +87,7 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 		IdleTTL:    s.cfg.RefreshTokenTTL,
 		Leeway:     s.cfg.RefreshReuseLeeway,
 		MaxRetries: s.cfg.RefreshReuseMaxRetries,
+		BindJKT:    newBinding(ctx, req.Client, fam),
 	})
 	if err := s.rotateError(ctx, req, fam, err, errBadRefresh); err != nil {
 		return nil, err

@@ -124,7 +124,7 @@ func (s *Service) tokenExchange(ctx context.Context, req *Request, scope string,
 	if subject.User {
 		claims.Roles, claims.AuthTime = user.Roles, subject.AuthTime
 	}
-	at, err := s.mintAccess(req.Client, now, claims)
+	at, err := s.mintAccess(ctx, req.Client, now, claims)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +162,7 @@ func (s *Service) exchangeRefresh(ctx context.Context, c store.Client, subject e
 	if err != nil {
 		return nil, err
 	}
+	fam.JKT = familyBinding(ctx, c) // RFC 9449 §5 (dpop.go)
 	if err := s.cfg.Families.CreateFamily(ctx, fam); err != nil {
 		return nil, storeError(err, "create refresh family")
 	}

@@ -41,6 +41,9 @@ type Introspection struct {
 	Roles     []string `json:"roles,omitempty"`
 	// Actor is the act claim of a delegated token (RFC 8693 §4.1).
 	Actor *Actor `json:"act,omitempty"`
+	// Confirmation is the key a DPoP-bound token is bound to (RFC 9449
+	// §6.2: introspection returns cnf.jkt; token_type is then "DPoP").
+	Confirmation *Confirmation `json:"cnf,omitempty"`
 	// userInfoClaims: the token's userinfo_claims (claims.go), not shown.
 	userInfoClaims []string
 }
@@ -122,11 +125,15 @@ func (s *Service) introspectAccess(ctx context.Context, token string) (*Introspe
 	if !active {
 		return inactive, true, nil
 	}
+	tt := TokenTypeBearer
+	if claims.Confirmation != nil {
+		tt = TokenTypeDPoP
+	}
 	return &Introspection{
 		Active: true, Scope: claims.Scope, ClientID: claims.ClientID, Subject: claims.Subject,
 		Audience: claims.Audience, Issuer: claims.Issuer, ExpiresAt: claims.ExpiresAt,
-		IssuedAt: claims.IssuedAt, ID: claims.ID, TokenType: "Bearer", SID: claims.SID, Roles: claims.Roles,
-		Actor: claims.Actor, userInfoClaims: claims.UserInfoClaims,
+		IssuedAt: claims.IssuedAt, ID: claims.ID, TokenType: tt, SID: claims.SID, Roles: claims.Roles,
+		Actor: claims.Actor, Confirmation: claims.Confirmation, userInfoClaims: claims.UserInfoClaims,
 	}, true, nil
 }
 
@@ -208,11 +215,15 @@ func (s *Service) introspectRefresh(ctx context.Context, client store.Client, to
 	} else if err != nil {
 		return nil, err
 	}
-	return &Introspection{
+	in := &Introspection{
 		Active: true, Scope: f.Scope, ClientID: f.ClientID, Subject: f.Subject, Audience: s.familyAudience(client, f),
 		Issuer: s.cfg.Issuer, ExpiresAt: f.IdleExpiresAt.Unix(), IssuedAt: issuedAt(f).Unix(),
 		TokenType: "refresh_token", SID: f.ID,
-	}, nil
+	}
+	if f.JKT != "" { // a public client's DPoP-bound login (RFC 9449 §5)
+		in.Confirmation = &Confirmation{JKT: f.JKT}
+	}
+	return in, nil
 }
 
 // issuedAt is when the family's current refresh token was issued.

@@ -104,6 +104,9 @@ type Config struct {
 	Verifier Verifier
 	Users    Users // required: the password and refresh grants read users
 
+	// DPoP configures sender-constrained tokens (dpop.go; zero: off).
+	DPoP DPoPConfig
+
 	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
 	// every refresh-token reuse, after the family has been revoked.
 	OnSecurityEvent func(SecurityEvent)
@@ -118,6 +121,9 @@ type Request struct {
 	Client   store.Client
 	Form     url.Values
 	RemoteIP string
+	// DPoP is the request's DPoP proof (RFC 9449 §4; none: a bearer
+	// token), with htm POST and htu the token endpoint under the issuer.
+	DPoP DPoPRequest
 }
 
 // Response is the successful token response of RFC 6749 §5.1.
@@ -130,6 +136,9 @@ type Response struct {
 	IDToken      string `json:"id_token,omitempty"`
 	// IssuedTokenType is set by token exchange (RFC 8693 §2.2.1).
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	// DPoPNonce, when set, is sent as a DPoP-Nonce header: the nonce the
+	// client's next proof must carry (RFC 9449 §8).
+	DPoPNonce string `json:"-"`
 }
 
 // grantFunc runs one grant after the shared checks. scope and audience are
@@ -157,6 +166,10 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.DPoP.validate(); err != nil {
+		return nil, err
+	}
+	cfg.DPoP.Algorithms = slices.Clone(cfg.DPoP.Algorithms)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -246,10 +259,26 @@ func (s *Service) Token(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := grant(ctx, req, scope, audience)
+	// RFC 9449 §5: a DPoP proof binds every access token of the answer,
+	// whatever the grant; a client registered with
+	// dpop_bound_access_tokens must send one (§5.2).
+	proof, err := s.checkProof(ctx, req.DPoP, true)
 	if err != nil {
 		return nil, err
 	}
+	if proof.JKT == "" && req.Client.DPoPBoundAccessTokens {
+		return nil, invalidProof("this client must send a DPoP proof (dpop_bound_access_tokens)")
+	}
+	resp, err := grant(withJKT(ctx, proof.JKT), req, scope, audience)
+	if err != nil {
+		return nil, err
+	}
+	if proof.JKT != "" && resp.TokenType == TokenTypeBearer {
+		// Only an access token is bound: a token exchange answering a
+		// refresh token (token_type N_A) keeps its type.
+		resp.TokenType = TokenTypeDPoP
+	}
+	resp.DPoPNonce = proof.Nonce
 	s.metrics.issued.WithLabelValues(gt).Inc()
 	return resp, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/authd-dev/authd/store"
 	"github.com/authd-dev/authd/tokens"
 	"github.com/authd-dev/authd/users"
+	"github.com/authd-dev/authd/verifier/dpop"
 )
 
 // App is an assembled authd: its handlers and the parts behind them.
@@ -215,6 +216,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	// DPoP (RFC 9449): one algorithm list for the check and discovery;
+	// server nonces (§8) keyed by the KEK, so every replica agrees.
+	dpopCfg := tokens.DPoPConfig{Algorithms: dpop.DefaultAlgorithms(), MaxAge: cfg.DPoPProofMaxAge, Replay: st}
+	if cfg.DPoPNonce {
+		if dpopCfg.NonceKey, err = hkdf.Key(sha256.New, cfg.KEK, nil, "authd dpop nonce v1", 32); err != nil {
+			return nil, err
+		}
+	}
 	a.Tokens, err = tokens.New(tokens.Config{
 		Issuer:                  cfg.Issuer,
 		DefaultAudience:         []string{cfg.DefaultAudience},
@@ -233,6 +242,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Verifier:                a.Keys,
 		DenyReader:              st,
 		Users:                   a.Users,
+		DPoP:                    dpopCfg,
 		OnSecurityEvent:         onSecurityEvent,
 		Registerer:              a.Registry,
 		Now:                     opts.Now,
@@ -301,6 +311,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		MetricsToken:    cfg.MetricsToken,
 		MetricsAuth:     cfg.MetricsRequireAuth,
 		TrustedProxies:  cfg.TrustedProxies,
+		DPoPAlgorithms:  a.Tokens.DPoPAlgorithms(),
 		Registry:        a.Registry,
 		Now:             opts.Now,
 		Logger:          log.With("component", "http"),

@@ -93,6 +93,7 @@ func clientCmd(opts Options) *cobra.Command {
 	fl.BoolVar(&req.RequirePushedAuthorizationRequests, "require-par", false, "require_pushed_authorization_requests: authorization requests only through the pushed authorization request endpoint (RFC 9126)")
 	fl.BoolVar(&req.TokenExchangeImpersonation, "token-exchange-impersonation", false, "token exchange without an actor_token (impersonation, RFC 8693)")
 	fl.BoolVar(&req.TokenExchangeRefresh, "token-exchange-refresh", false, "token exchange may issue refresh tokens (requested_token_type refresh_token)")
+	fl.BoolVar(&req.DPoPBoundAccessTokens, "dpop-bound-access-tokens", false, "the client must send a DPoP proof with every token request (RFC 9449 §5.2)")
 
 	cmd.AddCommand(create,
 		&cobra.Command{

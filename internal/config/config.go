@@ -66,6 +66,11 @@ type Config struct {
 	// RefreshReuseLeeway is the window after a rotation in which the
 	// previous refresh token is treated as a retry (0 disables it).
 	RefreshReuseLeeway time.Duration
+	// DPoPProofMaxAge is how old a DPoP proof may be (its iat window,
+	// RFC 9449 §11.1); between 1s and 10m.
+	DPoPProofMaxAge time.Duration
+	// DPoPNonce makes the server require nonces in DPoP proofs (§8).
+	DPoPNonce bool
 	// KeyRotationPeriod is how long a signing key stays active.
 	KeyRotationPeriod time.Duration
 	// KeyPublishAhead is how long the next key is published before it

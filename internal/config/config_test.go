@@ -65,6 +65,7 @@ func TestDefaults(t *testing.T) {
 		ClientCacheTTL: time.Second, ClientJWKSTimeout: 5 * time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4, PARLifetime: time.Minute,
 		LoginUsernamePerMinute: 5, LoginUsernameBurst: 10, LoginIPPerMinute: 20, LoginIPBurst: 50,
 		RedisFeedRetention: 25 * time.Minute, RevocationFeedMaxSubscribers: 512, RevocationFeedQueue: 1024, RevocationFeedWriteTimeout: 10 * time.Second,
+		DPoPProofMaxAge: time.Minute,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -228,6 +229,8 @@ func TestValidation(t *testing.T) {
 		{[]string{"--key-rotation-period", "0s"}, "--key-rotation-period: must be greater than 0", ""},
 		{[]string{"--key-publish-ahead", "0s"}, "--key-publish-ahead: must be greater than 0", ""},
 		{[]string{"--refresh-reuse-leeway", "-1s"}, "--refresh-reuse-leeway: must not be negative", ""},
+		{[]string{"--dpop-proof-max-age", "0s"}, "--dpop-proof-max-age: must be between 1s and 10m", ""},
+		{[]string{"--dpop-proof-max-age", "11m"}, "--dpop-proof-max-age: must be between 1s and 10m", ""},
 		{[]string{"--shutdown-timeout", "-1s"}, "--shutdown-timeout: must not be negative", ""},
 		{[]string{"--client-cache-ttl", "2m"}, "--client-cache-ttl: must be between 0 and 1m", ""},
 		{[]string{"--par-lifetime", "11m"}, "--par-lifetime: must be between 5s and 10m0s", ""},

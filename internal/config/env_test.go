@@ -40,6 +40,8 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"refresh-token-ttl":          "3h",
 		"refresh-token-max-lifetime": "100h",
 		"refresh-reuse-leeway":       "2s",
+		"dpop-proof-max-age":         "30s",
+		"dpop-nonce":                 "true",
 		"session-idle-ttl":           "2h",
 		"session-max-lifetime":       "48h",
 		"refresh-reuse-max-retries":  "5",

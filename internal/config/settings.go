@@ -48,6 +48,8 @@ var settings = []setting{
 	{"session-max-lifetime", "720h", "SSO session: how long a sign-in lasts at most (at least --session-idle-ttl)", func(c *Config) any { return &c.SessionMaxLifetime }},
 	{"refresh-reuse-leeway", "0s", "window after a rotation in which the previous refresh token counts as a retry, not theft", func(c *Config) any { return &c.RefreshReuseLeeway }},
 	{"refresh-reuse-max-retries", "3", "how many retries are honoured inside the reuse leeway (0: none, every replay is reuse)", func(c *Config) any { return &c.RefreshReuseMaxRetries }},
+	{"dpop-proof-max-age", "60s", "how old (by its iat) a DPoP proof may be; its jti is remembered this long (RFC 9449 §11.1)", func(c *Config) any { return &c.DPoPProofMaxAge }},
+	{"dpop-nonce", "false", "require server-provided nonces in DPoP proofs (RFC 9449 §8); stateless, every replica accepts every replica's nonce", func(c *Config) any { return &c.DPoPNonce }},
 	{"key-rotation-period", "720h", "how long a signing key stays active", func(c *Config) any { return &c.KeyRotationPeriod }},
 	{"key-publish-ahead", "1h", "how long the next key is in the JWKS before it signs (≥ the JWKS max-age)", func(c *Config) any { return &c.KeyPublishAhead }},
 	{"default-audience", "", "aud of access tokens when neither the request nor the client names one (default: the issuer)", func(c *Config) any { return &c.DefaultAudience }},

@@ -140,6 +140,8 @@ func validateDurations(c *Config) error {
 		}
 	}
 	switch {
+	case c.DPoPProofMaxAge < time.Second || c.DPoPProofMaxAge > 10*time.Minute:
+		return settingErr("dpop-proof-max-age", "must be between 1s and 10m, got %s", c.DPoPProofMaxAge)
 	case c.RefreshReuseLeeway < 0:
 		return settingErr("refresh-reuse-leeway", "must not be negative, got %s", c.RefreshReuseLeeway)
 	case c.ShutdownTimeout < 0:
