@@ -141,8 +141,8 @@ type Config struct {
 	// accepts (tokens.Service.DPoPAlgorithms; nil: DPoP off), listed in
 	// discovery and in DPoP challenges (RFC 9449 §5.1, §7.1).
 	DPoPAlgorithms []string
-	Now              func() time.Time
-	Logger           *slog.Logger
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Server holds the two HTTP handlers of authd.
@@ -156,7 +156,7 @@ type Server struct {
 	// tokenURL and userInfoURL are the endpoints under the issuer: the
 	// htu DPoP proofs must name (RFC 9449 §4.3), never the Host header.
 	tokenURL, userInfoURL *url.URL
-	ui        *ui
+	ui                    *ui
 }
 
 // New validates cfg and builds the Server.
