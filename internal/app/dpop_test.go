@@ -467,3 +467,37 @@ func forgeNonce(n string) string {
 	m.Write(raw[:8])
 	return base64.RawURLEncoding.EncodeToString(append(raw[:8:8], m.Sum(nil)[:16]...))
 }
+
+// TestDPoPNonceSlots: a nonce lives for its 5-minute slot and the next; a
+// proof with the previous slot's nonce succeeds and gets the current one
+// back in DPoP-Nonce (RFC 9449 §8.2); older nonces are refused.
+func TestDPoPNonceSlots(t *testing.T) {
+	clock := newFakeClock(time.Now())
+	in := startWith(t, clock.Now, "", "--dpop-nonce")
+	c := in.createClient(map[string]any{"grant_types": []string{"client_credentials"}})
+	k := newDPoPKey(t)
+	form := url.Values{"grant_type": {"client_credentials"}}
+	ask := func(nonce string) tokenResponse {
+		return in.dpopToken(c.ClientID, c.ClientSecret, form, k.proof(t, "POST", in.tokenURL(), proofOpts{iat: clock.Now(), nonce: nonce}))
+	}
+	n0 := ask("").Header.Get("DPoP-Nonce")
+	if n0 == "" {
+		t.Fatal("no DPoP-Nonce with use_dpop_nonce")
+	}
+	if r := ask(n0); r.Status != 200 || r.Header.Get("DPoP-Nonce") != "" {
+		t.Fatalf("current nonce: %d %s, DPoP-Nonce %q; want 200 without a new nonce", r.Status, r.Error, r.Header.Get("DPoP-Nonce"))
+	}
+	clock.Add(5 * time.Minute) // the next slot
+	r := ask(n0)
+	n1 := r.Header.Get("DPoP-Nonce")
+	if r.Status != 200 || r.TokenType != "DPoP" || n1 == "" || n1 == n0 {
+		t.Fatalf("previous slot's nonce: %d %s, DPoP-Nonce %q; want 200 with a fresh nonce", r.Status, r.Error, n1)
+	}
+	if r := ask(n1); r.Status != 200 {
+		t.Fatalf("fresh nonce: %d %s", r.Status, r.Error)
+	}
+	clock.Add(10 * time.Minute) // two slots later
+	if r := ask(n1); r.Status != 400 || r.Error != "use_dpop_nonce" || r.Header.Get("DPoP-Nonce") == "" {
+		t.Errorf("stale nonce: %d %s; want 400 use_dpop_nonce with a new nonce", r.Status, r.Error)
+	}
+}
