@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -33,6 +34,11 @@ func TestNewRejectsInsteadOfDefaulting(t *testing.T) {
 		"negative retries":             func(c *Config) { c.RefreshReuseMaxRetries = -1 },
 		"no deny reader":               func(c *Config) { c.DenyReader = nil },
 		"short code key":               func(c *Config) { c.CodeKey = c.CodeKey[:16] },
+		"DPoP without algorithms":      func(c *Config) { c.DPoP = DPoPConfig{Replay: nopReplay{}, MaxAge: time.Minute} },
+		"DPoP without max age":         func(c *Config) { c.DPoP = DPoPConfig{Replay: nopReplay{}, Algorithms: []string{"ES256"}} },
+		"DPoP short nonce key": func(c *Config) {
+			c.DPoP = DPoPConfig{Replay: nopReplay{}, Algorithms: []string{"ES256"}, MaxAge: time.Minute, NonceKey: make([]byte, 16)}
+		},
 	} {
 		cfg := valid()
 		mod(&cfg)
@@ -47,3 +53,8 @@ func TestNewRejectsInsteadOfDefaulting(t *testing.T) {
 		t.Errorf("zero retries: %v, kept %d; want 0 kept", err, s.cfg.RefreshReuseMaxRetries)
 	}
 }
+
+// nopReplay accepts every identifier.
+type nopReplay struct{}
+
+func (nopReplay) MarkUsed(context.Context, string, time.Time) error { return nil }
