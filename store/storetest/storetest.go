@@ -87,6 +87,7 @@ func NewClient(id string, now time.Time) store.Client {
 		Audience:                []string{"https://api.example"},
 		AccessTokenSigningAlg:   "ES256",
 		SkipConsent:             true,
+		DPoPBoundAccessTokens:   true,
 		IssuedAt:                now,
 		UpdatedAt:               now,
 
