@@ -349,9 +349,6 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFamilyBinding(ctx, fam); err != nil {
-		return nil, err
-	}
 	user, err := s.checkLogin(ctx, req.Client, fam, GrantAuthorizationCode)
 	if errors.Is(err, errLoginEnded) {
 		s.endFamily(ctx, ac.FID)

@@ -250,8 +250,8 @@ func familyBinding(ctx context.Context, c store.Client) string {
 	return jktFrom(ctx)
 }
 
-// checkFamilyBinding refuses a refresh (or code exchange) of a bound
-// login without a proof of its key; it runs before anything commits.
+// checkFamilyBinding refuses a refresh of a bound login without a proof
+// of its key; it runs before anything commits.
 func checkFamilyBinding(ctx context.Context, fam store.Family) error {
 	switch jkt := jktFrom(ctx); {
 	case fam.JKT == "":
