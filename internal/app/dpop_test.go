@@ -501,3 +501,23 @@ func TestDPoPNonceSlots(t *testing.T) {
 		t.Errorf("stale nonce: %d %s; want 400 use_dpop_nonce with a new nonce", r.Status, r.Error)
 	}
 }
+
+// TestDPoPJKTWithPAR: dpop_jkt pushed with the other parameters (RFC 9449
+// §10.1) binds the code like a front-channel one.
+func TestDPoPJKTWithPAR(t *testing.T) {
+	in := start(t, "")
+	c := codeClient(in, map[string]any{"skip_consent": true})
+	in.createUser("pia", "password-of-pia")
+	k := newDPoPKey(t)
+	form := simpleRequest()
+	form.Set("dpop_jkt", k.jkt)
+	b := browser(t)
+	page := wantLoginPage(t, b, in.authorizeURL(c.ClientID, in.pushed(c, form)))
+	resp, _ := post(t, b, in.Public.URL+"/oauth2/authorize/login", url.Values{"request": {formField(t, page)}, "username": {"pia"}, "password": {"password-of-pia"}})
+	code := codeOf(t, resp, parRedirect)
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {parRedirect}}
+	if r := in.token(c.ClientID, c.ClientSecret, exchange); r.Status != 400 || r.Error != "invalid_grant" {
+		t.Errorf("pushed dpop_jkt, exchange without a proof: %d %s; want 400 invalid_grant", r.Status, r.Error)
+	}
+	wantDPoPBound(t, in, in.dpopToken(c.ClientID, c.ClientSecret, exchange, k.proof(t, "POST", in.tokenURL(), proofOpts{})), k, in.Issuer)
+}
