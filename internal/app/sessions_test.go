@@ -451,3 +451,66 @@ func TestRevokedUserNeedsLogin(t *testing.T) {
 		first.loginPage(t, bobB)
 	})
 }
+
+// TestDiscoveryAndACR: discovery states the acr authd issues and the
+// claims that say how and when the user signed in (OIDC Discovery §3);
+// an essential acr that no sign-in can reach is a failed authentication
+// (OIDC Core §5.5.1.1: access_denied), a satisfiable or voluntary one
+// (acr_values, essential false) is ignored and "1" is issued.
+// Module: oidcc-claims-essential (acr).
+func TestDiscoveryAndACR(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		provider, err := oidc.NewProvider(context.Background(), in.Issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var disco struct {
+			ACR                []string `json:"acr_values_supported"`
+			Claims             []string `json:"claims_supported"`
+			Front              *bool    `json:"frontchannel_logout_supported"`
+			FrontSession       *bool    `json:"frontchannel_logout_session_supported"`
+			BackSession        *bool    `json:"backchannel_logout_session_supported"`
+			RequestParam       *bool    `json:"request_parameter_supported"`
+			RequestURIParam    *bool    `json:"request_uri_parameter_supported"`
+			EndSessionEndpoint string   `json:"end_session_endpoint"`
+		}
+		if err := provider.Claims(&disco); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(disco.ACR, []string{"1"}) {
+			t.Errorf("acr_values_supported %v, want [1]", disco.ACR)
+		}
+		for _, c := range []string{"sid", "auth_time", "acr", "amr"} {
+			if !slices.Contains(disco.Claims, c) {
+				t.Errorf("claims_supported lacks %s: %v", c, disco.Claims)
+			}
+		}
+		isTrue := func(b *bool) bool { return b != nil && *b }
+		isFalse := func(b *bool) bool { return b != nil && !*b }
+		if !isTrue(disco.Front) || !isTrue(disco.FrontSession) || !isTrue(disco.BackSession) ||
+			!isFalse(disco.RequestParam) || !isFalse(disco.RequestURIParam) || disco.EndSessionEndpoint == "" {
+			t.Errorf("discovery logout/request fields: %+v", disco)
+		}
+
+		first := newSSOClient(in, "first", true)
+		in.createUser("ann", "password-of-ann")
+		b := browser(t)
+		first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
+		essential := func(spec string) string { return `{"id_token":{"acr":` + spec + `}}` }
+		first.authError(t, b, "access_denied", "claims", essential(`{"essential":true,"values":["urn:example:mfa"]}`))
+		first.authError(t, b, "access_denied", "claims", essential(`{"essential":true,"value":"2"}`))
+		first.authError(t, browser(t), "access_denied", "claims", essential(`{"essential":true,"value":"2"}`))
+		for _, extra := range [][]string{
+			{"claims", essential(`{"essential":true,"values":["urn:example:mfa","1"]}`)},
+			{"claims", essential(`{"essential":true}`)},
+			{"claims", essential(`{"essential":false,"value":"urn:example:mfa"}`)},
+			{"acr_values", "urn:example:mfa"},
+		} {
+			got := claimsOf(t, first.exchange(t, first.silent(t, b, extra...)).IDToken)
+			if got.ACR != "1" || !slices.Equal(got.AMR, []string{"pwd"}) {
+				t.Errorf("%v: acr %q amr %v, want 1 [pwd]", extra, got.ACR, got.AMR)
+			}
+		}
+	})
+}
