@@ -31,8 +31,11 @@ type page struct {
 	Username string
 	// Scopes are the consent page's permissions, described.
 	Scopes []scopeView
-	// Account is the signed-in user; SwitchAccount a "Not you?" URL.
-	Account, SwitchAccount string
+	// Account is the signed-in user. SwitchAccount: the consent page
+	// offers "Not you?" (a submit button decision=switch_account in a
+	// form posting Request to Action, docs/ui.md).
+	Account       string
+	SwitchAccount bool
 	// Hint, Code and Detail are the error page's advice and, in small
 	// print for support, the OAuth error code and its description.
 	Hint, Code, Detail string
