@@ -25,7 +25,7 @@ func TestFormTarget(t *testing.T) {
 			t.Errorf("formTarget(%q) = %q, want %q", in, got, want)
 		}
 	}
-	got := pageCSP("com.example.app:/cb", "https://cdn.example/logo.png")
+	got := pageCSP("com.example.app:/cb", "https://cdn.example/logo.png", nil)
 	want := "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self' com.example.app:; frame-ancestors 'none'; base-uri 'none'"
 	if got != want {
 		t.Errorf("pageCSP\n got %s\nwant %s", got, want)

@@ -260,7 +260,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a.background("back-channel logout", backchannel.Run)
 	lo, err := logout.New(logout.Config{Sessions: st, Logins: a.Tokens, Clients: a.Clients, Hints: a.Tokens,
-		Backchannel: backchannel, DefaultAlg: cfg.SigningAlg, Logger: log.With("component", "logout")})
+		Backchannel: backchannel, DefaultAlg: cfg.SigningAlg, Issuer: cfg.Issuer, Logger: log.With("component", "logout")})
 	if err != nil {
 		return nil, err
 	}
