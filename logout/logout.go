@@ -120,9 +120,17 @@ func (s *Service) End(ctx context.Context, sid string) (Ended, error) {
 		return Ended{}, err
 	}
 	gone, err := s.cfg.Sessions.DeleteSession(ctx, sid)
-	if errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return Ended{}, nil
-	} else if err != nil {
+	case err != nil && gone.ID != "":
+		// Deleted, but not yet held by enough replicas (a durable Redis
+		// store: ErrUnavailable with the record). The clients are told
+		// now — a retry would find the session gone and tell nobody —
+		// and the caller gets the error (503: try again).
+		s.notify(ctx, gone)
+		return Ended{}, fmt.Errorf("logout: delete session: %w", err)
+	case err != nil:
 		return Ended{}, fmt.Errorf("logout: delete session: %w", err)
 	}
 	// Families a code added between the read and the delete.
