@@ -11,6 +11,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/authd-dev/authd/internal/redistest"
 )
 
 // Single sign-on sessions and the authorization request parameters of
@@ -513,4 +515,48 @@ func TestDiscoveryAndACR(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSessionWritesWaitForReplica: on Redis with durable writes
+// (--redis-wait-replicas 1), a sign-in whose session no replica holds
+// and a logout whose writes no replica acknowledged answer 503 instead
+// of success (a failover must not undo them); once the replica is back
+// the retry of the logout completes, its client gets the logout token,
+// and new sign-ins work. (A delete that is itself unacknowledged still
+// notifies the clients: store/redis TestDurableSessionAndConsentWrites
+// checks the record it hands back.)
+func TestSessionWritesWaitForReplica(t *testing.T) {
+	pair := redistest.NewReplicated(t)
+	in := start(t, "", "--store", "redis", "--redis-url", "redis://"+pair.Nodes[0]+"/0", "--redis-prefix", "sesswait:",
+		"--redis-wait-replicas", "1", "--redis-wait-timeout", "100ms")
+	lr := newLogoutReceiver(t, 0, 0)
+	first := newLogoutClient(t, in, "first", lr)
+	u := in.createUser("ann", "password-of-ann")
+	b := browser(t)
+	ta := first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
+	sid := claimsOf(t, ta.IDToken).SID
+
+	pair.Pause(pair.Nodes[1], true)
+	// A sign-in in another browser: its session cannot be made durable.
+	resp, page := signIn(t, in, browser(t), first.authURL(), "ann", "password-of-ann")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Location") != "" {
+		t.Errorf("sign-in with the replica stopped: %d %q, want a 503 page\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+	// The logout: 503 (its first durable write, revoking the session's
+	// logins, is not acknowledged), the cookie kept for the retry.
+	q := url.Values{"id_token_hint": {ta.IDToken}, "post_logout_redirect_uri": {first.bye()}, "state": {"st"}}
+	resp, _ = get(t, b, in.Public.URL+"/oauth2/logout?"+q.Encode())
+	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 {
+		t.Errorf("logout with the replica stopped: %d %q %v, want 503 and the cookie kept", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies())
+	}
+	pair.Pause(pair.Nodes[1], false)
+
+	// The retry completes: logged out, redirected, the client told.
+	resp, _ = get(t, b, in.Public.URL+"/oauth2/logout?"+q.Encode())
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, first.bye()) {
+		t.Errorf("logout retry: %d %q, want 303 to %s", resp.StatusCode, loc, first.bye())
+	}
+	checkLogoutToken(t, in, lr.await(t, 2*time.Second, 1)[0], first.c.ClientID, u.ID, sid)
+	sessionDead(t, b, map[*ssoClient]tokenResponse{&first: ta})
+	first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
 }
