@@ -24,7 +24,7 @@ chromium:
 
 ## screenshots: run the browser test and write the pages' screenshots into docs/screenshots
 screenshots: redis chromium
-	AUTHD_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -run '^TestBrowserSignIn$$' ./internal/app/
+	AUTHD_SCREENSHOTS=docs/screenshots $(GO) test -count=1 -run '^TestBrowser(SignIn|FrontchannelLogout)$$' ./internal/app/
 
 # RACE_PKGS are the packages with concurrency (store backends, tokens, keys,
 # feed, the client cache, users, the HTTP server, the webhook sender, the

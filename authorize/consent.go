@@ -97,6 +97,61 @@ func consentPage(it *interaction, sealed string) Page {
 		Scopes: scopes, NewScopes: fresh})
 }
 
+// DecisionSwitchAccount is the consent page's "Not you? Sign in as
+// someone else" (docs/ui.md): decision=switch_account.
+const DecisionSwitchAccount = "switch_account"
+
+// account names the signed-in user on the consent page and offers the
+// switch when the user signed in with a session that can be ended. A
+// user gone meanwhile is left unnamed (issuing the code will fail).
+func (f *Flow) account(ctx context.Context, it *interaction, p *Page) error {
+	if p.Kind != PageConsent || it.req.Subject == "" {
+		return nil
+	}
+	p.SwitchAccount = f.cfg.Logout != nil && f.cfg.Sessions != nil && it.req.SessionID != ""
+	if f.cfg.Accounts == nil {
+		return nil
+	}
+	u, err := f.cfg.Accounts.Lookup(ctx, it.req.Subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("authorize: read account: %w", err)
+	}
+	p.Account = u.Username
+	return nil
+}
+
+// switchAccount is "Not you?": the browser's session (the cookie's, and
+// the one the request was signed in with, bound to this browser by the
+// CSRF check) ends everywhere, as any logout does (its logins, then
+// back-channel logout), and the request goes back to the login prompt,
+// as prompt=login would (OIDC Core §3.1.2.1). The user who signs in next
+// is asked for consent afresh.
+func (f *Flow) switchAccount(ctx context.Context, it *interaction, cookie string) error {
+	if f.cfg.Logout == nil || f.cfg.Sessions == nil {
+		return ErrExpired // the page offered no switch
+	}
+	ids := []string{it.req.SessionID}
+	if cookie != "" && len(cookie) <= 128 {
+		if id := SessionID(cookie); id != it.req.SessionID {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if err := f.cfg.Logout.EndSession(ctx, id); err != nil {
+			return fmt.Errorf("authorize: end session: %w", err)
+		}
+	}
+	it.req.Subject, it.req.AuthTime, it.req.SessionID, it.req.FamilyID, it.req.LoginHint = "", 0, "", "", ""
+	it.consent, it.ended = remembered{}, true
+	return nil
+}
+
 // promptConsent reports whether prompt (OIDC Core §3.1.2.1) names
 // consent; parsePrompt has validated the list.
 func promptConsent(q map[string][]string) bool {

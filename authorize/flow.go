@@ -62,6 +62,23 @@ type Config struct {
 	Pushed         PushedRequests
 	PushedLifetime time.Duration
 	RequirePushed  bool
+	// Accounts names the signed-in user on the consent page; nil: the
+	// page names nobody.
+	Accounts Accounts
+	// Logout ends a session everywhere (logout.Service.EndSession: its
+	// logins, the record, back-channel logout) for the consent page's
+	// "Not you?"; nil: the page offers no switch.
+	Logout SessionEnder
+}
+
+// Accounts reads a user record (users.Service.Lookup).
+type Accounts interface {
+	Lookup(ctx context.Context, id string) (store.User, error)
+}
+
+// SessionEnder logs a session out everywhere (logout.Service.EndSession).
+type SessionEnder interface {
+	EndSession(ctx context.Context, sid string) error
 }
 
 // Flow runs the browser flow. It is safe for concurrent use.
@@ -111,6 +128,9 @@ type interaction struct {
 	// cookie is the session cookie of a sign-in in this step, for the
 	// HTTP layer to set.
 	cookie *SessionCookie
+	// ended: this step ended the browser's session ("Not you?"); the
+	// HTTP layer clears the cookie.
+	ended bool
 }
 
 // withCookie hands the step's new session cookie to the HTTP layer.
@@ -209,7 +229,8 @@ type Input struct {
 	// CSRF is the browser's CSRF value (from its cookie); "" if none.
 	CSRF               string
 	Username, Password string
-	// Decision is the consent page's answer: "allow" or anything else.
+	// Decision is the consent page's answer: "allow", "switch_account"
+	// ("Not you?") or anything else (deny).
 	Decision string
 	// RemoteIP is the client address, for throttling.
 	RemoteIP string
@@ -244,7 +265,9 @@ func (f *Flow) Continue(ctx context.Context, in Input) Outcome {
 	if out, done := p.answer(ctx, f, it, in); done {
 		return it.withCookie(out)
 	}
-	return it.withCookie(f.next(ctx, it, false))
+	out := it.withCookie(f.next(ctx, it, false))
+	out.EndedSession = it.ended
+	return out
 }
 
 // client looks the client up: only a missing client is "unknown"; a store
@@ -288,7 +311,11 @@ func (f *Flow) next(ctx context.Context, it *interaction, none bool) Outcome {
 		if err != nil {
 			return fail(fmt.Errorf("authorize: seal request: %w", err))
 		}
-		return show(p.page(it, sealed))
+		page := p.page(it, sealed)
+		if err := f.account(ctx, it, &page); err != nil { // consent.go
+			return fail(err)
+		}
+		return show(page)
 	}
 	if ok, err := f.enterSession(ctx, it); err != nil {
 		return fail(err)

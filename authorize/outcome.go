@@ -41,9 +41,10 @@ type Page struct {
 	RedirectURI string
 	// Account names the signed-in user, when the page knows one.
 	Account string
-	// SwitchAccount, when set, is a URL that signs the user out of a
-	// remembered session and starts again ("Not you?").
-	SwitchAccount string
+	// SwitchAccount: the page offers "Not you?", a button posting
+	// decision=switch_account with the page's request, which ends the
+	// browser's session and asks for a sign-in for the same request.
+	SwitchAccount bool
 	// NewScopes are the Scopes the user has not allowed the client before
 	// (all of them on a first consent); the page may tell them apart.
 	NewScopes []string
@@ -79,6 +80,9 @@ type Outcome struct {
 	// SetSession, with any of them, is the session cookie of a sign-in
 	// made in this step: the HTTP layer sets it.
 	SetSession *SessionCookie
+	// EndedSession: the step ended the browser's session; the HTTP
+	// layer clears the session cookie.
+	EndedSession bool
 }
 
 func show(p Page) Outcome { return Outcome{Page: &p} }

@@ -77,7 +77,8 @@ func login(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bo
 }
 
 // consent applies the consent page's decision: allow resolves the prompt;
-// anything else is access_denied, sent back to the client (RFC 6749
+// switch_account ends the session and asks for a sign-in again (the same
+// request); anything else is access_denied, sent back to the client (RFC 6749
 // §4.1.2.1). A post without a decision shows the page again.
 func consent(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bool) {
 	switch in.Decision {
@@ -87,11 +88,20 @@ func consent(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, 
 		}
 		it.allowed = true
 		return Outcome{}, false
+	case DecisionSwitchAccount:
+		if err := f.switchAccount(ctx, it, in.Session); err != nil { // consent.go
+			return fail(err), true
+		}
+		return Outcome{}, false // the login prompt is pending again
 	case "":
 		if err := f.recallConsent(ctx, it); err != nil { // for NewScopes
 			return fail(err), true
 		}
-		return show(consentPage(it, in.Request)), true
+		p := consentPage(it, in.Request)
+		if err := f.account(ctx, it, &p); err != nil {
+			return fail(err), true
+		}
+		return show(p), true
 	default:
 		return failBack(it.back(), oauth.New(oauth.AccessDenied, "the user denied the request")), true
 	}

@@ -155,7 +155,7 @@ func (f *Flow) startSession(ctx context.Context, it *interaction, user store.Use
 	now := f.cfg.Now()
 	cookie := newSecret()
 	s := store.Session{
-		ID: SessionID(cookie), UserID: user.ID, AuthTime: now.Truncate(time.Second), AMR: []string{"pwd"}, ACR: "1",
+		ID: SessionID(cookie), UserID: user.ID, AuthTime: now.Truncate(time.Second), AMR: []string{oauth.AMRPassword}, ACR: oauth.ACRPassword,
 		CreatedAt: now, LastActiveAt: now,
 		ExpiresAt: now.Add(f.cfg.SessionMaxLifetime), IdleExpiresAt: now.Add(f.cfg.SessionIdleTTL),
 	}

@@ -11,9 +11,13 @@ const maxLogoutURILen = 2048
 // checkLogoutURIs validates backchannel_logout_uri (OIDC Back-Channel
 // Logout 1.0 §2.2: an absolute URI, https, http only on a loopback host
 // for development; no fragment; a query is allowed) and
-// frontchannel_logout_uri (Front-Channel Logout 1.0 §2, the same rules;
-// stored, not used). backchannel_logout_session_required needs a
-// backchannel_logout_uri.
+// frontchannel_logout_uri (Front-Channel Logout 1.0 §2, the same rules:
+// it is loaded in an iframe of the signed-out page, and the page's CSP
+// frame-src names its origin). Each *_session_required needs its URI.
+// §2's rule that the front-channel URI share scheme, host and port with
+// a registered redirect URI is not enforced: a logout page served from
+// another origin of the same application is common, and the URI is
+// registered by the client's administrator either way.
 func checkLogoutURIs(m Metadata) error {
 	for _, f := range []struct{ name, v string }{
 		{"backchannel_logout_uri", m.BackchannelLogoutURI},
@@ -34,6 +38,9 @@ func checkLogoutURIs(m Metadata) error {
 	}
 	if m.BackchannelLogoutSessionRequired && m.BackchannelLogoutURI == "" {
 		return metaErr("backchannel_logout_session_required needs a backchannel_logout_uri")
+	}
+	if m.FrontchannelLogoutSessionRequired && m.FrontchannelLogoutURI == "" {
+		return metaErr("frontchannel_logout_session_required needs a frontchannel_logout_uri")
 	}
 	return nil
 }

@@ -81,6 +81,9 @@ type Metadata struct {
 	// Token exchange policy (RFC 8693; see store.Client).
 	TokenExchangeImpersonation bool `json:"token_exchange_impersonation,omitempty"`
 	TokenExchangeRefresh       bool `json:"token_exchange_refresh,omitempty"`
+	// FrontchannelLogoutSessionRequired: the front-channel logout URI is
+	// loaded with iss and sid (Front-Channel Logout 1.0 §2).
+	FrontchannelLogoutSessionRequired bool `json:"frontchannel_logout_session_required,omitempty"`
 }
 
 // Registered is the answer to a registration, a secret reset, or a
@@ -126,7 +129,7 @@ func normalize(m Metadata) (store.Client, error) {
 		IDTokenSignedAlg: m.IDTokenSignedAlg, AccessTokenSigningAlg: m.AccessTokenSigningAlg,
 		SkipConsent: m.SkipConsent, TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
 		BackchannelLogoutURI: m.BackchannelLogoutURI, BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired,
-		FrontchannelLogoutURI:              m.FrontchannelLogoutURI,
+		FrontchannelLogoutURI: m.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: m.FrontchannelLogoutSessionRequired,
 		RequirePushedAuthorizationRequests: m.RequirePushedAuthorizationRequests,
 		TokenExchangeImpersonation:         m.TokenExchangeImpersonation, TokenExchangeRefresh: m.TokenExchangeRefresh,
 		DPoPBoundAccessTokens: m.DPoPBoundAccessTokens,
@@ -394,7 +397,7 @@ func metadataOf(c store.Client) Metadata {
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, IDTokenSignedAlg: c.IDTokenSignedAlg,
 		Audience: c.Audience, AccessTokenSigningAlg: c.AccessTokenSigningAlg, SkipConsent: c.SkipConsent,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
-		FrontchannelLogoutURI:              c.FrontchannelLogoutURI,
+		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
 		TokenExchangeImpersonation:         c.TokenExchangeImpersonation, TokenExchangeRefresh: c.TokenExchangeRefresh,
 		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,

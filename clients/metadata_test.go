@@ -158,6 +158,8 @@ func TestNormalize(t *testing.T) {
 		{name: "backchannel session required alone", in: Metadata{BackchannelLogoutSessionRequired: true}, errCode: oauth.InvalidClientMetadata},
 		{name: "frontchannel logout checked", in: Metadata{FrontchannelLogoutURI: "javascript:alert(1)"}, errCode: oauth.InvalidClientMetadata},
 		{name: "frontchannel logout ok", in: Metadata{FrontchannelLogoutURI: "https://app.example/fc"}},
+		{name: "frontchannel session ok", in: Metadata{FrontchannelLogoutURI: "https://app.example/fc?x=1", FrontchannelLogoutSessionRequired: true}},
+		{name: "frontchannel session without uri", in: Metadata{FrontchannelLogoutSessionRequired: true}, errCode: oauth.InvalidClientMetadata},
 		{name: "scope deduplicated", in: Metadata{Scope: "  read write  read  openid "}, check: func(t *testing.T, m Metadata) {
 			if m.Scope != "read write openid" {
 				t.Errorf("scope = %q", m.Scope)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 
 	"github.com/authd-dev/authd/authorize"
@@ -65,7 +66,10 @@ type Config struct {
 	// DefaultAlg signs logout tokens of clients without an
 	// id_token_signed_response_alg.
 	DefaultAlg string
-	Logger     *slog.Logger
+	// Issuer is the iss of front-channel logout URIs (Front-Channel
+	// Logout 1.0 §2).
+	Issuer string
+	Logger *slog.Logger
 }
 
 // Service runs the logout use cases.
@@ -73,8 +77,8 @@ type Service struct{ cfg Config }
 
 // New validates cfg and returns the Service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Sessions == nil || cfg.Logins == nil || cfg.Clients == nil || cfg.Hints == nil || cfg.DefaultAlg == "" {
-		return nil, errors.New("logout: Sessions, Logins, Clients, Hints and DefaultAlg are required")
+	if cfg.Sessions == nil || cfg.Logins == nil || cfg.Clients == nil || cfg.Hints == nil || cfg.DefaultAlg == "" || cfg.Issuer == "" {
+		return nil, errors.New("logout: Sessions, Logins, Clients, Hints, DefaultAlg and Issuer are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -82,28 +86,52 @@ func New(cfg Config) (*Service, error) {
 	return &Service{cfg: cfg}, nil
 }
 
-// EndSession logs a session out everywhere: first the logins begun in it
+// EndSession logs a session out everywhere (End, for callers that have
+// no page to load front-channel logout URIs in: the admin API, "Not
+// you?").
+func (s *Service) EndSession(ctx context.Context, sid string) error {
+	_, err := s.End(ctx, sid)
+	return err
+}
+
+// Ended is what ending a session leaves the browser to do: the
+// front-channel logout URIs of the session's clients (Front-Channel
+// Logout 1.0 §4), each to be loaded in an iframe of the signed-out page.
+type Ended struct {
+	Frontchannel []string
+}
+
+// End logs a session out everywhere: first the logins begun in it
 // (their refresh families revoked, their access tokens denied), then the
 // session record, so that a failure leaves the session for the retry;
 // then every client of the session with a backchannel_logout_uri is sent
-// a logout token (queued: this never waits for a client). A session
+// a logout token (queued: this never waits for a client), and the
+// front-channel logout URIs of its clients are returned. A session
 // already gone is not an error (another replica or request ended it and
 // notified its clients).
-func (s *Service) EndSession(ctx context.Context, sid string) error {
+func (s *Service) End(ctx context.Context, sid string) (Ended, error) {
 	fams, err := s.cfg.Sessions.SessionFamilies(ctx, sid)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return Ended{}, nil
 	} else if err != nil {
-		return fmt.Errorf("logout: read session: %w", err)
+		return Ended{}, fmt.Errorf("logout: read session: %w", err)
 	}
 	if err := s.cfg.Logins.EndLogins(ctx, fams); err != nil {
-		return err
+		return Ended{}, err
 	}
 	gone, err := s.cfg.Sessions.DeleteSession(ctx, sid)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("logout: delete session: %w", err)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Ended{}, nil
+	case err != nil && gone.ID != "":
+		// Deleted, but not yet held by enough replicas (a durable Redis
+		// store: ErrUnavailable with the record). The clients are told
+		// now — a retry would find the session gone and tell nobody —
+		// and the caller gets the error (503: try again).
+		s.notify(ctx, gone)
+		return Ended{}, fmt.Errorf("logout: delete session: %w", err)
+	case err != nil:
+		return Ended{}, fmt.Errorf("logout: delete session: %w", err)
 	}
 	// Families a code added between the read and the delete.
 	var late []string
@@ -113,27 +141,30 @@ func (s *Service) EndSession(ctx context.Context, sid string) error {
 		}
 	}
 	if err := s.cfg.Logins.EndLogins(ctx, late); err != nil {
-		return err
+		return Ended{}, err
 	}
-	s.notify(ctx, gone)
-	return nil
+	return s.notify(ctx, gone), nil
 }
 
 // notify queues a logout token for every client of the session that
-// registered a backchannel_logout_uri (Back-Channel Logout 1.0 §2.5).
-func (s *Service) notify(ctx context.Context, sess store.Session) {
-	if s.cfg.Backchannel == nil {
-		return
-	}
+// registered a backchannel_logout_uri (Back-Channel Logout 1.0 §2.5) and
+// returns the front-channel logout URIs of those that registered one
+// (Front-Channel Logout 1.0 §2: with iss and sid when the client asked
+// for them with frontchannel_logout_session_required).
+func (s *Service) notify(ctx context.Context, sess store.Session) Ended {
+	var out Ended
 	for _, id := range sess.Clients {
 		c, err := s.cfg.Clients.Get(ctx, id)
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) && oauth.As(err) == nil {
-				s.cfg.Logger.WarnContext(ctx, "back-channel logout: read client", "client_id", id, "err", err)
+				s.cfg.Logger.WarnContext(ctx, "logout: read client", "client_id", id, "err", err)
 			}
 			continue
 		}
-		if c.BackchannelLogoutURI == "" {
+		if c.FrontchannelLogoutURI != "" {
+			out.Frontchannel = append(out.Frontchannel, s.frontchannelURI(c, sess.ID))
+		}
+		if c.BackchannelLogoutURI == "" || s.cfg.Backchannel == nil {
 			continue
 		}
 		alg := c.IDTokenSignedAlg
@@ -144,6 +175,25 @@ func (s *Service) notify(ctx context.Context, sess store.Session) {
 			s.cfg.Logger.WarnContext(ctx, "back-channel logout queue full: logout token dropped", "client_id", id)
 		}
 	}
+	return out
+}
+
+// frontchannelURI is the client's frontchannel_logout_uri, with the
+// query parameters iss and sid added when it asked for them (§2; its
+// own query is kept, as §2 allows one).
+func (s *Service) frontchannelURI(c clients.Metadata, sid string) string {
+	if !c.FrontchannelLogoutSessionRequired {
+		return c.FrontchannelLogoutURI
+	}
+	u, err := url.Parse(c.FrontchannelLogoutURI)
+	if err != nil { // validated at registration
+		return c.FrontchannelLogoutURI
+	}
+	q := u.Query()
+	q.Set("iss", s.cfg.Issuer)
+	q.Set("sid", sid)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Request is an end_session request (RP-Initiated Logout 1.0 §2) and the

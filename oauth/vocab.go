@@ -126,17 +126,21 @@ func UserClaims() []string {
 // Claims that authd puts in access tokens (RFC 9068 §2.2), ID tokens (OIDC
 // Core §2) and userinfo answers (OIDC Core §5.1).
 const (
-	ClaimIssuer            = "iss"
-	ClaimSubject           = "sub"
-	ClaimAudience          = "aud"
-	ClaimExpiry            = "exp"
-	ClaimIssuedAt          = "iat"
-	ClaimJWTID             = "jti"
-	ClaimClientID          = "client_id"
-	ClaimScope             = "scope"
-	ClaimRoles             = "roles"
-	ClaimSessionID         = "sid"
-	ClaimAuthTime          = "auth_time"
+	ClaimIssuer    = "iss"
+	ClaimSubject   = "sub"
+	ClaimAudience  = "aud"
+	ClaimExpiry    = "exp"
+	ClaimIssuedAt  = "iat"
+	ClaimJWTID     = "jti"
+	ClaimClientID  = "client_id"
+	ClaimScope     = "scope"
+	ClaimRoles     = "roles"
+	ClaimSessionID = "sid"
+	ClaimAuthTime  = "auth_time"
+	// ClaimACR and ClaimAMR say how the user authenticated (OIDC Core §2,
+	// RFC 8176).
+	ClaimACR               = "acr"
+	ClaimAMR               = "amr"
 	ClaimNonce             = "nonce"
 	ClaimAccessTokenHash   = "at_hash"
 	ClaimAuthorizedParty   = "azp"
@@ -159,11 +163,24 @@ const (
 // claims_supported).
 func Claims() []string {
 	return []string{ClaimIssuer, ClaimSubject, ClaimAudience, ClaimExpiry, ClaimIssuedAt, ClaimJWTID,
-		ClaimClientID, ClaimScope, ClaimRoles, ClaimSessionID, ClaimAuthTime, ClaimNonce,
+		ClaimClientID, ClaimScope, ClaimRoles, ClaimSessionID, ClaimAuthTime, ClaimACR, ClaimAMR, ClaimNonce,
 		ClaimAccessTokenHash, ClaimAuthorizedParty, ClaimPreferredUsername, ClaimEmail,
 		ClaimName, ClaimGivenName, ClaimFamilyName, ClaimPicture, ClaimLocale, ClaimUpdatedAt,
 		ClaimEmailVerified, ClaimPhoneNumber, ClaimActor}
 }
+
+// ACRPassword is the acr of a password sign-in: "1", the level of OIDC
+// Core §2's example ("a password … meets ISO/IEC 29115 level 1"). It is
+// the only authentication context class authd reaches today.
+const ACRPassword = "1"
+
+// AMRPassword is the amr of a password sign-in (RFC 8176 §2 "pwd").
+const AMRPassword = "pwd"
+
+// ACRValues returns the acr values authd issues (discovery's
+// acr_values_supported, OIDC Discovery §3), which an essential acr
+// request (OIDC Core §5.5.1.1) is judged against.
+func ACRValues() []string { return []string{ACRPassword} }
 
 // Authorization error codes of OIDC Core §3.1.2.6 (sent to the redirect_uri).
 const (

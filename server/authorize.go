@@ -64,8 +64,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	in.Session = s.sessionCookie(r)
 	out := s.cfg.Flow.Continue(r.Context(), in)
-	if out.SetSession != nil {
+	switch {
+	case out.SetSession != nil:
 		http.SetCookie(w, s.newSessionCookie(out.SetSession))
+	case out.EndedSession: // "Not you?"
+		s.clearSessionCookie(w)
 	}
 	s.render(w, r, out)
 }

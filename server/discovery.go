@@ -27,6 +27,7 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 		"code_challenge_methods_supported":                 []string{oauth.PKCEMethodS256},
 		"scopes_supported":                                 s.cfg.ScopesSupported,
 		"claims_supported":                                 oauth.Claims(),
+		"acr_values_supported":                             oauth.ACRValues(),
 	}
 	if s.cfg.Inspector != nil {
 		methods := oauth.ConfidentialAuthMethods()
@@ -44,7 +45,10 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 			doc["end_session_endpoint"] = iss + PathEndSession
 			doc["backchannel_logout_supported"] = true
 			doc["backchannel_logout_session_supported"] = true
-			doc["frontchannel_logout_supported"] = false
+			// Front-Channel Logout 1.0 §3: iframes on the signed-out page,
+			// with iss and sid when the client asks (server/logout.go).
+			doc["frontchannel_logout_supported"] = true
+			doc["frontchannel_logout_session_supported"] = true
 		}
 		// OIDC Discovery §3: stated explicitly (the default of
 		// request_uri_parameter_supported is true); OIDC Core §6.

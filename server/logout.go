@@ -20,7 +20,7 @@ const PathEndSession = "/oauth2/logout"
 // LogoutFlow is the logout use case (package logout).
 type LogoutFlow interface {
 	Check(ctx context.Context, r logout.Request) (logout.Decision, error)
-	EndSession(ctx context.Context, sid string) error
+	End(ctx context.Context, sid string) (logout.Ended, error)
 }
 
 var _ LogoutFlow = (*logout.Service)(nil)
@@ -84,16 +84,18 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 		s.confirmLogout(w, r, q, d)
 		return
 	}
+	var ended logout.Ended
 	if d.SessionID != "" {
-		if err := s.cfg.Logout.EndSession(r.Context(), d.SessionID); err != nil {
+		if ended, err = s.cfg.Logout.End(r.Context(), d.SessionID); err != nil {
 			s.showError(w, r, err)
 			return
 		}
 	}
 	s.clearSessionCookie(w)
+	var target string
 	if d.RedirectURI != "" {
 		// §3: back to the registered URI, with state when one was sent.
-		target := d.RedirectURI
+		target = d.RedirectURI
 		if d.State != "" {
 			sep := "?"
 			if strings.Contains(target, "?") {
@@ -101,12 +103,34 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 			}
 			target += sep + url.Values{"state": {d.State}}.Encode()
 		}
+	}
+	if target != "" && len(ended.Frontchannel) == 0 {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, target, http.StatusSeeOther)
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, page{Kind: "logout", Title: "You are signed out",
-		Hint: "You can close this window."}, "")
+	s.signedOut(w, r, ended.Frontchannel, target, d.ClientName)
+}
+
+// signedOut is the signed-out page. With front-channel logout URIs
+// (Front-Channel Logout 1.0 §4) it loads each in a hidden iframe, its
+// CSP frame-src naming exactly their origins, and then, when there is a
+// post_logout_redirect_uri, continues there: without any script, by a
+// <meta http-equiv="refresh"> of 0 s, which the browser follows once the
+// page has completely loaded — its iframes included (HTML §7.11.1,
+// "shared declarative refresh steps"); a link does the same by hand. An
+// RP whose logout page never finishes loading holds the browser here
+// until the browser gives that load up (the link still works).
+func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, frames []string, target, client string) {
+	p := page{Kind: "logout", Title: "You are signed out", Hint: "You can close this window.", Frames: frames}
+	if target != "" {
+		p.Continue, p.Client = target, clientView{Name: client}
+		p.Hint = "Taking you back to the application…"
+		if formTarget(target) != "" && (strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "http://")) {
+			p.Refresh = "0;url=" + target
+		}
+	}
+	s.renderPage(w, r, http.StatusOK, p, "")
 }
 
 // confirmLogout shows the confirmation (§2: the OP asks the End-User

@@ -31,11 +31,21 @@ type page struct {
 	Username string
 	// Scopes are the consent page's permissions, described.
 	Scopes []scopeView
-	// Account is the signed-in user; SwitchAccount a "Not you?" URL.
-	Account, SwitchAccount string
+	// Account is the signed-in user. SwitchAccount: the consent page
+	// offers "Not you?" (a submit button decision=switch_account in a
+	// form posting Request to Action, docs/ui.md).
+	Account       string
+	SwitchAccount bool
 	// Hint, Code and Detail are the error page's advice and, in small
 	// print for support, the OAuth error code and its description.
 	Hint, Code, Detail string
+	// Frames are the signed-out page's front-channel logout URIs, each
+	// loaded in a hidden iframe (Front-Channel Logout 1.0 §4); Continue is
+	// where that page goes next (the post_logout_redirect_uri with state)
+	// and Refresh the <meta http-equiv="refresh"> content that goes there
+	// once the page and its iframes have loaded ("" for none).
+	Frames            []string
+	Continue, Refresh string
 	// Styles are the stylesheet URLs; Logo the operator's logo URL.
 	Styles []string
 	Logo   string
@@ -171,7 +181,11 @@ func errorPage(err error, code, description string) page {
 // redirect_uri. A loopback http logo_uri (development: clients/pageuris.go
 // allows nothing else over http) is added to img-src, which https: does
 // not cover.
-func pageCSP(redirectURI, logoURI string) string {
+//
+// The signed-out page of a front-channel logout gets frame-src with the
+// origins of its iframes (and nothing else changes); every other page
+// keeps default-src 'none' for frames.
+func pageCSP(redirectURI, logoURI string, frames []string) string {
 	img := "img-src 'self' https: data:"
 	if src := formTarget(logoURI); strings.HasPrefix(src, "http://") {
 		img += " " + src
@@ -180,7 +194,26 @@ func pageCSP(redirectURI, logoURI string) string {
 	if src := formTarget(redirectURI); src != "" {
 		form += " " + src
 	}
-	return "default-src 'none'; style-src 'self'; " + img + "; " + form + "; frame-ancestors 'none'; base-uri 'none'"
+	csp := "default-src 'none'; style-src 'self'; " + img + "; " + form + "; frame-ancestors 'none'; base-uri 'none'"
+	if src := frameSources(frames); len(src) > 0 {
+		csp += "; frame-src " + strings.Join(src, " ")
+	}
+	return csp
+}
+
+// frameSources are the CSP source expressions of the front-channel
+// logout URIs: each http(s) origin once, sorted.
+func frameSources(frames []string) []string {
+	var out []string
+	for _, f := range frames {
+		if src := formTarget(f); strings.HasPrefix(src, "https://") || strings.HasPrefix(src, "http://") {
+			if !slices.Contains(out, src) {
+				out = append(out, src)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // cspScheme and cspHost are what a CSP source expression may hold
@@ -241,7 +274,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", pageCSP(redirectURI, p.Client.LogoURI))
+	h.Set("Content-Security-Policy", pageCSP(redirectURI, p.Client.LogoURI, p.Frames))
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())

@@ -25,9 +25,17 @@ func TestFormTarget(t *testing.T) {
 			t.Errorf("formTarget(%q) = %q, want %q", in, got, want)
 		}
 	}
-	got := pageCSP("com.example.app:/cb", "https://cdn.example/logo.png")
+	got := pageCSP("com.example.app:/cb", "https://cdn.example/logo.png", nil)
 	want := "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self' com.example.app:; frame-ancestors 'none'; base-uri 'none'"
 	if got != want {
 		t.Errorf("pageCSP\n got %s\nwant %s", got, want)
+	}
+	// Front-channel logout: frame-src names each http(s) origin once,
+	// sorted; what cannot be expressed safely is left out.
+	got = pageCSP("", "", []string{"https://b.example/fc?iss=x&sid=y", "http://127.0.0.1:9998/fc", "https://b.example/other",
+		"https://a'b.example/fc", "javascript:alert(1)"})
+	want = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; frame-src http://127.0.0.1:9998 https://b.example"
+	if got != want {
+		t.Errorf("pageCSP with frames\n got %s\nwant %s", got, want)
 	}
 }

@@ -223,7 +223,8 @@ func (u *ui) check(kind string) error {
 		PolicyURI: "https://app.example/privacy", TOSURI: "https://app.example/terms"},
 		Action: "/oauth2/authorize/login", Request: "sample", Username: "sample", Error: "Sample error",
 		Scopes:  []scopeView{{Name: "openid", Text: "Confirm who you are", Described: true}, {Name: "custom", Text: "Use custom"}},
-		Account: "sample", SwitchAccount: "/switch", Code: "invalid_request", Detail: "sample", Hint: "sample",
+		Account: "sample", SwitchAccount: true, Code: "invalid_request", Detail: "sample", Hint: "sample",
+		Frames: []string{"https://app.example/logout?iss=x&sid=y"}, Continue: "https://app.example/bye", Refresh: "0;url=https://app.example/bye",
 		Styles: u.styles, Logo: u.logo}
 	var buf bytes.Buffer
 	if err := u.pages[kind].ExecuteTemplate(&buf, "layout", p); err != nil {

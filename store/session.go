@@ -138,6 +138,9 @@ type SessionStore interface {
 	ListSessions(ctx context.Context, userID string) ([]Session, error)
 	// DeleteSession removes the session and returns it as it was, with
 	// its Families (for the caller to end what was begun in it);
-	// ErrNotFound if it is missing or expired.
+	// ErrNotFound if it is missing or expired. A backend that deleted it
+	// but cannot yet vouch for the delete (a durable Redis store whose
+	// replicas did not acknowledge) returns the record together with an
+	// ErrUnavailable error.
 	DeleteSession(ctx context.Context, id string) (Session, error)
 }

@@ -85,11 +85,13 @@ type Client struct {
 
 	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel
 	// Logout 1.0 §2.2); BackchannelLogoutSessionRequired says the client
-	// needs their sid. FrontchannelLogoutURI is stored, not used (front-
-	// channel logout is not supported).
-	BackchannelLogoutURI             string `json:"backchannel_logout_uri,omitempty"`
-	BackchannelLogoutSessionRequired bool   `json:"backchannel_logout_session_required,omitempty"`
-	FrontchannelLogoutURI            string `json:"frontchannel_logout_uri,omitempty"`
+	// needs their sid. FrontchannelLogoutURI is loaded in an iframe of
+	// the signed-out page (OIDC Front-Channel Logout 1.0 §2), with iss
+	// and sid when FrontchannelLogoutSessionRequired.
+	BackchannelLogoutURI              string `json:"backchannel_logout_uri,omitempty"`
+	BackchannelLogoutSessionRequired  bool   `json:"backchannel_logout_session_required,omitempty"`
+	FrontchannelLogoutURI             string `json:"frontchannel_logout_uri,omitempty"`
+	FrontchannelLogoutSessionRequired bool   `json:"frontchannel_logout_session_required,omitempty"`
 	// RequirePushedAuthorizationRequests: the client's authorization
 	// requests must come through the pushed authorization request
 	// endpoint (RFC 9126 §6).

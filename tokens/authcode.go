@@ -402,9 +402,8 @@ type IDClaims struct {
 	ACR string   `json:"acr,omitempty"`
 }
 
-// ACRPassword is the acr of a password sign-in: "1", the level of OIDC
-// Core §2's example ("a password … meets ISO/IEC 29115 level 1").
-const ACRPassword = "1"
+// ACRPassword is oauth.ACRPassword (kept for callers of this package).
+const ACRPassword = oauth.ACRPassword
 
 // mintIDToken signs an ID token for the client (RS256 unless the client
 // registered id_token_signed_response_alg, OIDC Registration §2).
@@ -424,7 +423,7 @@ func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, no
 	if fam.SessionID != "" {
 		// sid is the SSO session (OIDC Back-Channel Logout §2.4); a
 		// browser login is a password today (RFC 8176 "pwd"), ACRPassword.
-		claims.SID, claims.AMR, claims.ACR = fam.SessionID, []string{"pwd"}, ACRPassword
+		claims.SID, claims.AMR, claims.ACR = fam.SessionID, []string{oauth.AMRPassword}, oauth.ACRPassword
 	}
 	payload, err := json.Marshal(&claims)
 	if err != nil {

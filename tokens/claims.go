@@ -75,6 +75,15 @@ func ParseClaimsRequest(param string) (*ClaimsRequest, error) {
 				if err := json.Unmarshal(spec, &s); err != nil {
 					return bad("%s.%s must be null or an object with essential, value or values", member, name)
 				}
+				if member == "id_token" && name == oauth.ClaimACR && s.Essential != nil && *s.Essential && !acrSatisfiable(s.Value, s.Values) {
+					// OIDC Core §5.5.1.1: an essential acr that cannot be met
+					// MUST be treated as a failed authentication attempt;
+					// authd reaches only oauth.ACRValues(), so no sign-in
+					// could meet it (access_denied, §3.1.2.6 / RFC 6749
+					// §4.1.2.1). A voluntary acr (acr_values, §3.1.2.1, or
+					// essential false) is only a wish and is ignored.
+					return nil, oauth.New(oauth.AccessDenied, "the essential acr requested cannot be satisfied (supported: %s)", strings.Join(oauth.ACRValues(), " "))
+				}
 			}
 			if slices.Contains(known, name) && !slices.Contains(*dst, name) {
 				*dst = append(*dst, name)
@@ -86,6 +95,24 @@ func ParseClaimsRequest(param string) (*ClaimsRequest, error) {
 		return nil, nil
 	}
 	return &out, nil
+}
+
+// acrSatisfiable reports whether an essential acr request's value or
+// values (OIDC Core §5.5.1) name an acr authd reaches; neither named is
+// satisfiable (any acr will do).
+func acrSatisfiable(value any, values []any) bool {
+	if value == nil && values == nil {
+		return true
+	}
+	if value != nil {
+		values = append(values, value)
+	}
+	for _, v := range values {
+		if s, ok := v.(string); ok && slices.Contains(oauth.ACRValues(), s) {
+			return true
+		}
+	}
+	return false
 }
 
 // releasedClaims returns the names of the user claims of scope plus

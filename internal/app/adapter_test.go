@@ -505,6 +505,7 @@ func TestDiscoveryDerivesFromTheVocabulary(t *testing.T) {
 		"introspection_endpoint_auth_methods_supported":    oauth.ConfidentialAuthMethods(),
 		"scopes_supported":                                 oauth.Scopes(),
 		"claims_supported":                                 oauth.Claims(),
+		"acr_values_supported":                             oauth.ACRValues(),
 		"code_challenge_methods_supported":                 {oauth.PKCEMethodS256},
 		"response_types_supported":                         {oauth.ResponseTypeCode},
 	} {

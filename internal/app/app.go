@@ -252,12 +252,6 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 
-	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Consents: st, Now: opts.Now,
-		Sessions: st, Hints: a.Tokens, SessionIdleTTL: cfg.SessionIdleTTL, SessionMaxLifetime: cfg.SessionMaxLifetime,
-		Pushed: st, PushedLifetime: cfg.PARLifetime, RequirePushed: cfg.RequirePushedAuthorizationRequests})
-	if err != nil {
-		return nil, err
-	}
 	a.Feed = feed.NewHub(feed.Config{Source: st, Buffer: cfg.RevocationFeedQueue, MaxSubscribers: cfg.RevocationFeedMaxSubscribers, Logger: log.With("component", "feed")})
 	a.background("keys", a.Keys.Run)
 	a.background("revocation feed", a.Feed.Run)
@@ -276,7 +270,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	a.background("back-channel logout", backchannel.Run)
 	lo, err := logout.New(logout.Config{Sessions: st, Logins: a.Tokens, Clients: a.Clients, Hints: a.Tokens,
-		Backchannel: backchannel, DefaultAlg: cfg.SigningAlg, Logger: log.With("component", "logout")})
+		Backchannel: backchannel, DefaultAlg: cfg.SigningAlg, Issuer: cfg.Issuer, Logger: log.With("component", "logout")})
+	if err != nil {
+		return nil, err
+	}
+	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Consents: st, Now: opts.Now,
+		Sessions: st, Hints: a.Tokens, SessionIdleTTL: cfg.SessionIdleTTL, SessionMaxLifetime: cfg.SessionMaxLifetime,
+		Pushed: st, PushedLifetime: cfg.PARLifetime, RequirePushed: cfg.RequirePushedAuthorizationRequests,
+		Accounts: a.Users, Logout: lo})
 	if err != nil {
 		return nil, err
 	}

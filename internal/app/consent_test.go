@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -353,5 +354,74 @@ func TestSilentAuthorizationNeedsConsent(t *testing.T) {
 		if !isConsentPage(resp, page) {
 			t.Errorf("prompt=consent with a session: %d; want the consent page", resp.StatusCode)
 		}
+	})
+}
+
+// TestConsentSwitchAccount: the consent page names the signed-in user
+// and its "Not you?" (a POSTed decision=switch_account) ends that session
+// everywhere — its logins revoked, back-channel logout sent, the cookie
+// cleared — and the SAME authorization request continues at the login
+// page; the other user signs in, consents and the code is theirs.
+func TestConsentSwitchAccount(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		lr := newLogoutReceiver(t, 0, 0)
+		first := newLogoutClient(t, in, "first", lr)    // skip_consent: signs ann in
+		app := newSSOClient(in, "needs-consent", false) // shows the consent page
+		ann := in.createUser("ann", "password-of-ann")
+		bob := in.createUser("bob", "password-of-bob")
+		b := browser(t)
+		annLogin := first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
+		annSID := claimsOf(t, annLogin.IDToken).SID
+
+		// The session signs ann in; the consent page says so.
+		resp, page := get(t, b, app.authURL("state", "keep-me"))
+		if !isConsentPage(resp, page) || !strings.Contains(page, "Signed in as <strong>ann</strong>") ||
+			!strings.Contains(page, `name="decision" value="switch_account"`) {
+			t.Fatalf("consent page without the account and its switch: %d\n%s", resp.StatusCode, page)
+		}
+		// Without this browser's CSRF cookie the switch is refused.
+		stranger := browser(t)
+		if r, _ := consent(t, in, stranger, page, "switch_account"); r.StatusCode != http.StatusForbidden {
+			t.Errorf("switch from another browser: %d, want 403", r.StatusCode)
+		}
+		resp, page = consent(t, in, b, page, "switch_account")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `name="password"`) || strings.Contains(page, `value="ann"`) {
+			t.Fatalf("after the switch: %d, want the login page (not prefilled)\n%s", resp.StatusCode, page)
+		}
+		sessionCookieGone(t, resp)
+		// ann's session ended everywhere: her client got a logout token
+		// for it, her login there is revoked, admin lists no session.
+		checkLogoutToken(t, in, lr.await(t, 2*time.Second, 1)[0], first.c.ClientID, ann.ID, annSID)
+		if r := refresh(in, first.c, annLogin.RefreshToken); r.Error != "invalid_grant" {
+			t.Errorf("ann's refresh token after the switch: %d %s, want invalid_grant", r.Status, r.Error)
+		}
+		var list struct {
+			Sessions []struct{ ID string } `json:"sessions"`
+		}
+		if st := in.admin(http.MethodGet, "/admin/users/"+ann.ID+"/sessions", nil, &list); st != http.StatusOK || len(list.Sessions) != 0 {
+			t.Errorf("ann's sessions after the switch: %d %v, want none", st, list.Sessions)
+		}
+
+		// The same request goes on with bob: his consent, his code, the
+		// request's state.
+		resp, page = post(t, b, in.Public.URL+"/oauth2/authorize/login", url.Values{"request": {formField(t, page)},
+			"username": {"bob"}, "password": {"password-of-bob"}})
+		if !isConsentPage(resp, page) || !strings.Contains(page, "Signed in as <strong>bob</strong>") {
+			t.Fatalf("bob's consent page: %d\n%s", resp.StatusCode, page)
+		}
+		resp, _ = consent(t, in, b, page, "allow")
+		if loc, _ := url.Parse(resp.Header.Get("Location")); loc == nil || loc.Query().Get("state") != "keep-me" {
+			t.Fatalf("the code redirect lost the request's state: %q", resp.Header.Get("Location"))
+		}
+		got := claimsOf(t, app.exchange(t, codeOf(t, resp, app.redirect)).IDToken)
+		if got.Sub != bob.ID || got.SID == annSID {
+			t.Errorf("code for sub %s sid %s; want bob (%s) in a new session", got.Sub, got.SID, bob.ID)
+		}
+		if l := in.consents(ann.ID); len(l.Consents) != 0 {
+			t.Errorf("ann consented to nothing, has %v", l.Consents)
+		}
+		// bob's session is this browser's now.
+		app.silent(t, b)
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -181,7 +182,7 @@ func TestLogoutWithIDTokenHint(t *testing.T) {
 		_, body := get(t, http.DefaultClient, in.Public.URL+"/.well-known/openid-configuration")
 		json.Unmarshal([]byte(body), &disc)
 		if disc["end_session_endpoint"] != in.Issuer+"/oauth2/logout" || disc["backchannel_logout_supported"] != true ||
-			disc["backchannel_logout_session_supported"] != true || disc["frontchannel_logout_supported"] != false {
+			disc["backchannel_logout_session_supported"] != true || disc["frontchannel_logout_supported"] != true {
 			t.Errorf("discovery: end_session_endpoint %v, backchannel %v/%v, frontchannel %v", disc["end_session_endpoint"],
 				disc["backchannel_logout_supported"], disc["backchannel_logout_session_supported"], disc["frontchannel_logout_supported"])
 		}
@@ -368,5 +369,95 @@ func TestBackchannelRetriedNeverBlocks(t *testing.T) {
 			t.Errorf("receiver hit %d times; want a retry after the 503", hits)
 		}
 		checkLogoutToken(t, in, got[0], a.c.ClientID, u.ID, sid)
+	})
+}
+
+// newFrontchannelClient is an SSO client with a frontchannel_logout_uri
+// (with iss and sid when session is set) and a post-logout redirect URI.
+func newFrontchannelClient(in *instance, name, frontURI string, session bool) ssoClient {
+	redirect := "http://127.0.0.1:9999/" + name + "/cb"
+	c := in.createClient(map[string]any{"client_name": name, "grant_types": []string{"authorization_code", "refresh_token"},
+		"redirect_uris": []string{redirect}, "post_logout_redirect_uris": []string{"http://127.0.0.1:9999/" + name + "/bye"},
+		"scope": "openid profile offline_access", "skip_consent": true,
+		"frontchannel_logout_uri": frontURI, "frontchannel_logout_session_required": session})
+	return ssoClient{in: in, c: c, redirect: redirect}
+}
+
+var iframeSrc = regexp.MustCompile(`<iframe class="frontchannel" src="([^"]+)"`)
+
+// frames are the front-channel iframes of a signed-out page.
+func frames(page string) []string {
+	var out []string
+	for _, m := range iframeSrc.FindAllStringSubmatch(page, -1) {
+		out = append(out, html.UnescapeString(m[1]))
+	}
+	return out
+}
+
+// TestFrontchannelLogout: logging out (with id_token_hint, and by the
+// confirmation page) renders the signed-out page with one hidden iframe
+// per client of the session that registered a frontchannel_logout_uri —
+// with iss and sid for the one that asked (Front-Channel Logout 1.0 §2,
+// §4) — a CSP whose frame-src names exactly their origins, and a
+// scriptless continuation (meta refresh, a link) to the
+// post_logout_redirect_uri with state. A client not in the session gets
+// no iframe. Module: oidcc-frontchannel-rp-initiated-logout.
+func TestFrontchannelLogout(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		withSID := newFrontchannelClient(in, "fc-sid", "https://rp-one.example:8443/fc?tenant=7", true)
+		plain := newFrontchannelClient(in, "fc-plain", "http://127.0.0.1:9998/fc", false)
+		newFrontchannelClient(in, "fc-absent", "https://rp-absent.example/fc", true) // never in the session
+		noFront := newLogoutClient(t, in, "no-front", nil)
+		in.createUser("ann", "password-of-ann")
+
+		for _, confirm := range []bool{false, true} {
+			b := browser(t)
+			ta := withSID.exchange(t, withSID.login(t, b, "ann", "password-of-ann"))
+			plain.exchange(t, plain.silent(t, b))
+			noFront.exchange(t, noFront.silent(t, b))
+			sid := claimsOf(t, ta.IDToken).SID
+
+			endpoint := in.Public.URL + "/oauth2/logout"
+			q := url.Values{"id_token_hint": {ta.IDToken}, "post_logout_redirect_uri": {withSID.bye()}, "state": {"s&1"}}
+			if confirm { // no hint: the confirmation page, then decision=logout
+				q.Del("id_token_hint")
+				q.Set("client_id", withSID.c.ClientID)
+			}
+			resp, page := get(t, b, endpoint+"?"+q.Encode())
+			if confirm {
+				resp, page = post(t, b, endpoint, url.Values{"request": {html.UnescapeString(formField(t, page))}, "decision": {"logout"}})
+			}
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, "You are signed out") {
+				t.Fatalf("confirm=%v: logout answered %d %q; want the signed-out page", confirm, resp.StatusCode, resp.Header.Get("Location"))
+			}
+			sessionCookieGone(t, resp)
+			got := frames(page)
+			if len(got) != 2 {
+				t.Fatalf("confirm=%v: iframes %v; want the two front-channel clients of the session", confirm, got)
+			}
+			one, _ := url.Parse(got[0])
+			if one.Host != "rp-one.example:8443" || one.Path != "/fc" || one.Query().Get("iss") != in.Issuer ||
+				one.Query().Get("sid") != sid || one.Query().Get("tenant") != "7" {
+				t.Errorf("session-required iframe %s; want iss=%s sid=%s and its own query", got[0], in.Issuer, sid)
+			}
+			if got[1] != "http://127.0.0.1:9998/fc" {
+				t.Errorf("plain iframe %s; want the URI as registered (no iss/sid)", got[1])
+			}
+			if strings.Contains(page, "rp-absent.example") {
+				t.Error("a client that was not in the session got an iframe")
+			}
+			csp := resp.Header.Get("Content-Security-Policy")
+			if !strings.Contains(csp, "; frame-src http://127.0.0.1:9998 https://rp-one.example:8443") ||
+				strings.Contains(csp, "rp-absent") || strings.Contains(csp, "script-src") || !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("signed-out CSP %q; want frame-src with exactly the two origins and nothing else loosened", csp)
+			}
+			back := withSID.bye() + "?" + url.Values{"state": {"s&1"}}.Encode()
+			if !strings.Contains(html.UnescapeString(page), `<meta http-equiv="refresh" content="0;url=`+back+`">`) ||
+				!strings.Contains(html.UnescapeString(page), `href="`+back+`"`) || strings.Contains(page, "<script") {
+				t.Errorf("confirm=%v: the page does not continue to %s without script:\n%s", confirm, back, page)
+			}
+			withSID.loginPage(t, b)
+		}
 	})
 }

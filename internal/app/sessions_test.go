@@ -11,6 +11,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/authd-dev/authd/internal/redistest"
 )
 
 // Single sign-on sessions and the authorization request parameters of
@@ -450,4 +452,111 @@ func TestRevokedUserNeedsLogin(t *testing.T) {
 		}
 		first.loginPage(t, bobB)
 	})
+}
+
+// TestDiscoveryAndACR: discovery states the acr authd issues and the
+// claims that say how and when the user signed in (OIDC Discovery §3);
+// an essential acr that no sign-in can reach is a failed authentication
+// (OIDC Core §5.5.1.1: access_denied), a satisfiable or voluntary one
+// (acr_values, essential false) is ignored and "1" is issued.
+// Module: oidcc-claims-essential (acr).
+func TestDiscoveryAndACR(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		provider, err := oidc.NewProvider(context.Background(), in.Issuer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var disco struct {
+			ACR                []string `json:"acr_values_supported"`
+			Claims             []string `json:"claims_supported"`
+			Front              *bool    `json:"frontchannel_logout_supported"`
+			FrontSession       *bool    `json:"frontchannel_logout_session_supported"`
+			BackSession        *bool    `json:"backchannel_logout_session_supported"`
+			RequestParam       *bool    `json:"request_parameter_supported"`
+			RequestURIParam    *bool    `json:"request_uri_parameter_supported"`
+			EndSessionEndpoint string   `json:"end_session_endpoint"`
+		}
+		if err := provider.Claims(&disco); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(disco.ACR, []string{"1"}) {
+			t.Errorf("acr_values_supported %v, want [1]", disco.ACR)
+		}
+		for _, c := range []string{"sid", "auth_time", "acr", "amr"} {
+			if !slices.Contains(disco.Claims, c) {
+				t.Errorf("claims_supported lacks %s: %v", c, disco.Claims)
+			}
+		}
+		isTrue := func(b *bool) bool { return b != nil && *b }
+		isFalse := func(b *bool) bool { return b != nil && !*b }
+		if !isTrue(disco.Front) || !isTrue(disco.FrontSession) || !isTrue(disco.BackSession) ||
+			!isFalse(disco.RequestParam) || !isFalse(disco.RequestURIParam) || disco.EndSessionEndpoint == "" {
+			t.Errorf("discovery logout/request fields: %+v", disco)
+		}
+
+		first := newSSOClient(in, "first", true)
+		in.createUser("ann", "password-of-ann")
+		b := browser(t)
+		first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
+		essential := func(spec string) string { return `{"id_token":{"acr":` + spec + `}}` }
+		first.authError(t, b, "access_denied", "claims", essential(`{"essential":true,"values":["urn:example:mfa"]}`))
+		first.authError(t, b, "access_denied", "claims", essential(`{"essential":true,"value":"2"}`))
+		first.authError(t, browser(t), "access_denied", "claims", essential(`{"essential":true,"value":"2"}`))
+		for _, extra := range [][]string{
+			{"claims", essential(`{"essential":true,"values":["urn:example:mfa","1"]}`)},
+			{"claims", essential(`{"essential":true}`)},
+			{"claims", essential(`{"essential":false,"value":"urn:example:mfa"}`)},
+			{"acr_values", "urn:example:mfa"},
+		} {
+			got := claimsOf(t, first.exchange(t, first.silent(t, b, extra...)).IDToken)
+			if got.ACR != "1" || !slices.Equal(got.AMR, []string{"pwd"}) {
+				t.Errorf("%v: acr %q amr %v, want 1 [pwd]", extra, got.ACR, got.AMR)
+			}
+		}
+	})
+}
+
+// TestSessionWritesWaitForReplica: on Redis with durable writes
+// (--redis-wait-replicas 1), a sign-in whose session no replica holds
+// and a logout whose writes no replica acknowledged answer 503 instead
+// of success (a failover must not undo them); once the replica is back
+// the retry of the logout completes, its client gets the logout token,
+// and new sign-ins work. (A delete that is itself unacknowledged still
+// notifies the clients: store/redis TestDurableSessionAndConsentWrites
+// checks the record it hands back.)
+func TestSessionWritesWaitForReplica(t *testing.T) {
+	pair := redistest.NewReplicated(t)
+	in := start(t, "", "--store", "redis", "--redis-url", "redis://"+pair.Nodes[0]+"/0", "--redis-prefix", "sesswait:",
+		"--redis-wait-replicas", "1", "--redis-wait-timeout", "100ms")
+	lr := newLogoutReceiver(t, 0, 0)
+	first := newLogoutClient(t, in, "first", lr)
+	u := in.createUser("ann", "password-of-ann")
+	b := browser(t)
+	ta := first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
+	sid := claimsOf(t, ta.IDToken).SID
+
+	pair.Pause(pair.Nodes[1], true)
+	// A sign-in in another browser: its session cannot be made durable.
+	resp, page := signIn(t, in, browser(t), first.authURL(), "ann", "password-of-ann")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Location") != "" {
+		t.Errorf("sign-in with the replica stopped: %d %q, want a 503 page\n%s", resp.StatusCode, resp.Header.Get("Location"), page)
+	}
+	// The logout: 503 (its first durable write, revoking the session's
+	// logins, is not acknowledged), the cookie kept for the retry.
+	q := url.Values{"id_token_hint": {ta.IDToken}, "post_logout_redirect_uri": {first.bye()}, "state": {"st"}}
+	resp, _ = get(t, b, in.Public.URL+"/oauth2/logout?"+q.Encode())
+	if resp.StatusCode != http.StatusServiceUnavailable || len(resp.Cookies()) != 0 {
+		t.Errorf("logout with the replica stopped: %d %q %v, want 503 and the cookie kept", resp.StatusCode, resp.Header.Get("Location"), resp.Cookies())
+	}
+	pair.Pause(pair.Nodes[1], false)
+
+	// The retry completes: logged out, redirected, the client told.
+	resp, _ = get(t, b, in.Public.URL+"/oauth2/logout?"+q.Encode())
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, first.bye()) {
+		t.Errorf("logout retry: %d %q, want 303 to %s", resp.StatusCode, loc, first.bye())
+	}
+	checkLogoutToken(t, in, lr.await(t, 2*time.Second, 1)[0], first.c.ClientID, u.ID, sid)
+	sessionDead(t, b, map[*ssoClient]tokenResponse{&first: ta})
+	first.exchange(t, first.login(t, b, "ann", "password-of-ann"))
 }

@@ -43,13 +43,16 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (store.
 
 // GrantConsent merges scope into the stored consent in an optimistic
 // transaction (WATCH/MULTI on the user's consent hash, retried on a
-// conflict).
+// conflict). On a durable store the transaction's connection then WAITs
+// (durable.go: a consent a failover lost would show the page again; one
+// it kept after a withdrawal is the security case, DeleteConsent).
 func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (store.Consent, error) {
 	if userID == "" || clientID == "" {
 		return store.Consent{}, errors.New("redis grant consent: empty user or client ID")
 	}
 	key := s.consentKey(userID)
 	var out store.Consent
+	var wait *goredis.Cmd
 	err := s.watch(ctx, "grant consent", func(tx *goredis.Tx) error {
 		var old store.Consent
 		raw, err := tx.HGet(ctx, key, clientID).Bytes()
@@ -74,10 +77,19 @@ func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string
 			p.HSet(ctx, key, clientID, b)
 			return nil
 		})
+		if err == nil && s.durable() {
+			// WAIT counts the writes of its own connection: the Tx's.
+			wait = tx.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
+		}
 		return err
 	}, key)
 	if err != nil {
 		return store.Consent{}, err
+	}
+	if wait != nil {
+		if err := s.replicated("grant consent", wait); err != nil {
+			return store.Consent{}, err
+		}
 	}
 	return out, nil
 }

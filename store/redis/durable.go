@@ -23,11 +23,16 @@ import (
 // used before is Current again and a thief holding it could redeem it.
 //
 // With Options.WaitReplicas = N > 0, every family write (create, rotate,
-// revoke) and denylist write is followed, on the same connection and in
+// revoke), denylist write, SSO session write (create, touch with a new
+// login, delete) and consent write (grant, withdraw) is followed, on the same connection and in
 // the same round trip where possible, by WAIT N WaitTimeout: the write is
 // acknowledged to authd's caller only once N replicas hold it. A WAIT that
 // comes back short answers store.ErrUnavailable (the client gets 503) —
-// the write is on the primary, it is just not yet safe.
+// the write is on the primary, it is just not yet safe. For sessions and
+// consent that matters as much as for families: a logout or a withdrawn
+// consent that a failover brings back is a security bug (the browser is
+// signed in again, the client may skip the consent page), and a session
+// that loses a login's link would not end that login at logout.
 //
 // That leaves one case to design for: a rotation that committed on the
 // primary but whose WAIT timed out. The client got 503 and retries with
@@ -174,6 +179,25 @@ func (s *Store) runDurable(ctx context.Context, sc *goredis.Script, keys []strin
 		run(true)
 	}
 	return reply, wait, nil
+}
+
+// script runs sc: on a durable store by runDurable (WAIT on the same
+// connection, wait set), otherwise plainly (wait nil). err is set only
+// when no connection could be had.
+func (s *Store) script(ctx context.Context, sc *goredis.Script, keys []string, args ...any) (*goredis.Cmd, waitReply, error) {
+	if s.durable() {
+		return s.runDurable(ctx, sc, keys, args...)
+	}
+	return sc.Run(ctx, s.rdb, keys, args...), nil, nil
+}
+
+// checkReplicated is replicated for an optional WAIT (nil: the store is
+// not durable, nothing to check).
+func (s *Store) checkReplicated(op string, wait waitReply) error {
+	if wait == nil {
+		return nil
+	}
+	return s.replicated(op, wait)
 }
 
 // waitReply is the answer of a WAIT, pipelined (*goredis.Cmd) or not

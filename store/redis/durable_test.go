@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -335,5 +336,71 @@ func TestDurableRotationAtFamilyEnd(t *testing.T) {
 	}
 	if err := s.finishRotation(ctx, s.familyKey("moved-on"), storetest.Digest("t0"), intReply{goredis.NewIntResult(1, nil)}); !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errSuperseded) {
 		t.Fatalf("finish of a rotation whose successor was replaced: %v; want ErrUnavailable (superseded)", err)
+	}
+}
+
+// TestDurableSessionAndConsentWrites: session create, a touch that adds a
+// login, session delete and consent grant and withdrawal WAIT like family
+// writes: with the replica stopped each answers ErrUnavailable (not
+// replicated) instead of success; the delete still hands back the record
+// (so the logout can notify the clients); with the replica back they
+// succeed and a touch without a new login does not wait.
+func TestDurableSessionAndConsentWrites(t *testing.T) {
+	ctx := context.Background()
+	pair := redistest.NewReplicated(t)
+	s := openReplicated(t, pair, 1)
+	now := storetest.Now()
+	touch := func(fid string) store.SessionTouch {
+		return store.SessionTouch{Now: now, IdleTTL: time.Hour, Slack: time.Minute, ClientID: "c1", FamilyID: fid}
+	}
+	if err := s.CreateSession(ctx, storetest.NewSession("s1", "u1", now)); err != nil {
+		t.Fatalf("create s1 with the replica up: %v", err)
+	}
+	if _, err := s.GrantConsent(ctx, "u1", "c1", "openid", now, time.Time{}); err != nil {
+		t.Fatalf("grant with the replica up: %v", err)
+	}
+
+	pair.Pause(pair.Nodes[1], true)
+	unacked := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, store.ErrUnavailable) || !errors.Is(err, errNotReplicated) {
+			t.Fatalf("%s with the replica stopped: err = %v, want ErrUnavailable (not replicated)", what, err)
+		}
+	}
+	unacked("create session", s.CreateSession(ctx, storetest.NewSession("s2", "u1", now)))
+	_, err := s.TouchSession(ctx, "s1", touch("f1"))
+	unacked("touch with a login", err)
+	_, err = s.GrantConsent(ctx, "u1", "c2", "openid", now, time.Time{})
+	unacked("grant consent", err)
+	_, err = s.DeleteConsent(ctx, "u1", "c1")
+	unacked("withdraw consent", err)
+	gone, err := s.DeleteSession(ctx, "s1")
+	unacked("delete session", err)
+	if gone.ID != "s1" || gone.UserID != "u1" || !slices.Contains(gone.Families, "f1") {
+		t.Errorf("unacknowledged delete returned %+v; want the record with its families", gone)
+	}
+	pair.Pause(pair.Nodes[1], false)
+
+	// The writes stand on the primary; the retry of the delete finds the
+	// session gone, new writes are acknowledged.
+	if _, err := s.DeleteSession(ctx, "s1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("retry of the delete: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateSession(ctx, storetest.NewSession("s3", "u1", now)); err != nil {
+		t.Fatalf("create s3: %v", err)
+	}
+	if _, err := s.TouchSession(ctx, "s3", touch("f3")); err != nil {
+		t.Fatalf("touch s3: %v", err)
+	}
+	pair.Pause(pair.Nodes[1], true)
+	if _, err := s.TouchSession(ctx, "s3", touch("")); err != nil {
+		t.Errorf("a touch without a new login waits for nobody: %v", err)
+	}
+	pair.Pause(pair.Nodes[1], false)
+	if _, err := s.DeleteSession(ctx, "s3"); err != nil {
+		t.Fatalf("delete s3: %v", err)
+	}
+	if _, err := s.GrantConsent(ctx, "u1", "c3", "openid", now, time.Time{}); err != nil {
+		t.Fatalf("grant c3: %v", err)
 	}
 }

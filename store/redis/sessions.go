@@ -148,19 +148,31 @@ func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
 	for _, f := range fams {
 		args = append(args, f)
 	}
-	n, err := createSessionScript.Run(ctx, s.rdb, []string{s.sessionKey(rec.ID), s.sessionFamiliesKey(rec.ID)}, args...).Int()
+	reply, wait, err := s.script(ctx, createSessionScript, []string{s.sessionKey(rec.ID), s.sessionFamiliesKey(rec.ID)}, args...)
+	if err != nil {
+		return s.fail("create session", err)
+	}
+	n, err := reply.Int()
 	if err != nil {
 		return s.fail("create session", err)
 	}
 	if n == 0 {
 		return fmt.Errorf("redis create session: %w", store.ErrExists)
 	}
-	err = indexSessionScript.Run(ctx, s.rdb, []string{s.userSessionsKey(rec.UserID)},
-		rec.ID, rec.ExpiresAt.UnixMilli(), s.now().UnixMilli()).Err()
+	if err := s.checkReplicated("create session", wait); err != nil {
+		return err
+	}
+	// The index is durable too: admin listing and ending a user's
+	// sessions read it.
+	reply, wait, err = s.script(ctx, indexSessionScript, []string{s.userSessionsKey(rec.UserID)},
+		rec.ID, rec.ExpiresAt.UnixMilli(), s.now().UnixMilli())
+	if err == nil {
+		err = reply.Err()
+	}
 	if err != nil {
 		return s.fail("index session", err)
 	}
-	return nil
+	return s.checkReplicated("index session", wait)
 }
 
 // GetSession returns a live session (one GET).
@@ -187,13 +199,30 @@ func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouc
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis touch session: %w", err)
 	}
-	raw, err := touchSessionScript.Run(ctx, s.rdb, []string{s.sessionKey(id), s.sessionFamiliesKey(id)}, now.UnixMicro(), idle.UnixMicro(),
-		strings.Trim(string(nowJSON), `"`), strings.Trim(string(idleJSON), `"`), t.ClientID, t.FamilyID, store.MaxSessionFamilies, t.Slack.Microseconds()).Text()
+	keys := []string{s.sessionKey(id), s.sessionFamiliesKey(id)}
+	args := []any{now.UnixMicro(), idle.UnixMicro(), strings.Trim(string(nowJSON), `"`), strings.Trim(string(idleJSON), `"`),
+		t.ClientID, t.FamilyID, store.MaxSessionFamilies, t.Slack.Microseconds()}
+	var reply *goredis.Cmd
+	var wait waitReply
+	if t.FamilyID != "" {
+		// A login entering the session is durable (durable.go): lost in a
+		// failover, logging the session out would not end that login.
+		reply, wait, err = s.script(ctx, touchSessionScript, keys, args...)
+		if err != nil {
+			return store.Session{}, s.fail("touch session", err)
+		}
+	} else {
+		reply = touchSessionScript.Run(ctx, s.rdb, keys, args...)
+	}
+	raw, err := reply.Text()
 	if errors.Is(err, goredis.Nil) {
 		return store.Session{}, fmt.Errorf("redis touch session: %w", store.ErrNotFound)
 	}
 	if err != nil {
 		return store.Session{}, s.fail("touch session", err)
+	}
+	if err := s.checkReplicated("touch session", wait); err != nil {
+		return store.Session{}, err
 	}
 	var rec store.Session
 	if err := json.Unmarshal([]byte(raw), &rec); err != nil {
@@ -253,16 +282,36 @@ func (s *Store) ListSessions(ctx context.Context, userID string) ([]store.Sessio
 }
 
 // DeleteSession removes the record and its families (one MULTI on their
-// slot), then its index entry.
+// slot), then its index entry. On a durable store the MULTI is followed
+// by WAIT on its connection (durable.go: a logout a failover undid would
+// sign the browser in again); a short WAIT answers ErrUnavailable, and
+// the record deleted is returned with it, so that the caller can still
+// notify the session's clients (the delete stands on the primary; a
+// retry finds the session gone).
 func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, error) {
 	var get *goredis.StringCmd
 	var fams *goredis.StringSliceCmd
-	_, err := s.rdb.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+	var wait *goredis.Cmd
+	tx := func(p goredis.Pipeliner) error {
 		get = p.GetDel(ctx, s.sessionKey(id))
 		fams = p.LRange(ctx, s.sessionFamiliesKey(id), 0, -1)
 		p.Del(ctx, s.sessionFamiliesKey(id))
 		return nil
-	})
+	}
+	var err error
+	if s.durable() {
+		conn, cerr := s.primaryConn(ctx, s.sessionKey(id))
+		if cerr != nil {
+			return store.Session{}, s.fail("delete session", cerr)
+		}
+		_, err = conn.TxPipelined(ctx, tx)
+		if err == nil || errors.Is(err, goredis.Nil) {
+			wait = conn.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
+		}
+		conn.Close()
+	} else {
+		_, err = s.rdb.TxPipelined(ctx, tx)
+	}
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return store.Session{}, s.fail("delete session", err)
 	}
@@ -278,11 +327,18 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, er
 		return store.Session{}, fmt.Errorf("redis delete session: decode: %w", err)
 	}
 	rec.Families = fams.Val()
+	// A stale index entry is harmless (ListSessions skips and drops
+	// members whose record is gone), so this one is not waited for.
 	if err := s.rdb.ZRem(ctx, s.userSessionsKey(rec.UserID), id).Err(); err != nil {
 		return store.Session{}, s.fail("unindex session", err)
 	}
 	if rec.ExpiredAt(s.now()) {
 		return store.Session{}, fmt.Errorf("redis delete session: %w", store.ErrNotFound)
+	}
+	if wait != nil {
+		if err := s.replicated("delete session", wait); err != nil {
+			return rec, err
+		}
 	}
 	return rec, nil
 }
