@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/oauth"
 )
 
@@ -13,17 +14,17 @@ const (
 	RegistrationOff = "off"
 	// RegistrationToken: registering needs an initial access token
 	// (RFC 7591 §3) from POST /admin/registration-tokens.
-	RegistrationToken = "token"
+	RegistrationToken = clients.RegistrationToken
 	// RegistrationOpen: anyone may register (RFC 7591 §3: "open
 	// registration"), within the policy and the per-address throttle.
-	RegistrationOpen = "open"
+	RegistrationOpen = clients.RegistrationOpen
 )
 
 // Redirect-URI kinds of --registration-redirect-schemes.
 const (
-	RedirectHTTPS      = "https"
-	RedirectHTTP       = "http" // loopback hosts only (RFC 8252 §7.3)
-	RedirectPrivateUse = "private-use"
+	RedirectHTTPS      = clients.RedirectHTTPS
+	RedirectHTTP       = clients.RedirectHTTP // loopback hosts only (RFC 8252 §7.3)
+	RedirectPrivateUse = clients.RedirectPrivateUse
 )
 
 // validateRegistration checks the dynamic-registration settings: a known
