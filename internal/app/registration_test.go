@@ -7,6 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -387,4 +390,28 @@ func TestRegistrationRateLimit(t *testing.T) {
 			t.Fatalf("fourth registration in a burst of 3: %d %s Retry-After %q", a.Status, a.Raw, a.Header.Get("Retry-After"))
 		}
 	})
+}
+
+// TestRegistrationOpenIDClient registers a client with a certified client
+// library, openid-client v6 (testclients/node), which then completes a
+// code flow with PKCE, a refresh and userinfo, and reads and deletes its
+// registration (RFC 7592). Under CI=true a missing node fails.
+func TestRegistrationOpenIDClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missingTool(t, "node is not installed")
+	}
+	dir := filepath.Join("..", "..", "testclients", "node")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openid-client", "package.json")); err != nil {
+		missingTool(t, "openid-client is not installed in %s (npm ci)", dir)
+	}
+	in := start(t, "", "--dynamic-registration", "token")
+	in.createUser("nora", "password-of-nora", "member")
+	env := []string{
+		"AUTHD_ISSUER=" + in.Issuer,
+		"AUTHD_INITIAL_TOKEN=" + in.registrationToken(600, 1),
+		"AUTHD_USERNAME=nora", "AUTHD_PASSWORD=password-of-nora",
+		"AUTHD_REDIRECT_URI=" + regRedirect,
+	}
+	runRecipe(t, dir, env, node, "--test", "--test-reporter=spec", "register.test.mjs")
 }
