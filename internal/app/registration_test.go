@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -414,4 +416,34 @@ func TestRegistrationOpenIDClient(t *testing.T) {
 		"AUTHD_REDIRECT_URI=" + regRedirect,
 	}
 	runRecipe(t, dir, env, node, "--test", "--test-reporter=spec", "register.test.mjs")
+}
+
+// TestRegistrationConcurrentUpdates: the registration access token is
+// checked and rotated atomically with the write, so of parallel updates
+// with one token exactly one succeeds.
+func TestRegistrationConcurrentUpdates(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", append(storeArgs, "--dynamic-registration", "open", "--registration-ip-burst", "1000")...)
+		a := in.register("", webApp())
+		uri, access := a.str("registration_client_uri"), a.str("registration_access_token")
+		const n = 8
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				upd := webApp()
+				upd["client_name"] = fmt.Sprint("update ", i)
+				statuses <- in.registration(http.MethodPut, uri, access, upd).Status
+			})
+		}
+		wg.Wait()
+		close(statuses)
+		got := map[int]int{}
+		for st := range statuses {
+			got[st]++
+		}
+		if got[200] != 1 || got[401] != n-1 {
+			t.Fatalf("%d parallel updates with one token: statuses %v, want one 200 and %d 401", n, got, n-1)
+		}
+	})
 }
