@@ -338,11 +338,13 @@ func (g *Registrar) authorize(ctx context.Context, id, token string) (store.Clie
 	if token == "" {
 		return store.Client{}, invalidToken("a registration access token is required (Authorization: Bearer)")
 	}
-	c, err := g.cfg.Registry.Lookup(ctx, id)
+	// From the store, not the cache: a token another replica rotated out
+	// a moment ago must not work here.
+	c, err := g.cfg.Registry.direct.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		c = store.Client{}
 	} else if err != nil {
-		return store.Client{}, err
+		return store.Client{}, fmt.Errorf("clients: read client %q: %w", id, err)
 	}
 	want := c.RegistrationTokenDigest
 	if len(want) == 0 {

@@ -72,6 +72,9 @@ type Registry struct {
 	cfg   Config
 	cache *clientCache // nil without CacheTTL
 	seal  *secretSealer
+	// direct is the store itself, never the cache: for checks that must
+	// see another replica's last write (registration access tokens).
+	direct ClientStore
 	// dummy is compared against when the client is unknown, so that an
 	// unknown client costs what a wrong secret costs.
 	dummy []byte
@@ -110,7 +113,7 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{equal: hmac.Equal, seal: seal}
+	r := &Registry{equal: hmac.Equal, seal: seal, direct: cfg.Store}
 	if cfg.CacheTTL > 0 {
 		r.cache = newClientCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 10_000, cfg.Now)
 		cfg.Store = r.cache

@@ -73,19 +73,20 @@ func (s *Server) adminRoutes(r *mux.Router) {
 // decodeJSON reads one bounded JSON object into v; unknown fields, trailing
 // data and the wrong content type are caller mistakes (400/415/413).
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	return s.decodeJSONBody(w, r, v, true)
+	return s.decodeJSONBody(w, r, v, true, 1<<20)
 }
 
-// decodeJSONBody is decodeJSON; strict refuses unknown fields. When not
+// decodeJSONBody is decodeJSON with a body of at most limit bytes; strict
+// refuses unknown fields. When not
 // strict, the JSON error (a *json.UnmarshalTypeError for a member of the
 // wrong type) is the Cause of the invalid_request error.
-func (s *Server) decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, strict bool) error {
+func (s *Server) decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, strict bool, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			return oauth.Errorf(http.StatusUnsupportedMediaType, oauth.InvalidRequest, "the request body must be application/json")
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	if strict {
 		dec.DisallowUnknownFields()
 	}

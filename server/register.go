@@ -48,7 +48,8 @@ type registrationBody struct {
 // type is invalid_client_metadata (§3.2.2).
 func (s *Server) decodeRegistration(w http.ResponseWriter, r *http.Request, req *clients.RegistrationRequest) error {
 	var body registrationBody
-	if err := s.decodeJSONBody(w, r, &body, false); err != nil {
+	// A public endpoint: bounded like every public body (MaxBodyBytes).
+	if err := s.decodeJSONBody(w, r, &body, false, s.cfg.MaxBodyBytes); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return oauth.New(oauth.InvalidClientMetadata, "%s has the wrong type", typeErr.Field)

@@ -294,6 +294,11 @@ func TestRegistrationErrors(t *testing.T) {
 				t.Errorf("%s: %d %s, want 400 %s", name, a.Status, a.Raw, tc.code)
 			}
 		}
+		// The body is bounded like every public request body (64 KiB).
+		big := with("client_name", strings.Repeat("x", 70<<10))
+		if a := in.registration(http.MethodPost, "", "", big); a.Status != http.StatusRequestEntityTooLarge {
+			t.Errorf("a 70 KiB registration: %d %s", a.Status, a.Raw)
+		}
 		// What the default policy allows: a public native app with a
 		// loopback and a private-use redirect URI; its scope defaults to
 		// the policy's.
