@@ -123,6 +123,9 @@ func TestRegistrationOff(t *testing.T) {
 	if a := in.registration(http.MethodPost, "", "", webApp()); a.Status != http.StatusNotFound {
 		t.Fatalf("POST /oauth2/register with registration off: %d", a.Status)
 	}
+	if a := in.registration(http.MethodGet, in.Issuer+"/oauth2/register/some-client", "some-token", nil); a.Status != http.StatusNotFound {
+		t.Fatalf("GET /oauth2/register/{id} with registration off: %d", a.Status)
+	}
 	if _, ok := discoveryDoc(t, in)["registration_endpoint"]; ok {
 		t.Fatal("discovery names a registration_endpoint with registration off")
 	}
