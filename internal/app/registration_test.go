@@ -96,16 +96,6 @@ func (in *instance) registrationToken(expiresIn, uses int) string {
 	return out.Token
 }
 
-func discoveryDoc(t *testing.T, in *instance) map[string]any {
-	t.Helper()
-	resp, body := get(t, http.DefaultClient, in.Issuer+"/.well-known/openid-configuration")
-	var doc map[string]any
-	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &doc) != nil {
-		t.Fatalf("discovery: %d %s", resp.StatusCode, body)
-	}
-	return doc
-}
-
 const regRedirect = "http://127.0.0.1:9999/callback"
 
 // webApp is the metadata of a confidential web client.
