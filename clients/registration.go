@@ -302,6 +302,9 @@ func (g *Registrar) allowed(m Metadata, c store.Client) error {
 		return metaErr("skip_consent is set by an operator only")
 	case len(m.Audience) > 0:
 		return metaErr("audience is set by an operator only")
+	case m.TokenExchangeImpersonation || m.TokenExchangeRefresh:
+		// RFC 8693 §5: who may act for whom is the server's policy.
+		return metaErr("token_exchange_impersonation and token_exchange_refresh are set by an operator only")
 	case c.TokenEndpointAuthMethod == AuthNone && !p.AllowPublicClients:
 		return metaErr("public clients (token_endpoint_auth_method none) may not register here")
 	}

@@ -278,6 +278,7 @@ func TestRegistrationErrors(t *testing.T) {
 			"skip_consent":                 {with("skip_consent", true), "invalid_client_metadata"},
 			"audience":                     {with("audience", []string{"https://api.example"}), "invalid_client_metadata"},
 			"client_id chosen":             {with("client_id", "mine"), "invalid_client_metadata"},
+			"token exchange impersonation": {with("token_exchange_impersonation", true), "invalid_client_metadata"},
 			"wrong member type":            {with("grant_types", "authorization_code"), "invalid_client_metadata"},
 			"software statement":           {with("software_statement", "eyJhbGciOiJub25lIn0.e30."), "unapproved_software_statement"},
 			"malformed JSON":               {`{"client_name":`, "invalid_request"},
