@@ -72,6 +72,9 @@ type Registry struct {
 	cfg   Config
 	cache *clientCache // nil without CacheTTL
 	seal  *secretSealer
+	// direct is the store itself, never the cache: for checks that must
+	// see another replica's last write (registration access tokens).
+	direct ClientStore
 	// dummy is compared against when the client is unknown, so that an
 	// unknown client costs what a wrong secret costs.
 	dummy []byte
@@ -110,7 +113,7 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Registry{equal: hmac.Equal, seal: seal}
+	r := &Registry{equal: hmac.Equal, seal: seal, direct: cfg.Store}
 	if cfg.CacheTTL > 0 {
 		r.cache = newClientCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 10_000, cfg.Now)
 		cfg.Store = r.cache
@@ -186,6 +189,12 @@ func (r *Registry) Create(ctx context.Context, m Metadata) (Registered, error) {
 	if m.ClientID != "" && !ValidNewClientID(m.ClientID) {
 		return Registered{}, metaErr("client_id must be 1 to %d characters of A-Z, a-z, 0-9, '-', '.', '_' and '~' (RFC 3986 unreserved), and not '.' or '..'", MaxClientIDLen)
 	}
+	return r.create(ctx, m, nil)
+}
+
+// create is Create after the client_id check; extra, if set, completes
+// the record before it is stored.
+func (r *Registry) create(ctx context.Context, m Metadata, extra func(*store.Client)) (Registered, error) {
 	c, err := normalize(m)
 	if err != nil {
 		return Registered{}, err
@@ -201,6 +210,9 @@ func (r *Registry) Create(ctx context.Context, m Metadata) (Registered, error) {
 		if c.SecretDigest, c.SealedSecret, err = r.secretFields(c.ID, c.TokenEndpointAuthMethod, secret); err != nil {
 			return Registered{}, err
 		}
+	}
+	if extra != nil {
+		extra(&c)
 	}
 	if err := r.cfg.Store.CreateClient(ctx, c); err != nil {
 		if errors.Is(err, store.ErrExists) {
@@ -262,6 +274,14 @@ func (r *Registry) Lookup(ctx context.Context, id string) (store.Client, error) 
 // while the method uses one, dropped when it no longer does, and created
 // (and returned, the only time) when a client starts using a secret.
 func (r *Registry) Replace(ctx context.Context, id string, m Metadata) (Registered, error) {
+	return r.replace(ctx, id, m, nil)
+}
+
+// replace is Replace with check, which runs inside the store's atomic
+// update on the stored record and the next one (check may refuse, or set
+// fields of next); nil checks nothing. The registration token digest is
+// kept unless check changes it.
+func (r *Registry) replace(ctx context.Context, id string, m Metadata, check func(old store.Client, next *store.Client) error) (Registered, error) {
 	if m.ClientID != "" && m.ClientID != id {
 		return Registered{}, metaErr("client_id in the body (%q) differs from the one in the path", m.ClientID)
 	}
@@ -289,10 +309,16 @@ func (r *Registry) Replace(ctx context.Context, id string, m Metadata) (Register
 		case method != AuthSecretJWT:
 			sealed = nil // no longer needed as a key: keep only the digest
 		}
-		issued := c.IssuedAt
-		*c = next
-		c.ID, c.IssuedAt, c.SecretDigest, c.SealedSecret = id, issued, digest, sealed
-		c.UpdatedAt = r.now()
+		old, n := *c, next
+		n.ID, n.IssuedAt, n.SecretDigest, n.SealedSecret = id, old.IssuedAt, digest, sealed
+		n.RegistrationTokenDigest = old.RegistrationTokenDigest
+		n.UpdatedAt = r.now()
+		if check != nil {
+			if err := check(old, &n); err != nil {
+				return err
+			}
+		}
+		*c = n
 		return nil
 	})
 	if err != nil {

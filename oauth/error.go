@@ -32,6 +32,10 @@ const (
 	// InvalidClientMetadata and InvalidRedirectURI are RFC 7591 §3.2.2.
 	InvalidClientMetadata = "invalid_client_metadata"
 	InvalidRedirectURI    = "invalid_redirect_uri"
+	// InvalidSoftwareStatement and UnapprovedSoftwareStatement are RFC
+	// 7591 §3.2.2 too: authd supports no software statements.
+	InvalidSoftwareStatement    = "invalid_software_statement"
+	UnapprovedSoftwareStatement = "unapproved_software_statement"
 	// NotFound and Conflict are used by the admin API only.
 	NotFound = "not_found"
 	Conflict = "conflict"

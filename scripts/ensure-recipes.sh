@@ -5,6 +5,7 @@
 #   - node and npm, and recipes/node's one dependency (jose) with `npm ci`
 #     from the committed package-lock.json; skipped while node_modules
 #     matches the lockfile;
+#   - testclients/node's openid-client (registration_test.go) the same way;
 #   - PyJWT and cryptography for Debian's python3, from Debian's packages
 #     (python3-jwt, python3-cryptography): PyPI is not used. The test looks
 #     for them in $AUTHD_RECIPE_PYTHON, then /usr/bin/python3, then python3
@@ -48,6 +49,17 @@ want=$(sha256sum "$nodedir/package-lock.json" | cut -d' ' -f1)
 if [ ! -f "$nodedir/node_modules/jose/package.json" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 	(cd "$nodedir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 	echo "$want" >"$stamp"
+fi
+
+# testclients/node: certified client libraries (openid-client) that
+# internal/app tests drive against authd; the same npm ci from its
+# committed lockfile, with its own stamp.
+tcdir="$root/testclients/node"
+tcstamp="$tcdir/node_modules/.authd-lockfile.sha256"
+tcwant=$(sha256sum "$tcdir/package-lock.json" | cut -d' ' -f1)
+if [ ! -f "$tcdir/node_modules/openid-client/package.json" ] || [ "$(cat "$tcstamp" 2>/dev/null)" != "$tcwant" ]; then
+	(cd "$tcdir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	echo "$tcwant" >"$tcstamp"
 fi
 
 # PyJWT and cryptography for Debian's python3.

@@ -63,6 +63,7 @@ func (s *Server) adminRoutes(r *mux.Router) {
 	a("admin_user_sessions", "/admin/users/{id}/sessions", s.listSessions, http.MethodGet)
 	a("admin_user_session", "/admin/users/{id}/sessions/{sid}", s.deleteSession, http.MethodDelete)
 	s.consentRoutes(a)
+	s.registrationAdminRoutes(a)
 
 	a("admin_keys", "/admin/keys", s.listKeys, http.MethodGet)
 	a("admin_keys_rotate", "/admin/keys/rotate", s.rotateKey, http.MethodPost)
@@ -72,13 +73,23 @@ func (s *Server) adminRoutes(r *mux.Router) {
 // decodeJSON reads one bounded JSON object into v; unknown fields, trailing
 // data and the wrong content type are caller mistakes (400/415/413).
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	return s.decodeJSONBody(w, r, v, true, 1<<20)
+}
+
+// decodeJSONBody is decodeJSON with a body of at most limit bytes; strict
+// refuses unknown fields. When not
+// strict, the JSON error (a *json.UnmarshalTypeError for a member of the
+// wrong type) is the Cause of the invalid_request error.
+func (s *Server) decodeJSONBody(w http.ResponseWriter, r *http.Request, v any, strict bool, limit int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			return oauth.Errorf(http.StatusUnsupportedMediaType, oauth.InvalidRequest, "the request body must be application/json")
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
-	dec.DisallowUnknownFields()
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		switch {
@@ -87,7 +98,11 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 		case errors.Is(err, io.EOF):
 			return oauth.New(oauth.InvalidRequest, "the request body is empty")
 		default:
-			return oauth.New(oauth.InvalidRequest, "malformed JSON: %s", jsonErrorText(err))
+			e := oauth.New(oauth.InvalidRequest, "malformed JSON: %s", jsonErrorText(err))
+			if !strict {
+				e = e.WithCause(err) // decodeRegistration reads it
+			}
+			return e
 		}
 	}
 	if dec.More() {

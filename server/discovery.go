@@ -62,6 +62,9 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 			doc["require_pushed_authorization_requests"] = s.cfg.RequirePAR
 		}
 	}
+	if s.cfg.Registration != nil {
+		doc["registration_endpoint"] = iss + PathRegister // RFC 8414 §2, RFC 7591 §3
+	}
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed
 	}

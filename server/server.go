@@ -106,6 +106,12 @@ type Config struct {
 	// Logout serves the end_session endpoint (logout.go; nil: not
 	// mounted, and only with Flow).
 	Logout LogoutFlow
+	// Registration serves dynamic client registration (register.go;
+	// nil: not mounted, and not in discovery).
+	Registration Registration
+	// RegistrationTokens issues initial access tokens on the admin
+	// listener (nil: not mounted).
+	RegistrationTokens RegistrationTokenIssuer
 	// Feed serves the revocation feed (nil: not mounted).
 	Feed FeedHub
 	// FeedTimeout bounds every write of a feed stream; a reader that
@@ -237,6 +243,9 @@ func (s *Server) Public() http.Handler {
 		}
 		s.route(r, "public", "userinfo", PathUserInfo, http.HandlerFunc(s.handleUserInfo), http.MethodGet, http.MethodPost)
 		s.route(r, "public", "ui", PathUI+"{file}", http.HandlerFunc(s.serveUI), http.MethodGet, http.MethodHead)
+	}
+	if s.cfg.Registration != nil {
+		s.registrationRoutes(r)
 	}
 	if s.cfg.Feed != nil {
 		s.route(r, "public", "revocation_feed", PathRevocationFeed, http.HandlerFunc(s.handleRevocationFeed), http.MethodGet)

@@ -46,6 +46,7 @@ type Store interface {
 	SessionStore
 	ConsentStore
 	PushedRequests
+	RegistrationTokens
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.
@@ -103,6 +104,10 @@ type Client struct {
 	// requested_token_type refresh_token (§2.1). Both default to false.
 	TokenExchangeImpersonation bool `json:"token_exchange_impersonation,omitempty"`
 	TokenExchangeRefresh       bool `json:"token_exchange_refresh,omitempty"`
+	// RegistrationTokenDigest is a keyed digest of the registration access
+	// token of a dynamically registered client (RFC 7592 §3); empty for a
+	// client the admin API registered, which RFC 7592 cannot manage.
+	RegistrationTokenDigest []byte `json:"registration_token_digest,omitempty"`
 }
 
 // ClientStore keeps registered clients.

@@ -286,36 +286,43 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	registrar, err := newRegistrar(cfg, a.Clients, st, adm, opts.Now, log.With("component", "registration"))
+	if err != nil {
+		return nil, err
+	}
 	scopeText, err := oauth.ParseScopeDescriptions(cfg.ScopeDescriptions)
 	if err != nil { // internal/config checked them
 		return nil, err
 	}
 	a.Server, err = server.New(server.Config{
-		Issuer:          cfg.Issuer,
-		Tokens:          a.Tokens,
-		ClientAuth:      a.Clients,
-		Keys:            a.Keys,
-		Admin:           adm,
-		Inspector:       a.Tokens,
-		Feed:            a.Feed,
-		FeedTimeout:     cfg.RevocationFeedWriteTimeout,
-		Flow:            flow,
-		PAR:             flow,
-		RequirePAR:      cfg.RequirePushedAuthorizationRequests,
-		Logout:          lo,
-		UserInfo:        a.Tokens,
-		ScopesSupported: oauth.Scopes(),
-		UIDir:           cfg.UIDir,
-		ScopeText:       scopeText,
-		Ready:           st.Ping,
-		AdminToken:      cfg.AdminToken,
-		MetricsToken:    cfg.MetricsToken,
-		MetricsAuth:     cfg.MetricsRequireAuth,
-		TrustedProxies:  cfg.TrustedProxies,
-		DPoPAlgorithms:  a.Tokens.DPoPAlgorithms(),
-		Registry:        a.Registry,
-		Now:             opts.Now,
-		Logger:          log.With("component", "http"),
+		Issuer:     cfg.Issuer,
+		Tokens:     a.Tokens,
+		ClientAuth: a.Clients,
+		Keys:       a.Keys,
+		Admin:      adm,
+		Inspector:  a.Tokens,
+		Feed:       a.Feed,
+		// An untyped nil when registration is off: nothing is mounted.
+		Registration:       registrationOrNil(registrar),
+		RegistrationTokens: registrationTokensOrNil(registrar),
+		FeedTimeout:        cfg.RevocationFeedWriteTimeout,
+		Flow:               flow,
+		PAR:                flow,
+		RequirePAR:         cfg.RequirePushedAuthorizationRequests,
+		Logout:             lo,
+		UserInfo:           a.Tokens,
+		ScopesSupported:    oauth.Scopes(),
+		UIDir:              cfg.UIDir,
+		ScopeText:          scopeText,
+		Ready:              st.Ping,
+		AdminToken:         cfg.AdminToken,
+		MetricsToken:       cfg.MetricsToken,
+		MetricsAuth:        cfg.MetricsRequireAuth,
+		TrustedProxies:     cfg.TrustedProxies,
+		DPoPAlgorithms:     a.Tokens.DPoPAlgorithms(),
+		Registry:           a.Registry,
+		Now:                opts.Now,
+		Logger:             log.With("component", "http"),
 	})
 	if err != nil {
 		return nil, err

@@ -341,7 +341,7 @@ func (c *specChecker) documentedRoutes(listenerURL string) map[opKey]string {
 // document lacks, or the document promises one the server does not serve.
 func TestOpenAPIRoutesMatchServer(t *testing.T) {
 	const metricsToken = "metrics-scraper-token-0123456789"
-	in := start(t, "", "--metrics-token", metricsToken)
+	in := start(t, "", "--metrics-token", metricsToken, "--dynamic-registration", "token")
 	c := newSpecChecker(t, in)
 	for _, l := range []struct {
 		name    string
@@ -371,7 +371,7 @@ func TestOpenAPIRoutesMatchServer(t *testing.T) {
 // response against api/openapi.yaml.
 func TestOpenAPIConformance(t *testing.T) {
 	const metricsToken = "metrics-scraper-token-0123456789"
-	in := start(t, "", "--metrics-token", metricsToken)
+	in := start(t, "", "--metrics-token", metricsToken, "--dynamic-registration", "token")
 	c := newSpecChecker(t, in)
 	public := func(method, path string, h http.Header) (*http.Response, []byte) {
 		return c.send(call{listener: "public", method: method, path: path, header: h})
@@ -688,6 +688,51 @@ func TestOpenAPIConformance(t *testing.T) {
 	c.want(resp, body, http.StatusNoContent)
 	resp, body = c.adminJSON(http.MethodDelete, "/admin/keys/no-such-key", nil)
 	c.want(resp, body, http.StatusNotFound)
+
+	// Dynamic registration (RFC 7591, RFC 7592) with an initial access
+	// token.
+	resp, body = c.adminJSON(http.MethodPost, "/admin/registration-tokens", map[string]any{"expires_in": 600, "uses": 2})
+	c.want(resp, body, http.StatusCreated)
+	initial := decodeJSON[struct{ Token string }](t, body).Token
+	resp, body = c.send(c.adminCall(http.MethodPost, "/admin/registration-tokens", map[string]any{"uses": -1}, true))
+	c.want(resp, body, http.StatusBadRequest)
+	regCall := func(method, path, bearer string, body any, invalid bool) (*http.Response, []byte) {
+		raw, _ := json.Marshal(body)
+		h := http.Header{"Content-Type": {"application/json"}}
+		if bearer != "" {
+			h.Set("Authorization", "Bearer "+bearer)
+		}
+		if body == nil {
+			raw, h = nil, http.Header{"Authorization": h["Authorization"]}
+		}
+		return c.send(call{listener: "public", method: method, path: path, header: h, body: raw, invalid: invalid})
+	}
+	app := map[string]any{"client_name": "registered", "redirect_uris": []string{"https://app.example/cb"}, "scope": "openid"}
+	resp, body = regCall(http.MethodPost, "/oauth2/register", initial, app, false)
+	c.want(resp, body, http.StatusCreated)
+	info := decodeJSON[map[string]any](t, body)
+	resp, body = regCall(http.MethodPost, "/oauth2/register", initial, map[string]any{"redirect_uris": []string{"http://app.example/cb"}}, false)
+	c.want(resp, body, http.StatusBadRequest)
+	resp, body = regCall(http.MethodPost, "/oauth2/register", "", app, true)
+	c.want(resp, body, http.StatusUnauthorized)
+	clientPath := "/oauth2/register/" + info["client_id"].(string)
+	access1 := info["registration_access_token"].(string)
+	resp, body = regCall(http.MethodGet, clientPath, access1, nil, false)
+	c.want(resp, body, http.StatusOK)
+	resp, body = regCall(http.MethodGet, clientPath, "wrong", nil, true)
+	c.want(resp, body, http.StatusUnauthorized)
+	app["client_name"] = "registered v2"
+	resp, body = regCall(http.MethodPut, clientPath, access1, app, false)
+	c.want(resp, body, http.StatusOK)
+	access2 := decodeJSON[map[string]any](t, body)["registration_access_token"].(string)
+	resp, body = regCall(http.MethodPut, clientPath, access2, map[string]any{"grant_types": []string{"password"}}, false)
+	c.want(resp, body, http.StatusBadRequest)
+	resp, body = regCall(http.MethodPut, clientPath, access1, app, true)
+	c.want(resp, body, http.StatusUnauthorized)
+	resp, body = regCall(http.MethodDelete, clientPath, access1, nil, true)
+	c.want(resp, body, http.StatusUnauthorized)
+	resp, body = regCall(http.MethodDelete, clientPath, access2, nil, false)
+	c.want(resp, body, http.StatusNoContent)
 
 	// Admin: consents (alice's password login with the client is indexed,
 	// so withdrawing ends it: 204, then 404).

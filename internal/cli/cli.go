@@ -82,6 +82,7 @@ users and signing keys with "authd client", "authd user" and "authd keys".`,
 		clientCmd(opts),
 		userCmd(opts),
 		keysCmd(opts),
+		registrationTokenCmd(opts),
 	)
 	return root
 }

@@ -147,6 +147,19 @@ type Config struct {
 	// address.
 	LoginUsernamePerMinute, LoginUsernameBurst int
 	LoginIPPerMinute, LoginIPBurst             int
+	// DynamicRegistration is the mode of dynamic client registration:
+	// RegistrationOff, RegistrationToken or RegistrationOpen.
+	DynamicRegistration string
+	// RegistrationGrantTypes, RegistrationScopes,
+	// RegistrationRedirectSchemes and RegistrationAllowPublicClients are
+	// the policy dynamically registered clients are held to (clients.Policy).
+	RegistrationGrantTypes         []string
+	RegistrationScopes             []string
+	RegistrationRedirectSchemes    []string
+	RegistrationAllowPublicClients bool
+	// RegistrationIPPerMinute and RegistrationIPBurst throttle the
+	// registration endpoint per client address.
+	RegistrationIPPerMinute, RegistrationIPBurst int
 	// DevGenerated is true when the admin token or the KEK was generated
 	// or loaded from the data dir in dev mode.
 	DevGenerated bool

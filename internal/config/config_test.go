@@ -65,7 +65,11 @@ func TestDefaults(t *testing.T) {
 		ClientCacheTTL: time.Second, ClientJWKSTimeout: 5 * time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4, PARLifetime: time.Minute,
 		LoginUsernamePerMinute: 5, LoginUsernameBurst: 10, LoginIPPerMinute: 20, LoginIPBurst: 50,
 		RedisFeedRetention: 25 * time.Minute, RevocationFeedMaxSubscribers: 512, RevocationFeedQueue: 1024, RevocationFeedWriteTimeout: 10 * time.Second,
-		DPoPProofMaxAge: time.Minute,
+		DPoPProofMaxAge:     time.Minute,
+		DynamicRegistration: "off", RegistrationGrantTypes: []string{"authorization_code", "refresh_token"},
+		RegistrationScopes:          []string{"openid", "profile", "email", "phone", "offline_access"},
+		RegistrationRedirectSchemes: []string{"https", "http", "private-use"}, RegistrationAllowPublicClients: true,
+		RegistrationIPPerMinute: 10, RegistrationIPBurst: 20,
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("defaults:\n got %+v\nwant %+v", cfg, want)
@@ -418,6 +422,24 @@ func TestFeedRetentionDerivedFromAccessTokenTTL(t *testing.T) {
 		cfg, err := load(t, secrets(), tt.args...)
 		if err != nil || cfg.RedisFeedRetention != tt.want {
 			t.Errorf("%v: retention %s, %v; want %s", tt.args, cfg.RedisFeedRetention, err, tt.want)
+		}
+	}
+}
+
+func TestRegistrationSettingsRejected(t *testing.T) {
+	for _, args := range [][]string{
+		{"--dynamic-registration", "maybe"},
+		{"--registration-grant-types", "implicit"},
+		{"--registration-grant-types", ""},
+		{"--registration-scopes", `a"b`},
+		{"--registration-redirect-schemes", "ftp"},
+		{"--registration-redirect-schemes", ""},
+		{"--registration-ip-per-minute", "0"},
+		{"--registration-ip-burst", "0"},
+	} {
+		_, err := load(t, secrets(), args...)
+		if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), strings.TrimPrefix(args[0], "--")) {
+			t.Errorf("%v: %v, want an error naming the setting", args, err)
 		}
 	}
 }

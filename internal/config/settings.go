@@ -79,6 +79,13 @@ var settings = []setting{
 	{"revocation-feed-write-timeout", "10s", "a revocation-feed subscriber whose connection takes a write longer than this is cut (it reconnects with Last-Event-ID)", func(c *Config) any { return &c.RevocationFeedWriteTimeout }},
 	{"client-cache-ttl", "1s", "how long a replica keeps a client record in memory (0 turns the cache off; another replica's change to a client is seen after at most this long)", func(c *Config) any { return &c.ClientCacheTTL }},
 	{"ui-dir", "", "directory of page templates (layout.html, login.html, consent.html, error.html) and static files (custom.css, logo.svg, …) that replace or extend the built-in pages; read and checked at start (docs/ui.md)", func(c *Config) any { return &c.UIDir }},
+	{"dynamic-registration", "off", "dynamic client registration (RFC 7591/7592) at the registration endpoint: off (not mounted), token (needs an initial access token from POST /admin/registration-tokens) or open", func(c *Config) any { return &c.DynamicRegistration }},
+	{"registration-grant-types", "authorization_code,refresh_token", "grant types a dynamically registered client may have", func(c *Config) any { return &c.RegistrationGrantTypes }},
+	{"registration-scopes", "openid,profile,email,phone,offline_access", "scope values a dynamically registered client may register (its scope defaults to all of them)", func(c *Config) any { return &c.RegistrationScopes }},
+	{"registration-redirect-schemes", "https,http,private-use", "redirect-URI kinds a dynamically registered client may use: https, http (loopback hosts only, RFC 8252 §7.3), private-use (com.example.app:/cb, RFC 8252 §7.1)", func(c *Config) any { return &c.RegistrationRedirectSchemes }},
+	{"registration-allow-public-clients", "true", "whether a dynamically registered client may be public (token_endpoint_auth_method none, PKCE required), as native apps are (RFC 8252 §8.4)", func(c *Config) any { return &c.RegistrationAllowPublicClients }},
+	{"registration-ip-per-minute", "10", "registration-endpoint requests per client address (IPv6: per /64) that refill each minute", func(c *Config) any { return &c.RegistrationIPPerMinute }},
+	{"registration-ip-burst", "20", "registration-endpoint requests per client address allowed at once", func(c *Config) any { return &c.RegistrationIPBurst }},
 	{"scope-descriptions", "", "comma-separated scope=Description entries: what the consent page says each scope lets an application do (e.g. invoices:read=See your invoices); rewords built-in scopes too", func(c *Config) any { return &c.ScopeDescriptions }},
 }
 

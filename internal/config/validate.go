@@ -85,6 +85,9 @@ func validate(c *Config) error {
 	if err := validateUI(c); err != nil {
 		return err
 	}
+	if err := validateRegistration(c); err != nil {
+		return err
+	}
 	return validateLogin(c)
 }
 

@@ -469,3 +469,27 @@ func TestBatchedRotationsRunOnce(t *testing.T) {
 		t.Errorf("reused family: revoked %v, %v; want the revocation committed", f.Revoked, err)
 	}
 }
+
+// TestSweepDeletesExpiredRegistrationTokens: an initial access token that
+// was never used up leaves the file once it has expired.
+func TestSweepDeletesExpiredRegistrationTokens(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: storetest.Now()}
+	s, _ := open(t, Options{Now: clk.Now, SweepInterval: -1})
+	for i, ttl := range []time.Duration{time.Minute, time.Hour} {
+		tok := store.RegistrationToken{Digest: storetest.Digest(fmt.Sprint("tok", i)), Uses: 2, CreatedAt: clk.Now(), ExpiresAt: clk.Now().Add(ttl)}
+		if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Add(2 * time.Minute)
+	if n, err := s.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("Sweep: deleted %d, %v; want 1, nil", n, err)
+	}
+	if got := count(t, s, bucketRegTokens); got != 1 {
+		t.Fatalf("%d registration tokens left, want 1", got)
+	}
+	if err := s.UseRegistrationToken(ctx, storetest.Digest("tok1")); err != nil {
+		t.Fatalf("the live token after the sweep: %v", err)
+	}
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, newStore) })
 	t.Run("Consents", func(t *testing.T) { testConsents(t, newStore) })
 	t.Run("PushedRequests", func(t *testing.T) { testPushed(t, newStore) })
+	t.Run("RegistrationTokens", func(t *testing.T) { testRegistrationTokens(t, newStore) })
 }
 
 // Digest returns the SHA-256 digest of a test token, the shape of the
@@ -92,6 +93,7 @@ func NewClient(id string, now time.Time) store.Client {
 		UpdatedAt:               now,
 
 		BackchannelLogoutURI:             "https://app.example/" + id + "/backchannel",
+		RegistrationTokenDigest:          Digest("registration-of-" + id),
 		BackchannelLogoutSessionRequired: true,
 		FrontchannelLogoutURI:            "https://app.example/" + id + "/frontchannel",
 

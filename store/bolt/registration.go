@@ -1,0 +1,116 @@
+package bolt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/authd-dev/authd/store"
+)
+
+// bucketRegTokens holds initial access tokens (store.RegistrationTokens):
+// digest → store.RegistrationToken as JSON. Created on first use, so a
+// database written by an older version needs no migration.
+var bucketRegTokens = []byte("registration-tokens")
+
+// expRegToken marks registration tokens in the expiry index.
+const expRegToken byte = 'i'
+
+var _ store.RegistrationTokens = (*Store)(nil)
+
+// CreateRegistrationToken implements store.RegistrationTokens. An expired
+// record under the same digest (not swept yet) is replaced.
+func (s *Store) CreateRegistrationToken(ctx context.Context, t store.RegistrationToken) error {
+	if len(t.Digest) == 0 || t.Uses < 1 {
+		return errors.New("bolt: create registration token: empty digest or uses < 1")
+	}
+	now := s.now()
+	if !t.ExpiresAt.After(now) {
+		return fmt.Errorf("bolt: create registration token: expiresAt %s is not in the future", t.ExpiresAt)
+	}
+	v, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	return s.update(ctx, "create registration token", func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketRegTokens)
+		if err != nil {
+			return err
+		}
+		var old time.Time
+		if prev, ok, err := regToken(b, t.Digest); err != nil {
+			return err
+		} else if ok {
+			if !expired(prev.ExpiresAt, now) {
+				return fmt.Errorf("bolt: create registration token: %w", store.ErrExists)
+			}
+			old = prev.ExpiresAt
+		}
+		if err := b.Put(t.Digest, v); err != nil {
+			return err
+		}
+		return reindex(tx, expRegToken, t.Digest, old, t.ExpiresAt)
+	})
+}
+
+// UseRegistrationToken implements store.RegistrationTokens in one write
+// transaction (bbolt has one writer at a time): read, check, decrement,
+// and delete with the last use.
+func (s *Store) UseRegistrationToken(ctx context.Context, digest []byte) error {
+	now := s.now()
+	return s.update(ctx, "use registration token", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRegTokens)
+		if b == nil {
+			return fmt.Errorf("bolt: use registration token: %w", store.ErrNotFound)
+		}
+		t, ok, err := regToken(b, digest)
+		if err != nil {
+			return err
+		}
+		if !ok || expired(t.ExpiresAt, now) || t.Uses < 1 {
+			return fmt.Errorf("bolt: use registration token: %w", store.ErrNotFound)
+		}
+		t.Uses--
+		if t.Uses == 0 {
+			if err := b.Delete(digest); err != nil {
+				return err
+			}
+			return reindex(tx, expRegToken, digest, t.ExpiresAt, time.Time{})
+		}
+		v, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		return b.Put(digest, v)
+	})
+}
+
+// regToken reads one token record; ok is false if there is none.
+func regToken(b *bbolt.Bucket, digest []byte) (t store.RegistrationToken, ok bool, err error) {
+	v := b.Get(digest)
+	if v == nil {
+		return t, false, nil
+	}
+	if err := json.Unmarshal(v, &t); err != nil {
+		return t, false, fmt.Errorf("decode registration token: %w", err)
+	}
+	return t, true, nil
+}
+
+// sweepRegToken deletes the token named by an expiry-index entry if it
+// has expired by now.
+func sweepRegToken(tx *bbolt.Tx, key []byte, now time.Time) (bool, error) {
+	b := tx.Bucket(bucketRegTokens)
+	if b == nil {
+		return false, nil
+	}
+	t, ok, err := regToken(b, key)
+	if err != nil || !ok || !expired(t.ExpiresAt, now) {
+		return false, err
+	}
+	return true, b.Delete(key)
+}

@@ -1,0 +1,35 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// RegistrationToken is an initial access token of dynamic client
+// registration (RFC 7591 §3: "an OAuth 2.0 access token … provisioned out
+// of band" that authorizes calls to the registration endpoint). The store
+// keeps only its digest.
+type RegistrationToken struct {
+	// Digest is a keyed digest of the token; never the token.
+	Digest []byte `json:"digest"`
+	// Uses is how many registrations the token may still authorize (≥ 1).
+	Uses int `json:"uses"`
+	// CreatedAt is when it was issued; ExpiresAt when it stops working,
+	// and the record expires by itself.
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// RegistrationTokens keeps initial access tokens. Records expire by
+// themselves at ExpiresAt (TTL on every backend), judged by the backend's
+// clock.
+type RegistrationTokens interface {
+	// CreateRegistrationToken stores a new token; ErrExists if the digest
+	// is taken. Uses must be ≥ 1 and ExpiresAt in the future.
+	CreateRegistrationToken(ctx context.Context, t RegistrationToken) error
+	// UseRegistrationToken atomically takes one use of the token: of
+	// parallel callers on any replica, at most Uses succeed. A token that
+	// is missing, expired or used up is ErrNotFound (a used-up token is
+	// deleted by its last use).
+	UseRegistrationToken(ctx context.Context, digest []byte) error
+}

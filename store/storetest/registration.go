@@ -1,0 +1,118 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authd-dev/authd/store"
+)
+
+func testRegistrationTokens(t *testing.T, newStore func(t *testing.T) store.Store) {
+	ctx := context.Background()
+	token := func(name string, uses int, ttl time.Duration) store.RegistrationToken {
+		now := Now()
+		return store.RegistrationToken{Digest: Digest(name), Uses: uses, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	}
+
+	t.Run("UsesCountDownThenRefused", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.CreateRegistrationToken(ctx, token("three", 3, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := s.UseRegistrationToken(ctx, Digest("three")); err != nil {
+				t.Fatalf("use %d of 3: %v", i+1, err)
+			}
+		}
+		if err := s.UseRegistrationToken(ctx, Digest("three")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("fourth use: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("UnknownTokenNotFound", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.UseRegistrationToken(ctx, Digest("never issued")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("use of an unknown token: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("DuplicateDigestRefused", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.CreateRegistrationToken(ctx, token("dup", 1, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateRegistrationToken(ctx, token("dup", 5, time.Minute)); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("second create: %v, want ErrExists", err)
+		}
+		// The first record is unchanged: one use, then none.
+		if err := s.UseRegistrationToken(ctx, Digest("dup")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UseRegistrationToken(ctx, Digest("dup")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second use of a 1-use token: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("InvalidRecordsRefused", func(t *testing.T) {
+		s := newStore(t)
+		for name, tok := range map[string]store.RegistrationToken{
+			"zero uses":    token("z", 0, time.Minute),
+			"past expiry":  token("p", 1, -time.Second),
+			"empty digest": {Uses: 1, ExpiresAt: Now().Add(time.Minute)},
+		} {
+			if err := s.CreateRegistrationToken(ctx, tok); err == nil || errors.Is(err, store.ErrExists) {
+				t.Errorf("%s: %v, want a plain error", name, err)
+			}
+		}
+	})
+
+	t.Run("ExpiresByItself", func(t *testing.T) {
+		s := newStore(t)
+		tok := token("short", 5, 300*time.Millisecond)
+		if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UseRegistrationToken(ctx, tok.Digest); err != nil {
+			t.Fatalf("use before expiry: %v", err)
+		}
+		time.Sleep(time.Until(tok.ExpiresAt) + 150*time.Millisecond)
+		if err := s.UseRegistrationToken(ctx, tok.Digest); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("use after expiry: %v, want ErrNotFound", err)
+		}
+		// The expired digest may be issued again.
+		if err := s.CreateRegistrationToken(ctx, token("short", 1, time.Minute)); err != nil {
+			t.Fatalf("create after expiry: %v", err)
+		}
+	})
+
+	t.Run("ParallelUsesNeverExceedTheCount", func(t *testing.T) {
+		for _, uses := range []int{1, 3} {
+			s := newStore(t)
+			if err := s.CreateRegistrationToken(ctx, token("race", uses, time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			var won, lost atomic.Int32
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Go(func() {
+					switch err := s.UseRegistrationToken(ctx, Digest("race")); {
+					case err == nil:
+						won.Add(1)
+					case errors.Is(err, store.ErrNotFound):
+						lost.Add(1)
+					default:
+						t.Errorf("use: %v", err)
+					}
+				})
+			}
+			wg.Wait()
+			if won.Load() != int32(uses) || lost.Load() != int32(16-uses) {
+				t.Fatalf("%d-use token, 16 parallel uses: %d won, %d refused", uses, won.Load(), lost.Load())
+			}
+		}
+	})
+}
