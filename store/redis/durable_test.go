@@ -170,7 +170,7 @@ func TestDurableUnfinishedRotation(t *testing.T) {
 		r := rotation(id, "t0", "t1", now)
 		err := rotateScript.Run(ctx, s.rdb, []string{s.familyKey(id)}, r.Presented, r.Next, r.SealedNext,
 			micros(r.Now), micros(r.Now.Add(r.IdleTTL)), leewayFloor(r), r.MaxRetries, "1",
-			micros(r.Now.Add(-pendingWindow)), micros(r.Now.Add(-s.inFlightBound()))).Err()
+			micros(r.Now.Add(-pendingWindow)), micros(r.Now.Add(-s.inFlightBound())), "").Err()
 		if err != nil {
 			t.Fatal(err)
 		}

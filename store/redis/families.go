@@ -168,7 +168,7 @@ if ARGV[1] == cu or again then
 	if again then
 		prev, gen = p, g
 	end
-	if ARGV[11] ~= '' then
+	if ARGV[11] and ARGV[11] ~= '' then
 		tail = ARGV[11]
 	end
 	v = struct.pack(HEAD, 1, x, idle, now, 0, gen, pend,
