@@ -53,7 +53,7 @@ var (
 
 	keySet = []byte("set") // the one record of bucketKeys
 
-	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketKeys, bucketFamilies, bucketDenials, bucketExpiry, bucketFeed, bucketConsents, bucketUserFamilies}
+	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketKeys, bucketFamilies, bucketDenials, bucketExpiry, bucketFeed, bucketConsents, bucketUserFamilies, bucketDevice, bucketDeviceCodes}
 )
 
 // Options configures a Store. The zero value is usable.
