@@ -205,4 +205,3 @@ func (s *Service) DecideDevice(ctx context.Context, userCode string, d DeviceApp
 // that must name the login before it begins (the device verification
 // page records it in the SSO session).
 func NewFamilyID() string { return newID(16) }
-
