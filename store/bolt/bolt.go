@@ -84,6 +84,9 @@ type Store struct {
 
 	notify hub // Publish/Subscribe (notify.go)
 
+	// polls is the device-flow poll bookkeeping (device.go).
+	polls devicePolls
+
 	// rotateRun, when set (tests only), is called at each run of a
 	// rotation's batch function.
 	rotateRun func()

@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -131,36 +132,96 @@ func (s *Store) DecideDeviceAuth(ctx context.Context, userCode string, d store.D
 	return a, nil
 }
 
-// PollDeviceAuth applies a poll in one write transaction: recording the
-// poll time (for slow_down, RFC 8628 §3.5) is a write, so even a pending
-// poll commits (bbolt batches concurrent polls into one commit). An
-// expired record or another client's poll is a read only.
+// PollDeviceAuth applies a poll. A pending (or denied, or expired) poll
+// is one read transaction: the poll time and the grown interval of
+// slow_down (RFC 8628 §3.5) are kept in this process's memory (polls),
+// not written, because a bbolt write is an fsync and a device polls every
+// few seconds. Only this process opens the file (its lock), so the
+// memory is as shared as the file; a restart forgets it, and a device's
+// next poll is then taken as its first (no slow_down once). An approved
+// record is consumed in one write transaction that reads it again, so
+// exactly one poll gets it.
 func (s *Store) PollDeviceAuth(ctx context.Context, p store.DevicePoll) (store.DevicePollResult, error) {
-	var res store.DevicePollResult
-	err := s.batch(ctx, "poll device authorization", func(tx *bbolt.Tx) error {
-		res = store.DevicePollResult{}
-		a, ok, err := readDevice(tx, p.DeviceDigest, p.Now)
-		switch {
-		case err != nil:
-			return err
-		case !ok || a.ClientID != p.ClientID:
-			return fmt.Errorf("device authorization: %w", store.ErrNotFound)
+	var a store.DeviceAuth
+	err := s.view(ctx, "poll device authorization", func(tx *bbolt.Tx) error {
+		var ok bool
+		var err error
+		a, ok, err = readDevice(tx, p.DeviceDigest, p.Now)
+		if err == nil && (!ok || a.ClientID != p.ClientID) {
+			err = fmt.Errorf("device authorization: %w", store.ErrNotFound)
 		}
-		var consume bool
-		res, consume = a.ApplyPoll(p.Now)
-		switch {
-		case res.Expired:
-			return nil
-		case consume:
-			return removeDevice(tx, a)
-		default:
-			return put(tx, bucketDevice, []byte(a.DeviceDigest), res.Auth)
-		}
+		return err
 	})
 	if err != nil {
 		return store.DevicePollResult{}, err
 	}
+	res, consume := s.polls.apply(a, p.Now)
+	if res.Expired || !consume {
+		return res, nil
+	}
+	err = s.update(ctx, "consume device authorization", func(tx *bbolt.Tx) error {
+		cur, ok, err := readDevice(tx, p.DeviceDigest, p.Now)
+		switch {
+		case err != nil:
+			return err
+		case !ok || cur.ClientID != p.ClientID || cur.State != store.DeviceApproved:
+			return fmt.Errorf("device authorization: %w", store.ErrNotFound)
+		}
+		return removeDevice(tx, cur)
+	})
+	if err != nil {
+		return store.DevicePollResult{}, err
+	}
+	s.polls.forget(p.DeviceDigest)
 	return res, nil
+}
+
+// devicePolls is the poll bookkeeping of the device authorizations (see
+// PollDeviceAuth): last poll and current interval by digest, until the
+// record's purge time.
+type devicePolls struct {
+	mu sync.Mutex
+	m  map[string]devicePollState
+}
+
+type devicePollState struct {
+	last, purge time.Time
+	interval    time.Duration
+}
+
+// apply is DeviceAuth.ApplyPoll on the record with its remembered poll
+// state, which it updates.
+func (d *devicePolls) apply(a store.DeviceAuth, now time.Time) (store.DevicePollResult, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if st, ok := d.m[a.DeviceDigest]; ok {
+		a.LastPollAt, a.Interval = st.last, st.interval
+	}
+	res, consume := a.ApplyPoll(now)
+	if !res.Expired {
+		if d.m == nil {
+			d.m = map[string]devicePollState{}
+		}
+		d.m[a.DeviceDigest] = devicePollState{last: res.Auth.LastPollAt, interval: res.Auth.Interval, purge: a.PurgeAt()}
+	}
+	return res, consume
+}
+
+func (d *devicePolls) forget(digest string) {
+	d.mu.Lock()
+	delete(d.m, digest)
+	d.mu.Unlock()
+}
+
+// prune drops the states of records purged by now.
+func (d *devicePolls) prune(now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, st := range d.m {
+		if !now.Before(st.purge) {
+			delete(d.m, k)
+		}
+	}
 }
 
 // sweepDevice deletes a device authorization past its purge time.

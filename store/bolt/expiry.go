@@ -78,6 +78,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		}
 		total += n
 		if !more {
+			s.polls.prune(now)
 			return total, nil
 		}
 	}
