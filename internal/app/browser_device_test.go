@@ -64,7 +64,7 @@ func TestBrowserDevice(t *testing.T) {
 			}
 			tab.clean("consent page", 0)
 			tab.do("allow", chromedp.Click(chromedp.CSS(`button[name="decision"][value="allow"]`)),
-				chromedp.WaitVisible(chromedp.CSS(`.user-code`)))
+				chromedp.WaitVisible(chromedp.CSS(`body.page-device-done .user-code`)))
 			tab.checkPage("done page", "Return to your device")
 			if h := tab.text("h1"); h != "You’re all set" {
 				t.Errorf("done page: heading %q", h)
