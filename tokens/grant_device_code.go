@@ -13,6 +13,12 @@ import (
 // GrantDeviceCode is the device authorization grant (RFC 8628 §3.4).
 const GrantDeviceCode = oauth.GrantDeviceCode
 
+// SessionReader reads an SSO session (store.SessionStore); a missing or
+// ended one is store.ErrNotFound.
+type SessionReader interface {
+	GetSession(ctx context.Context, id string) (store.Session, error)
+}
+
 var errBadDeviceCode = oauth.New(oauth.InvalidGrant, "the device_code is invalid, was used, or belongs to another client")
 
 // deviceCode is the device access token request (RFC 8628 §3.4): one
@@ -71,6 +77,16 @@ func (s *Service) issueDevice(ctx context.Context, c store.Client, a store.Devic
 		Current: digest(refresh), SessionID: a.SessionID,
 	}
 	fam.JKT = familyBinding(ctx, c) // RFC 9449 §5 (dpop.go): a public client's login is bound to its proof's key
+	if a.SessionID != "" && s.cfg.Sessions != nil {
+		// The session the user approved in must still stand: logging it
+		// out ends the logins begun in it, and this one was (it was
+		// recorded in the session when the user approved).
+		if _, err := s.cfg.Sessions.GetSession(ctx, a.SessionID); errors.Is(err, store.ErrNotFound) {
+			return nil, errBadDeviceCode
+		} else if err != nil {
+			return nil, storeError(err, "read session")
+		}
+	}
 	user, err := s.checkLogin(ctx, c, fam, GrantDeviceCode)
 	if errors.Is(err, errLoginEnded) {
 		return nil, errBadDeviceCode

@@ -112,6 +112,11 @@ type Config struct {
 	Devices            Devices
 	DeviceCodeTTL      time.Duration
 	DevicePollInterval time.Duration
+	// Sessions reads SSO sessions, so that a device approved in a session
+	// that was logged out before the device's first successful poll gets
+	// no tokens (its login would otherwise begin after the logout ended
+	// the session's logins); nil: not checked.
+	Sessions SessionReader
 
 	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
 	// every refresh-token reuse, after the family has been revoked.

@@ -246,6 +246,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Devices:                 st,
 		DeviceCodeTTL:           cfg.DeviceCodeTTL,
 		DevicePollInterval:      cfg.DevicePollInterval,
+		Sessions:                st,
 		OnSecurityEvent:         onSecurityEvent,
 		Registerer:              a.Registry,
 		Now:                     opts.Now,

@@ -370,3 +370,31 @@ func TestDeviceAcrossReplicas(t *testing.T) {
 		t.Fatal("no access token")
 	}
 }
+
+// TestDeviceLogoutBeforePoll: a device approved in an SSO session that is
+// logged out before the device's next poll gets no tokens — the login was
+// begun in the session, and ending the session ends its logins, as for a
+// code issued in it.
+func TestDeviceLogoutBeforePoll(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", storeArgs...)
+		u := in.createUser("dana", "password-of-dana")
+		dc := newDeviceClient(t, in, "TV", "openid", nil)
+		da := dc.deviceAuth(t)
+		approveDevice(t, in, browser(t), da.UserCode, "dana", "password-of-dana", "TV", "allow")
+		var list struct {
+			Sessions []struct {
+				ID string `json:"id"`
+			} `json:"sessions"`
+		}
+		if st := in.admin(http.MethodGet, "/admin/users/"+u.ID+"/sessions", nil, &list); st != 200 || len(list.Sessions) != 1 {
+			t.Fatalf("sessions: %d %+v", st, list)
+		}
+		if st := in.admin(http.MethodDelete, "/admin/users/"+u.ID+"/sessions/"+list.Sessions[0].ID, nil, nil); st != http.StatusNoContent {
+			t.Fatalf("delete session: %d", st)
+		}
+		if r := dc.poll(in, da.DeviceCode); r.Status != 400 || r.Error != "invalid_grant" {
+			t.Errorf("poll after the session was logged out: %d %s; want 400 invalid_grant", r.Status, r.Error)
+		}
+	})
+}
