@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authd-dev/authd/store"
+	"github.com/authd-dev/authd/tokens"
 )
 
 // Consents remembers what users allowed clients (the store's
@@ -48,6 +49,12 @@ func consentNeeded(it *interaction) bool {
 	}
 	if it.req.PromptConsent {
 		return true
+	}
+	if it.req.Device != "" {
+		// RFC 8628 §5.4 (remote phishing): the user confirms every device,
+		// with the client named; remembered consent does not count. A
+		// first-party skip_consent client is the operator's own device.
+		return !it.client.SkipConsent
 	}
 	return !it.client.SkipConsent && !it.consent.covers
 }
@@ -94,7 +101,7 @@ func consentPage(it *interaction, sealed string) Page {
 		}
 	}
 	return clientPage(it, Page{Kind: PageConsent, Status: http.StatusOK, Client: clientName(it.client), Request: sealed,
-		Scopes: scopes, NewScopes: fresh})
+		Scopes: scopes, NewScopes: fresh, Device: it.req.Device != "", UserCode: tokens.FormatUserCode(it.req.Device)})
 }
 
 // DecisionSwitchAccount is the consent page's "Not you? Sign in as

@@ -69,6 +69,8 @@ type Config struct {
 	// logins, the record, back-channel logout) for the consent page's
 	// "Not you?"; nil: the page offers no switch.
 	Logout SessionEnder
+	// Device enables the device verification page (device.go); nil: off.
+	Device *DeviceConfig
 }
 
 // Accounts reads a user record (users.Service.Lookup).
@@ -100,6 +102,9 @@ func New(cfg Config) (*Flow, error) {
 	}
 	if cfg.RequirePushed && cfg.Pushed == nil {
 		return nil, errors.New("authorize: RequirePushed needs Pushed")
+	}
+	if d := cfg.Device; d != nil && (d.Devices == nil || d.Throttle == nil || d.Every <= 0 || d.Burst < 1) {
+		return nil, errors.New("authorize: Device needs Devices, Throttle, a positive Every and a Burst of at least 1")
 	}
 	return &Flow{cfg: cfg, policy: defaultPolicy()}, nil
 }
@@ -252,7 +257,7 @@ func (f *Flow) Continue(ctx context.Context, in Input) Outcome {
 	if err != nil {
 		return fail(err)
 	}
-	if !slices.Contains(client.RedirectURIs, req.RedirectURI) {
+	if req.Device == "" && !slices.Contains(client.RedirectURIs, req.RedirectURI) {
 		// Removed since the request was validated: it may no longer be
 		// redirected to (RFC 9700 §4.1.3, RFC 6749 §4.1.2.1).
 		return fail(ErrRedirectURIRemoved)
@@ -322,6 +327,9 @@ func (f *Flow) next(ctx context.Context, it *interaction, none bool) Outcome {
 	} else if !ok { // the session ended since it signed the request in
 		it.req.Subject, it.req.AuthTime, it.req.SessionID = "", 0, ""
 		return f.next(ctx, it, none)
+	}
+	if it.req.Device != "" {
+		return f.approveDevice(ctx, it) // device.go
 	}
 	code, err := f.cfg.Requests.IssueCode(ctx, it.client, it.req)
 	if errors.Is(err, tokens.ErrSignInEnded) && it.req.SessionID != "" && it.cookie == nil {

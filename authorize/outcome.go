@@ -12,6 +12,11 @@ type PageKind string
 const (
 	PageLogin   PageKind = "login"
 	PageConsent PageKind = "consent"
+	// PageDevice is the device verification page (RFC 8628 §3.3): a form
+	// with an input named user_code (the contract); PageDeviceDone tells
+	// the user to return to the device (Denied: the request was denied).
+	PageDevice     PageKind = "device"
+	PageDeviceDone PageKind = "device-done"
 )
 
 // Page is a form for the user, with everything the renderer needs.
@@ -48,6 +53,12 @@ type Page struct {
 	// NewScopes are the Scopes the user has not allowed the client before
 	// (all of them on a first consent); the page may tell them apart.
 	NewScopes []string
+	// Device: the page belongs to a device verification, whose forms post
+	// to the verification page; UserCode prefills or shows its code;
+	// Denied says the user denied the device (PageDeviceDone).
+	Device   bool
+	UserCode string
+	Denied   bool
 }
 
 // Redirect sends the browser back to the client's validated redirect_uri

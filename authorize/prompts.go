@@ -42,7 +42,8 @@ func defaultPolicy() []prompt {
 }
 
 func loginPage(it *interaction, sealed string) Page {
-	return clientPage(it, Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed, Username: it.req.LoginHint})
+	return clientPage(it, Page{Kind: PageLogin, Status: http.StatusOK, Client: clientName(it.client), Request: sealed, Username: it.req.LoginHint,
+		Device: it.req.Device != ""})
 }
 
 // login checks the posted password. A wrong one shows the login page again
@@ -103,6 +104,9 @@ func consent(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, 
 		}
 		return show(p), true
 	default:
+		if it.req.Device != "" {
+			return f.denyDevice(ctx, it), true // device.go
+		}
 		return failBack(it.back(), oauth.New(oauth.AccessDenied, "the user denied the request")), true
 	}
 }

@@ -152,15 +152,13 @@ func normalize(m Metadata) (store.Client, error) {
 		c.GrantTypes = []string{GrantClientCredentials}
 	}
 	for _, g := range c.GrantTypes {
-		switch g {
-		case GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantAuthorizationCode, GrantTokenExchange:
-		default:
+		if !slices.Contains(oauth.GrantTypes(), g) {
 			return c, metaErr("unknown grant type %q", g)
 		}
 	}
 	has := func(g string) bool { return slices.Contains(c.GrantTypes, g) }
-	if has(GrantRefreshToken) && !has(GrantPassword) && !has(GrantAuthorizationCode) && !c.TokenExchangeRefresh {
-		return c, metaErr("refresh_token needs password, authorization_code or token_exchange_refresh: nothing else issues refresh tokens")
+	if has(GrantRefreshToken) && !has(GrantPassword) && !has(GrantAuthorizationCode) && !has(oauth.GrantDeviceCode) && !c.TokenExchangeRefresh {
+		return c, metaErr("refresh_token needs password, authorization_code, the device grant or token_exchange_refresh: nothing else issues refresh tokens")
 	}
 	// response_types is derived; a caller may echo the derived value back.
 	for _, rt := range m.ResponseTypes {

@@ -75,7 +75,12 @@ func TestNormalize(t *testing.T) {
 			}
 		}},
 		{name: "unknown grant", in: Metadata{GrantTypes: []string{"implicit"}}, errCode: oauth.InvalidClientMetadata},
-		{name: "device grant unknown", in: Metadata{GrantTypes: []string{"urn:ietf:params:oauth:grant-type:device_code"}}, errCode: oauth.InvalidClientMetadata},
+		{name: "unknown urn grant", in: Metadata{GrantTypes: []string{"urn:ietf:params:oauth:grant-type:unknown"}}, errCode: oauth.InvalidClientMetadata},
+		{name: "device grant with refresh_token", in: Metadata{GrantTypes: []string{oauth.GrantDeviceCode, "refresh_token"}, TokenEndpointAuthMethod: "none"}, check: func(t *testing.T, m Metadata) {
+			if len(m.GrantTypes) != 2 {
+				t.Errorf("grant_types = %v", m.GrantTypes)
+			}
+		}},
 		{name: "refresh_token alone", in: Metadata{GrantTypes: []string{"refresh_token"}}, errCode: oauth.InvalidClientMetadata},
 		{name: "refresh_token with client_credentials", in: Metadata{GrantTypes: []string{"client_credentials", "refresh_token"}}, errCode: oauth.InvalidClientMetadata},
 		{name: "refresh_token with password", in: Metadata{GrantTypes: []string{"password", "refresh_token", "password"}}, check: func(t *testing.T, m Metadata) {

@@ -29,6 +29,11 @@ const (
 	// InvalidDPoPProof and UseDPoPNonce are RFC 9449 §5 and §8.
 	InvalidDPoPProof = "invalid_dpop_proof"
 	UseDPoPNonce     = "use_dpop_nonce"
+	// AuthorizationPending and ExpiredToken answer device-flow polls
+	// (RFC 8628 §3.5), as do SlowDown and AccessDenied — all with 400
+	// there (DeviceError), whatever their default status elsewhere.
+	AuthorizationPending = "authorization_pending"
+	ExpiredToken         = "expired_token"
 	// InvalidClientMetadata and InvalidRedirectURI are RFC 7591 §3.2.2.
 	InvalidClientMetadata = "invalid_client_metadata"
 	InvalidRedirectURI    = "invalid_redirect_uri"
@@ -100,6 +105,13 @@ func New(code, format string, args ...any) *Error {
 // Errorf is New with an explicit status.
 func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Code: code, Description: fmt.Sprintf(format, args...), Status: status}
+}
+
+// DeviceError is an error of a device-flow poll (RFC 8628 §3.5): a token
+// endpoint error of RFC 6749 §5.2, so 400 even for slow_down (429 when it
+// throttles a login) and access_denied (403 on pages).
+func DeviceError(code, format string, args ...any) *Error {
+	return Errorf(http.StatusBadRequest, code, format, args...)
 }
 
 // As returns the *Error in err's chain, or nil.

@@ -13,12 +13,14 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	// GrantTokenExchange is RFC 8693 §2.1.
 	GrantTokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// GrantDeviceCode is the device authorization grant (RFC 8628 §3.4).
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // GrantTypes returns every grant type authd implements, in the order
 // discovery lists them.
 func GrantTypes() []string {
-	return []string{GrantAuthorizationCode, GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantTokenExchange}
+	return []string{GrantAuthorizationCode, GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantTokenExchange, GrantDeviceCode}
 }
 
 // Token type identifiers of RFC 8693 §3, for subject_token_type,

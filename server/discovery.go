@@ -65,6 +65,9 @@ func (s *Server) discoveryDocument() ([]byte, error) {
 	if s.cfg.Registration != nil {
 		doc["registration_endpoint"] = iss + PathRegister // RFC 8414 §2, RFC 7591 §3
 	}
+	if s.cfg.Devices != nil {
+		doc["device_authorization_endpoint"] = iss + PathDeviceAuthorization // RFC 8628 §4
+	}
 	if s.cfg.Feed != nil {
 		doc["revocation_feed_endpoint"] = iss + PathRevocationFeed
 	}

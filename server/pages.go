@@ -49,6 +49,11 @@ type page struct {
 	// Styles are the stylesheet URLs; Logo the operator's logo URL.
 	Styles []string
 	Logo   string
+	// UserCode is the device verification page's code (prefilled, or
+	// shown on the consent and done pages); Denied says the user denied
+	// the device (the done page).
+	UserCode string
+	Denied   bool
 }
 
 // clientView is what a page shows of the client (RFC 7591 §2 client_name,
@@ -70,8 +75,10 @@ type scopeView struct {
 
 // titles of the flow's pages.
 var titles = map[authorize.PageKind]string{
-	authorize.PageLogin:   "Sign in",
-	authorize.PageConsent: "Allow access?",
+	authorize.PageLogin:      "Sign in",
+	authorize.PageConsent:    "Allow access?",
+	authorize.PageDevice:     "Connect a device",
+	authorize.PageDeviceDone: "Return to your device",
 }
 
 // showPage renders a page of the browser flow.
@@ -79,10 +86,14 @@ func (s *Server) showPage(w http.ResponseWriter, r *http.Request, p *authorize.P
 	if p.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
 	}
+	action := s.loginAction()
+	if p.Device {
+		action = s.deviceAction() // device.go
+	}
 	s.renderPage(w, r, p.Status, page{Kind: string(p.Kind), Title: titles[p.Kind], Error: p.Error,
 		Client: clientView{Name: p.Client, LogoURI: p.LogoURI, PolicyURI: p.PolicyURI, TOSURI: p.TOSURI},
-		Action: s.loginAction(), Request: p.Request, Username: p.Username, Scopes: markNew(s.describeScopes(p.Scopes), p.NewScopes),
-		Account: p.Account, SwitchAccount: p.SwitchAccount}, p.RedirectURI)
+		Action: action, Request: p.Request, Username: p.Username, Scopes: markNew(s.describeScopes(p.Scopes), p.NewScopes),
+		Account: p.Account, SwitchAccount: p.SwitchAccount, UserCode: p.UserCode, Denied: p.Denied}, p.RedirectURI)
 }
 
 // markNew marks the scopes the user is asked for the first time, when the
@@ -152,6 +163,9 @@ var flowErrorText = []struct {
 	{authorize.ErrExpired, "This sign-in page has expired",
 		"The page was open too long, or it was already used.",
 		"Go back to the application and sign in again."},
+	{authorize.ErrDeviceGone, "This device code no longer works",
+		"The code expired, or it was already used, while you were signing in.",
+		"Start again on your device to get a new code."},
 	{authorize.ErrOtherBrowser, "Finish signing in where you started",
 		"This sign-in started in another browser or window, so it can’t continue here.",
 		"Go back to the application and start again in this browser."},

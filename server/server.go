@@ -112,6 +112,11 @@ type Config struct {
 	// RegistrationTokens issues initial access tokens on the admin
 	// listener (nil: not mounted).
 	RegistrationTokens RegistrationTokenIssuer
+	// Devices and DeviceFlow serve the device authorization grant's
+	// endpoint and verification page (device.go; nil: not mounted, and
+	// only with Flow).
+	Devices    DeviceAuthorizer
+	DeviceFlow DeviceVerifier
 	// Feed serves the revocation feed (nil: not mounted).
 	Feed FeedHub
 	// FeedTimeout bounds every write of a feed stream; a reader that
@@ -175,6 +180,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.PAR != nil && cfg.Flow == nil {
 		return nil, errors.New("server: PAR needs Flow")
+	}
+	if (cfg.Devices == nil) != (cfg.DeviceFlow == nil) || (cfg.Devices != nil && cfg.Flow == nil) {
+		return nil, errors.New("server: Devices and DeviceFlow go together, and with Flow")
 	}
 	if cfg.AdminToken == "" { // its minimum length is internal/config's rule
 		return nil, errors.New("server: an admin token is required")
@@ -242,6 +250,10 @@ func (s *Server) Public() http.Handler {
 			s.route(r, "public", "end_session", PathEndSession, http.HandlerFunc(s.handleEndSession), http.MethodGet, http.MethodPost)
 		}
 		s.route(r, "public", "userinfo", PathUserInfo, http.HandlerFunc(s.handleUserInfo), http.MethodGet, http.MethodPost)
+		if s.cfg.Devices != nil {
+			s.route(r, "public", "device_authorization", PathDeviceAuthorization, http.HandlerFunc(s.handleDeviceAuthorization), http.MethodPost)
+			s.route(r, "public", "device", PathDevice, http.HandlerFunc(s.handleDevice), http.MethodGet, http.MethodPost)
+		}
 		s.route(r, "public", "ui", PathUI+"{file}", http.HandlerFunc(s.serveUI), http.MethodGet, http.MethodHead)
 	}
 	if s.cfg.Registration != nil {

@@ -38,7 +38,7 @@ const (
 // pageTemplates are the templates a UI is made of: "layout" (the page
 // around the content; it also defines "client" and "client-links") and
 // one content template per page kind.
-var pageTemplates = []string{"layout", "login", "consent", "error", "logout"}
+var pageTemplates = []string{"layout", "login", "consent", "error", "logout", "device", "device-done"}
 
 // uiTypes are the static files a UI may hold, by extension, with the
 // Content-Type they are served with. No scripts: the pages' CSP allows
@@ -214,6 +214,7 @@ var contractInputs = map[string][]string{
 	"login":   {`name="request"`, `name="username"`, `name="password"`},
 	"consent": {`name="request"`, `name="decision" value="allow"`, `name="decision" value="deny"`},
 	"logout":  {`name="request"`, `name="decision" value="logout"`},
+	"device":  {`name="request"`, `name="user_code"`},
 }
 
 // check renders the page kind with sample data and looks for its
@@ -225,7 +226,7 @@ func (u *ui) check(kind string) error {
 		Scopes:  []scopeView{{Name: "openid", Text: "Confirm who you are", Described: true}, {Name: "custom", Text: "Use custom"}},
 		Account: "sample", SwitchAccount: true, Code: "invalid_request", Detail: "sample", Hint: "sample",
 		Frames: []string{"https://app.example/logout?iss=x&sid=y"}, Continue: "https://app.example/bye", Refresh: "0;url=https://app.example/bye",
-		Styles: u.styles, Logo: u.logo}
+		Styles: u.styles, Logo: u.logo, UserCode: "BCDF-GHJK"}
 	var buf bytes.Buffer
 	if err := u.pages[kind].ExecuteTemplate(&buf, "layout", p); err != nil {
 		return fmt.Errorf("%w: %s.html does not render: %w", ErrUIDir, kind, err)

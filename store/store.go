@@ -47,6 +47,7 @@ type Store interface {
 	ConsentStore
 	PushedRequests
 	RegistrationTokens
+	DeviceAuthStore
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.

@@ -71,6 +71,13 @@ type AuthRequest struct {
 	// DPoPJKT is the dpop_jkt parameter (RFC 9449 §10): the thumbprint
 	// of the key whose proof must come with the code's exchange.
 	DPoPJKT string `json:"jkt,omitempty"`
+	// Device is the normalised user code of the device authorization
+	// (RFC 8628 §3.3) this interaction verifies: no redirect_uri, the
+	// user's decision goes to the device instead (authorize/device.go).
+	// DeviceForm marks the verification page's own form, before a code
+	// was entered.
+	Device     string `json:"dv,omitempty"`
+	DeviceForm bool   `json:"df,omitempty"`
 	// CSRF binds a pending request to the browser that started it.
 	CSRF    string `json:"x,omitempty"`
 	Expires int64  `json:"exp"`

@@ -106,6 +106,17 @@ type Config struct {
 
 	// DPoP configures sender-constrained tokens (dpop.go; zero: off).
 	DPoP DPoPConfig
+	// Devices keeps device authorizations (RFC 8628); nil: the device
+	// grant is off. DeviceCodeTTL (expires_in) and DevicePollInterval
+	// (interval) are then required, positive, whole seconds.
+	Devices            Devices
+	DeviceCodeTTL      time.Duration
+	DevicePollInterval time.Duration
+	// Sessions reads SSO sessions, so that a device approved in a session
+	// that was logged out before the device's first successful poll gets
+	// no tokens (its login would otherwise begin after the logout ended
+	// the session's logins); nil: not checked.
+	Sessions SessionReader
 
 	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
 	// every refresh-token reuse, after the family has been revoked.
@@ -189,6 +200,9 @@ func New(cfg Config) (*Service, error) {
 		GrantAuthorizationCode: s.authorizationCode,
 		GrantTokenExchange:     s.tokenExchange,
 	}
+	if cfg.Devices != nil {
+		s.grants[GrantDeviceCode] = s.deviceCode
+	}
 	return s, nil
 }
 
@@ -219,6 +233,9 @@ func (cfg *Config) validate() error {
 		return bad("RefreshReuseLeeway must not be negative, got %s", cfg.RefreshReuseLeeway)
 	case cfg.RefreshReuseMaxRetries < 0:
 		return bad("RefreshReuseMaxRetries must not be negative, got %d", cfg.RefreshReuseMaxRetries)
+	case cfg.Devices != nil && (cfg.DeviceCodeTTL < time.Second || cfg.DevicePollInterval < time.Second ||
+		cfg.DeviceCodeTTL%time.Second != 0 || cfg.DevicePollInterval%time.Second != 0):
+		return bad("DeviceCodeTTL and DevicePollInterval must be whole seconds, at least 1s, got %s and %s", cfg.DeviceCodeTTL, cfg.DevicePollInterval)
 	}
 	return nil
 }
@@ -248,7 +265,7 @@ func (s *Service) Token(ctx context.Context, req *Request) (*Response, error) {
 	if !contains(req.Client.GrantTypes, gt) {
 		return nil, oauth.New(oauth.UnauthorizedClient, "the client is not allowed the grant type %q", gt)
 	}
-	if err := singleValued(req.Form, "grant_type", "scope", "username", "password", "refresh_token", "code", "redirect_uri", "code_verifier"); err != nil {
+	if err := singleValued(req.Form, "grant_type", "scope", "username", "password", "refresh_token", "code", "redirect_uri", "code_verifier", "device_code"); err != nil {
 		return nil, err
 	}
 	scope, err := checkScope(req.Form.Get("scope"), req.Client.Scope)

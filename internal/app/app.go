@@ -243,6 +243,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		DenyReader:              st,
 		Users:                   a.Users,
 		DPoP:                    dpopCfg,
+		Devices:                 st,
+		DeviceCodeTTL:           cfg.DeviceCodeTTL,
+		DevicePollInterval:      cfg.DevicePollInterval,
+		Sessions:                st,
 		OnSecurityEvent:         onSecurityEvent,
 		Registerer:              a.Registry,
 		Now:                     opts.Now,
@@ -277,7 +281,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Consents: st, Now: opts.Now,
 		Sessions: st, Hints: a.Tokens, SessionIdleTTL: cfg.SessionIdleTTL, SessionMaxLifetime: cfg.SessionMaxLifetime,
 		Pushed: st, PushedLifetime: cfg.PARLifetime, RequirePushed: cfg.RequirePushedAuthorizationRequests,
-		Accounts: a.Users, Logout: lo})
+		Accounts: a.Users, Logout: lo,
+		Device: &authorize.DeviceConfig{Devices: a.Tokens, Throttle: st,
+			Every: time.Minute / time.Duration(cfg.DeviceVerifyIPPerMinute), Burst: cfg.DeviceVerifyIPBurst}})
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +314,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		FeedTimeout:        cfg.RevocationFeedWriteTimeout,
 		Flow:               flow,
 		PAR:                flow,
+		Devices:            a.Tokens,
+		DeviceFlow:         flow,
 		RequirePAR:         cfg.RequirePushedAuthorizationRequests,
 		Logout:             lo,
 		UserInfo:           a.Tokens,

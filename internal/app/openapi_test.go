@@ -23,6 +23,8 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/gorilla/mux"
+
+	"github.com/authd-dev/authd/oauth"
 )
 
 // The servers named in api/openapi.yaml: the default listeners. The test
@@ -649,6 +651,34 @@ func TestOpenAPIConformance(t *testing.T) {
 	c.want(resp, body, http.StatusOK)
 	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/oauth2/logout", header: formHeader,
 		body: []byte("client_id=no-such-client")})
+	c.want(resp, body, http.StatusBadRequest)
+
+	// The device grant (RFC 8628): the device authorization endpoint, the
+	// verification page and its form (a right code shows the login page,
+	// a wrong one the form again), and a pending poll.
+	resp, body = c.adminJSON(http.MethodPost, "/admin/clients", map[string]any{"client_name": "tv",
+		"grant_types": []string{oauth.GrantDeviceCode}, "scope": "openid"})
+	c.want(resp, body, http.StatusCreated)
+	tv := decodeJSON[registeredClient](t, body)
+	resp, body = c.form("/oauth2/device_authorization", tv.ClientID, tv.ClientSecret, url.Values{"scope": {"openid"}}, false)
+	c.want(resp, body, http.StatusOK)
+	device := decodeJSON[struct {
+		DeviceCode string `json:"device_code"`
+		UserCode   string `json:"user_code"`
+	}](t, body)
+	resp, body = c.form("/oauth2/device_authorization", web.ClientID, web.ClientSecret, url.Values{"scope": {"openid"}}, false)
+	c.want(resp, body, http.StatusBadRequest) // no device grant: unauthorized_client
+	resp, body = c.form("/oauth2/token", tv.ClientID, tv.ClientSecret, url.Values{"grant_type": {oauth.GrantDeviceCode}, "device_code": {device.DeviceCode}}, false)
+	c.want(resp, body, http.StatusBadRequest) // authorization_pending
+	resp, body = public(http.MethodGet, "/device?user_code="+device.UserCode, nil)
+	c.want(resp, body, http.StatusOK)
+	deviceCookie := http.Header{"Cookie": {resp.Header.Get("Set-Cookie")}, "Content-Type": {"application/x-www-form-urlencoded"}}
+	deviceForm := formField(t, string(body))
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/device", header: deviceCookie,
+		body: []byte(url.Values{"request": {deviceForm}, "user_code": {device.UserCode}}.Encode())})
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.send(call{listener: "public", method: http.MethodPost, path: "/device", header: deviceCookie,
+		body: []byte(url.Values{"request": {deviceForm}, "user_code": {"BBBB-BBBB"}}.Encode())})
 	c.want(resp, body, http.StatusBadRequest)
 
 	// The pages' static files.

@@ -63,6 +63,13 @@ type Config struct {
 	// RequirePushedAuthorizationRequests refuses authorization requests
 	// that were not pushed, for every client (RFC 9126 §5).
 	RequirePushedAuthorizationRequests bool
+	// DeviceCodeTTL and DevicePollInterval are the device grant's
+	// expires_in and interval (RFC 8628 §3.2), whole seconds.
+	DeviceCodeTTL      time.Duration
+	DevicePollInterval time.Duration
+	// DeviceVerifyIPPerMinute and DeviceVerifyIPBurst throttle wrong user
+	// codes per client address on the verification page (RFC 8628 §5.1).
+	DeviceVerifyIPPerMinute, DeviceVerifyIPBurst int
 	// RefreshReuseLeeway is the window after a rotation in which the
 	// previous refresh token is treated as a retry (0 disables it).
 	RefreshReuseLeeway time.Duration

@@ -160,6 +160,10 @@ func validateDurations(c *Config) error {
 		return settingErr("refresh-token-max-lifetime", "(%s) must be at least --refresh-token-ttl (%s)", c.RefreshTokenMaxLifetime, c.RefreshTokenTTL)
 	case c.SessionMaxLifetime < c.SessionIdleTTL:
 		return settingErr("session-max-lifetime", "(%s) must be at least --session-idle-ttl (%s)", c.SessionMaxLifetime, c.SessionIdleTTL)
+	case c.DeviceCodeTTL < 10*time.Second || c.DeviceCodeTTL > time.Hour || c.DeviceCodeTTL%time.Second != 0:
+		return settingErr("device-code-ttl", "must be whole seconds between 10s and 1h, got %s", c.DeviceCodeTTL)
+	case c.DevicePollInterval < time.Second || c.DevicePollInterval > time.Minute || c.DevicePollInterval%time.Second != 0:
+		return settingErr("device-poll-interval", "must be whole seconds between 1s and 60s, got %s", c.DevicePollInterval)
 	case c.KeyPublishAhead >= c.KeyRotationPeriod:
 		return settingErr("key-publish-ahead", "(%s) must be shorter than --key-rotation-period (%s)", c.KeyPublishAhead, c.KeyRotationPeriod)
 	}
@@ -232,6 +236,8 @@ func validateLogin(c *Config) error {
 		{"login-username-burst", c.LoginUsernameBurst},
 		{"login-ip-per-minute", c.LoginIPPerMinute},
 		{"login-ip-burst", c.LoginIPBurst},
+		{"device-verify-ip-per-minute", c.DeviceVerifyIPPerMinute},
+		{"device-verify-ip-burst", c.DeviceVerifyIPBurst},
 	} {
 		if s.v < 1 || s.v > 1_000_000 {
 			return settingErr(s.name, "must be between 1 and 1000000, got %d", s.v)

@@ -53,7 +53,7 @@ var (
 
 	keySet = []byte("set") // the one record of bucketKeys
 
-	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketKeys, bucketFamilies, bucketDenials, bucketExpiry, bucketFeed, bucketConsents, bucketUserFamilies}
+	allBuckets = [][]byte{bucketClients, bucketUsers, bucketUsernames, bucketKeys, bucketFamilies, bucketDenials, bucketExpiry, bucketFeed, bucketConsents, bucketUserFamilies, bucketDevice, bucketDeviceCodes}
 )
 
 // Options configures a Store. The zero value is usable.
@@ -83,6 +83,9 @@ type Store struct {
 	feedWake chan struct{}
 
 	notify hub // Publish/Subscribe (notify.go)
+
+	// polls is the device-flow poll bookkeeping (device.go).
+	polls devicePolls
 
 	// rotateRun, when set (tests only), is called at each run of a
 	// rotation's batch function.

@@ -78,6 +78,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		}
 		total += n
 		if !more {
+			s.polls.prune(now)
 			return total, nil
 		}
 	}
@@ -150,6 +151,8 @@ func deleteIfExpired(tx *bbolt.Tx, typ byte, key []byte, now time.Time) (bool, e
 		return true, tx.Bucket(bucketPushed).Delete(key)
 	case expRegToken:
 		return sweepRegToken(tx, key, now)
+	case expDevice:
+		return sweepDevice(tx, key, now)
 	case expThrottle:
 		var b *bbolt.Bucket
 		if exp, b = throttleExpiry(tx, key); b == nil || exp.IsZero() || !expired(exp, now) {

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("Consents", func(t *testing.T) { testConsents(t, newStore) })
 	t.Run("PushedRequests", func(t *testing.T) { testPushed(t, newStore) })
 	t.Run("RegistrationTokens", func(t *testing.T) { testRegistrationTokens(t, newStore) })
+	t.Run("DeviceAuth", func(t *testing.T) { testDevice(t, newStore) })
 }
 
 // Digest returns the SHA-256 digest of a test token, the shape of the
