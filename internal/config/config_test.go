@@ -310,6 +310,10 @@ func TestIssuer(t *testing.T) {
 		{[]string{"--issuer", "http://127.3.2.1"}, "http://127.3.2.1"},
 		{[]string{"--issuer", "http://[::1]:9000/"}, "http://[::1]:9000"},
 		{[]string{"--issuer", "http://auth.internal", "--dev", "--data-dir", ""}, "http://auth.internal"},
+		// Without --issuer it follows the public listener.
+		{[]string{"--addr", "127.0.0.1:18080"}, "http://127.0.0.1:18080"},
+		{[]string{"--addr", ":9000"}, "http://127.0.0.1:9000"},
+		{[]string{"--addr", "[::1]:9000"}, "http://[::1]:9000"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

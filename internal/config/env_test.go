@@ -156,7 +156,7 @@ func TestHelpShowsTypesAndDefaults(t *testing.T) {
 	for _, want := range []string{
 		"--access-token-ttl duration", `(default 15m)`,
 		"--dev ", "--redis-addrs strings", "--kek base64", "--rsa-key-bits int",
-		`--issuer string`, `(default "http://127.0.0.1:8080")`,
+		`--issuer string`, `(default: http:// on --addr)`, `(default "127.0.0.1:8080")`,
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %q:\n%s", want, help)

@@ -27,7 +27,7 @@ type setting struct {
 var settings = []setting{
 	{"addr", "127.0.0.1:8080", "public listener (token, JWKS, discovery, authorize, …)", func(c *Config) any { return &c.Addr }},
 	{"admin-addr", "127.0.0.1:8081", "admin listener (/admin/…, /metrics)", func(c *Config) any { return &c.AdminAddr }},
-	{"issuer", "http://127.0.0.1:8080", "the iss value and base of discovery; https unless the host is loopback or --dev", func(c *Config) any { return &c.Issuer }},
+	{"issuer", "", "the iss value and base of discovery; https unless the host is loopback or --dev (default: http:// on --addr)", func(c *Config) any { return &c.Issuer }},
 	{"dev", "false", "development mode: generates and keeps an admin token and a KEK in the data dir; never for production", func(c *Config) any { return &c.Dev }},
 	// The help of store names the registered backends; their own settings
 	// follow data-dir (see StoreBackend).

@@ -91,10 +91,29 @@ func validate(c *Config) error {
 	return validateLogin(c)
 }
 
+// issuerFromAddr is the issuer when none is set: plain http on the public
+// listener's own address, so `--addr 127.0.0.1:9000` alone gives a working
+// local server. A wildcard host (":9000", "0.0.0.0:9000") becomes
+// 127.0.0.1; anything reachable from elsewhere should set --issuer (and
+// needs https, which validateIssuer enforces outside --dev).
+func issuerFromAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
 // validateIssuer applies OpenID Connect Discovery 1.0 §3 / RFC 8414 §2:
 // an absolute URL, https (loopback or --dev may use http), no query or
 // fragment. A trailing slash is removed so `iss` compares exactly.
 func validateIssuer(c *Config) error {
+	if c.Issuer == "" {
+		c.Issuer = issuerFromAddr(c.Addr)
+	}
 	u, err := url.Parse(c.Issuer)
 	switch {
 	case err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "":
