@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,10 +38,17 @@ type benchApp struct {
 // store in a temp dir, or on the test Redis under a prefix of its own
 // (internal/redistest), logging at warn.
 func newBenchApp(tb testing.TB, storeName string) *benchApp {
+	return newBenchAppAt(tb, storeName, "warn")
+}
+
+// newBenchAppAt is newBenchApp logging at level, with authd's own text
+// handler (app.NewLogger) writing to io.Discard: at "info", the default,
+// every request formats its log line, as in production.
+func newBenchAppAt(tb testing.TB, storeName, level string) *benchApp {
 	tb.Helper()
 	args := []string{
 		"--dev", "--data-dir", tb.TempDir(), "--issuer", "http://127.0.0.1:8080",
-		"--log-level", "warn",
+		"--log-level", level,
 		// Password hashing is not what these benchmarks measure.
 		"--argon2-time", "1", "--argon2-memory", "64",
 	}
@@ -59,8 +65,7 @@ func newBenchApp(tb testing.TB, storeName string) *benchApp {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(context.Background(), cfg, app.Options{Logger: logger})
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: app.NewLogger(io.Discard, level, "text")})
 	if err != nil {
 		tb.Fatalf("app.New: %v", err)
 	}
@@ -158,9 +163,10 @@ func serveToken(h http.Handler, req *http.Request) (int, tokenAnswer, error) {
 // BenchmarkClientCredentials measures a client_credentials token request
 // (RFC 6749 §4.4) through the whole public handler stack — routing,
 // metrics, form parsing, client authentication, grant checks, minting —
-// on every core, on the bolt store.
+// on every core, on the bolt store, at the default log level (info: one
+// request line per token, formatted and discarded).
 func BenchmarkClientCredentials(b *testing.B) {
-	ba := newBenchApp(b, "bolt")
+	ba := newBenchAppAt(b, "bolt", "info")
 	for _, alg := range []string{"ES256", "RS256"} {
 		c := ba.createClient(b, map[string]any{
 			"client_name":              "bench " + alg,

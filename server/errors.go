@@ -152,9 +152,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // noStore marks a response as uncacheable (RFC 6749 §5.1).
 func noStore(w http.ResponseWriter) {
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	h["Cache-Control"] = headerNoStore
+	h["Pragma"] = headerNoCache
 }
+
+// Header values that every token answer carries, shared by all answers
+// instead of a one-string slice allocated per header per request. They
+// are only ever read (net/http writes them; Header.Add appends, which
+// copies a full slice) and never written in place.
+var (
+	headerNoStore = []string{"no-store"}
+	headerNoCache = []string{"no-cache"}
+	headerJSON    = []string{"application/json"}
+)
 
 // errEmptyOutcome is a flow step that returned no outcome (a bug).
 var errEmptyOutcome = errors.New("server: the flow returned an empty outcome")

@@ -19,6 +19,15 @@ func LogHandler(h slog.Handler) slog.Handler {
 
 type requestIDHandler struct{ slog.Handler }
 
+// unwrapLogHandler is h without the request-id wrapper of LogHandler: the
+// middleware adds request_id to its own line and writes it there.
+func unwrapLogHandler(h slog.Handler) slog.Handler {
+	if w, ok := h.(requestIDHandler); ok {
+		return w.Handler
+	}
+	return h
+}
+
 // Handle adds request_id when ctx carries one.
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if id := RequestID(ctx); id != "" {

@@ -160,6 +160,7 @@ type Config struct {
 type Server struct {
 	cfg       Config
 	log       *slog.Logger
+	logBase   slog.Handler // log's handler without the request-id wrapper (logRequest)
 	metrics   *httpMetrics
 	ids       *requestIDs
 	discovery []byte
@@ -212,6 +213,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, log: slog.New(LogHandler(cfg.Logger.Handler())), metrics: newHTTPMetrics(cfg.Registry), ids: newRequestIDs()}
+	s.logBase = unwrapLogHandler(s.log.Handler())
 	s.adminHash = hashToken(cfg.AdminToken)
 	var err error
 	if s.tokenURL, err = url.Parse(cfg.Issuer + PathToken); err != nil {

@@ -32,7 +32,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h["Content-Type"] = headerJSON
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	if resp.DPoPNonce != "" { // RFC 9449 §8.2: a fresh nonce for the next proof
 		h.Set("DPoP-Nonce", resp.DPoPNonce)
@@ -63,9 +63,13 @@ func (s *Server) authenticatedForm(w http.ResponseWriter, r *http.Request) (stor
 // r.PostForm. Query parameters are never read: RFC 6749 §3.2 sends them in
 // the body.
 func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) error {
-	ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || ct != "application/x-www-form-urlencoded" {
-		return oauth.New(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded")
+	const form = "application/x-www-form-urlencoded"
+	// The bare media type, what clients send, needs no parsing (and none
+	// of the parameter map mime.ParseMediaType allocates).
+	if ct := r.Header.Get("Content-Type"); ct != form {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != form {
+			return oauth.New(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded")
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {

@@ -25,6 +25,9 @@ type scenario struct {
 	// Bare names the bare signing rate that this scenario's throughput is
 	// compared with ("" for none).
 	Bare string
+	// Open marks a latency scenario: after its maximum rate is measured,
+	// an open-loop phase drives it at a fixed share of that rate (open.go).
+	Open bool
 }
 
 // outcome is the measured result of one scenario.
@@ -46,6 +49,9 @@ type outcome struct {
 type attackOptions struct {
 	Workers  uint64
 	Duration time.Duration
+	// OpenLoad is the share of the closed-loop maximum that the
+	// open-loop phase of a latency scenario drives (0: none).
+	OpenLoad float64
 }
 
 // attack runs s at the maximum rate a fixed pool of workers sustains
@@ -145,6 +151,7 @@ func clientCredentials(name string, in *instance, c client, bare string) scenari
 		Targeter: staticTarget(http.MethodPost, in.tokenURL, []byte(form.Encode()), formHeader(c)),
 		Check:    tokenCheck,
 		Bare:     bare,
+		Open:     bare == "ES256",
 	}
 }
 
@@ -156,6 +163,7 @@ func introspection(name string, in *instance, c client, token, tokenClient strin
 		Name:     name,
 		Targeter: staticTarget(http.MethodPost, in.introspectURL, []byte(form.Encode()), formHeader(c)),
 		Check:    introspectionCheck(tokenClient),
+		Open:     true,
 	}
 }
 
@@ -184,6 +192,7 @@ func rotation(name string, in *instance, c client, tokens []string) scenario {
 	return scenario{
 		Name: name,
 		Bare: "ES256",
+		Open: true,
 		Targeter: func(t *vegeta.Target) error {
 			var rt string
 			select {

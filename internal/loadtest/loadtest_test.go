@@ -51,6 +51,10 @@ func TestRunShort(t *testing.T) {
 		"p99 < 10.00ms at 4 concurrent clients:",
 		"refresh rotations ≥ 6000/s on Redis:",
 		"introspection of an active ES256 token ≥ 12000/s on Redis:",
+		"open loop at 70% of each maximum",
+		"open-loop p99 < 5.00ms and no failed answer at 70% of the maximum rate:",
+		"server CPU per client_credentials ES256 token ≤ 100µs at log level info:",
+		"server CPU per request (authd's goroutines",
 		"top 15 functions by cumulative share",
 		"JWS signing + serialisation",
 		"(inclusive) server side",
@@ -76,11 +80,13 @@ func TestParseFlags(t *testing.T) {
 		want    options
 		wantErr bool
 	}{
-		{args: nil, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0"}},
-		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", ""}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p"}},
+		{args: nil, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0", LogLevel: "info", OpenLoad: 0.7}},
+		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", "", "-log-level", "warn", "-open-load", "0"}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p", LogLevel: "warn"}},
 		{args: []string{"-workers", "0"}, wantErr: true},
 		{args: []string{"-duration", "-1s"}, wantErr: true},
 		{args: []string{"extra"}, wantErr: true},
+		{args: []string{"-open-load", "1.5"}, wantErr: true},
+		{args: []string{"-log-level", "trace"}, wantErr: true},
 		{args: []string{"-nope"}, wantErr: true},
 	} {
 		got, err := parseFlags(tc.args, io.Discard)

@@ -17,7 +17,11 @@ const (
 	targetRefreshRedis = 6000
 	// targetIntrospectRedis is issue 4: introspection of an active ES256 token on Redis.
 	targetIntrospectRedis = 12000
-	profileTopFunctions   = 15
+	// Issue 13: p99 of the open-loop phase, and the server CPU per
+	// ES256 client_credentials token at the default log level.
+	targetOpenP99       = 5 * time.Millisecond
+	targetServerCPU     = 100 * time.Microsecond
+	profileTopFunctions = 15
 )
 
 // concerns partition the CPU time of the profiled scenario: a sample
@@ -111,6 +115,7 @@ func (r *report) print(w io.Writer, o options) {
 			fmt.Fprintf(w, "first error in %s: %s\n", oc.Name, oc.FirstError)
 		}
 	}
+	r.printOpen(w, o)
 	for _, n := range r.notes {
 		fmt.Fprintln(w, n)
 	}
@@ -120,6 +125,26 @@ func (r *report) print(w io.Writer, o options) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+
+// printOpen prints the open-loop phase: latency measured from each
+// request's scheduled send time, at a fixed rate.
+func (r *report) printOpen(w io.Writer, o options) {
+	if len(r.open) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nopen loop at %.0f%% of each maximum (constant rate; latency from the scheduled send time, so stalls are not hidden):\n", 100*o.OpenLoad)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\trate\tok/s\tsuccess\tp50\tp99\tmax\tCPU/ok\t")
+	for _, oc := range r.open {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f%%\t%s\t%s\t%s\t%s\t\n", oc.Name, oc.Rate, oc.Throughput, 100*oc.Success, ms(oc.P50), ms(oc.P99), ms(oc.Max), us(oc.CPU))
+	}
+	tw.Flush()
+	for _, oc := range r.open {
+		if oc.FirstError != "" {
+			fmt.Fprintf(w, "first error in %s (open loop): %s\n", oc.Name, oc.FirstError)
+		}
+	}
+}
 
 // printTargets compares the outcomes with the issue's targets.
 func (r *report) printTargets(w io.Writer, o options) {
@@ -161,12 +186,59 @@ func (r *report) printTargets(w io.Writer, o options) {
 		got = strings.Join(slow, "; ")
 	}
 	check(fmt.Sprintf("p99 < %s at %d concurrent clients", ms(targetP99), o.Workers), len(slow) == 0, got)
+	if len(r.open) > 0 {
+		var slow []string
+		for _, oc := range r.open {
+			switch {
+			case oc.Requests == 0 || oc.Success < 1:
+				slow = append(slow, fmt.Sprintf("%s %.2f%% success", oc.Name, 100*oc.Success))
+			case oc.P99 >= targetOpenP99:
+				slow = append(slow, fmt.Sprintf("%s %s", oc.Name, ms(oc.P99)))
+			}
+		}
+		got := fmt.Sprintf("all %d", len(r.open))
+		if len(slow) > 0 {
+			got = strings.Join(slow, "; ")
+		}
+		check(fmt.Sprintf("open-loop p99 < %s and no failed answer at %.0f%% of the maximum rate", ms(targetOpenP99), 100*o.OpenLoad), len(slow) == 0, got)
+	}
+	if cpu, ok := r.serverCPU(); ok {
+		check(fmt.Sprintf("server CPU per client_credentials ES256 token ≤ %s at log level %s", us(targetServerCPU), o.LogLevel), cpu <= targetServerCPU,
+			fmt.Sprintf("%.1fµs (from the profile)", float64(cpu)/1e3))
+	}
 	if oc, ok := find("refresh rotation ES256 (redis)"); ok {
 		check(fmt.Sprintf("refresh rotations ≥ %d/s on Redis", targetRefreshRedis), oc.Throughput >= targetRefreshRedis, fmt.Sprintf("%.0f/s", oc.Throughput))
 	}
 	if oc, ok := find("introspection ES256 (redis)"); ok {
 		check(fmt.Sprintf("introspection of an active ES256 token ≥ %d/s on Redis", targetIntrospectRedis), oc.Throughput >= targetIntrospectRedis, fmt.Sprintf("%.0f/s", oc.Throughput))
 	}
+}
+
+// serverSide and generatorSide split the profile's samples between
+// authd (the goroutines net/http's server runs) and the load generator
+// (vegeta and the client transport's goroutines).
+var (
+	serverSide    = category{"server", exact("net/http.(*conn).serve")}
+	generatorSide = category{"load generator", anyOf(prefix("github.com/tsenart/vegeta/"), prefix("net/http.(*persistConn)"), prefix("net/http.(*Transport)"), prefix("net/http.(*Client)"), prefix("net/http.persistConnWriter"))}
+)
+
+// serverCPU estimates authd's CPU per request in the profiled scenario:
+// the samples on the server's goroutines, plus the server's share (its
+// proportion of server and generator samples) of the rest, which both
+// cause (garbage collection, the scheduler, timers).
+func (r *report) serverCPU() (time.Duration, bool) {
+	p := r.profile
+	if p == nil || p.Total == 0 || r.profiled.Requests == 0 {
+		return 0, false
+	}
+	sh := p.share([]category{serverSide, generatorSide})
+	srv, gen := float64(sh[0]), float64(sh[1])
+	if srv+gen == 0 {
+		return 0, false
+	}
+	rest := max(float64(p.Total)-srv-gen, 0)
+	total := srv + rest*srv/(srv+gen)
+	return time.Duration(total / float64(r.profiled.Requests)), true
 }
 
 // printProfile prints where the CPU time of the profiled scenario went.
@@ -198,6 +270,9 @@ func (r *report) printProfile(w io.Writer, o options) {
 		fmt.Fprintf(tw, "  (inclusive) %s\t%5.1f%%\t%s\t\n", crossCutting[i].Name, 100*float64(ns)/float64(p.Total), perReq(ns))
 	}
 	tw.Flush()
+	if cpu, ok := r.serverCPU(); ok {
+		fmt.Fprintf(w, "server CPU per request (authd's goroutines plus their share of GC and runtime): %.1fµs\n", float64(cpu)/1e3)
+	}
 	fmt.Fprintf(w, "\ntop %d functions by cumulative share:\n", profileTopFunctions)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  cum\tflat\tfunction\t")
@@ -205,5 +280,7 @@ func (r *report) printProfile(w io.Writer, o options) {
 		fmt.Fprintf(tw, "%5.1f%%\t%5.1f%%\t%s\t\n", 100*float64(f.Cum)/float64(p.Total), 100*float64(f.Flat)/float64(p.Total), f.Name)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "(more: go tool pprof -top -cum %s)\n", o.CPUProfile)
+	if !r.tempProfile {
+		fmt.Fprintf(w, "(more: go tool pprof -top -cum %s)\n", o.CPUProfile)
+	}
 }

@@ -29,6 +29,12 @@ type options struct {
 	Logins       int
 	RedisURL     string
 	CPUProfile   string
+	// LogLevel is authd's log level during the run (its default, info,
+	// unless set): at info every request writes its log line, to LogFile.
+	LogLevel string
+	// OpenLoad is the fraction of each closed-loop maximum at which the
+	// open-loop phase drives the latency scenarios (0: no such phase).
+	OpenLoad float64
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -40,7 +46,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.SignDuration, "sign-duration", 2*time.Second, "length of each bare-signing measurement")
 	fs.IntVar(&o.Logins, "logins", 0, "logins (refresh-token chains) per rotation scenario (default 4 × workers)")
 	fs.StringVar(&o.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis for the Redis scenarios, skipped if it does not answer (\"\" to skip)")
-	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the ES256 client_credentials scenario to this file")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the CPU profile of the ES256 client_credentials scenario to this file (it is always taken, for the server CPU figure)")
+	fs.StringVar(&o.LogLevel, "log-level", "info", "authd's log level (info, its default, writes one line per request, to a file in the run's temp dir)")
+	fs.Float64Var(&o.OpenLoad, "open-load", 0.7, "open-loop phase: drive the latency scenarios at this fraction of their closed-loop maximum rate (0 to skip)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -49,6 +57,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.Workers == 0 || o.Duration <= 0 || o.SignDuration <= 0 {
 		return o, errors.New("-workers, -duration and -sign-duration must be positive")
+	}
+	if o.OpenLoad < 0 || o.OpenLoad > 1 {
+		return o, errors.New("-open-load must be between 0 and 1")
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		return o, fmt.Errorf("-log-level: %w", err)
 	}
 	if o.Logins <= 0 {
 		o.Logins = 4 * int(o.Workers)
@@ -60,15 +75,38 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 type report struct {
 	bare     map[string]bareSign // by alg, on every core
 	outcomes []outcome
+	open     []openOutcome
 	profile  *cpuProfile
 	profiled outcome
-	notes    []string
+	// tempProfile: the profile went to the temp dir (no -cpuprofile).
+	tempProfile bool
+	notes       []string
 }
 
 func (r *report) add(o outcome) { r.outcomes = append(r.outcomes, o) }
 
+// measure runs s closed loop (its maximum rate) and adds the outcome;
+// for a latency scenario (s.Open) it then runs the open-loop phase at
+// o.OpenLoad of that maximum.
+func (r *report) measure(ctx context.Context, s scenario, atk attackOptions) {
+	oc := attack(ctx, s, atk)
+	r.add(oc)
+	r.openPhase(ctx, s, oc, atk)
+}
+
+// openPhase runs the open-loop phase of s after its closed-loop outcome.
+func (r *report) openPhase(ctx context.Context, s scenario, closed outcome, atk attackOptions) {
+	if !s.Open || atk.OpenLoad <= 0 || ctx.Err() != nil {
+		return
+	}
+	r.open = append(r.open, openAttack(ctx, s, atk.OpenLoad*closed.Throughput, atk.Duration))
+}
+
 // failed names the scenarios that sent nothing or got any answer that was
-// not a success (wrong status, or a body its check refused).
+// not a success (wrong status, or a body its check refused). The open-loop
+// phases do not count: at a fixed rate on shared cores the server may be
+// driven past what it has at that moment and shed load (503), which the
+// open-loop target line reports as a miss.
 func (r *report) failed() []string {
 	var out []string
 	for _, oc := range r.outcomes {
@@ -98,7 +136,18 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	logger := app.NewLogger(stderr, "warn", "text")
+	// authd logs as it would in production, at its default level unless
+	// -log-level says otherwise: to a file, so the request lines cost
+	// their formatting and a write each, and stay out of the report.
+	logFile, err := os.Create(filepath.Join(dir, "authd.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logger := app.NewLogger(logFile, o.LogLevel, "text")
+	if o.CPUProfile == "" {
+		o.CPUProfile, rep.tempProfile = filepath.Join(dir, "cpu.pprof"), true
+	}
 
 	if err := boltScenarios(ctx, o, rep, filepath.Join(dir, "bolt"), logger); err != nil {
 		return err
@@ -107,6 +156,9 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		if err := redisScenarios(ctx, o, rep, filepath.Join(dir, "redis"), logger); err != nil {
 			return err
 		}
+	}
+	if fi, err := logFile.Stat(); err == nil {
+		rep.notes = append(rep.notes, fmt.Sprintf("authd logged at %s: %d bytes in %s (gone with the temp dir)", o.LogLevel, fi.Size(), logFile.Name()))
 	}
 	rep.print(stdout, o)
 	if err := ctx.Err(); err != nil {
@@ -125,7 +177,7 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 		return fmt.Errorf("start authd (bolt): %w", err)
 	}
 	defer in.close()
-	atk := attackOptions{Workers: o.Workers, Duration: o.Duration}
+	atk := attackOptions{Workers: o.Workers, Duration: o.Duration, OpenLoad: o.OpenLoad}
 
 	es, err := ccClient(ctx, in, "ES256")
 	if err != nil {
@@ -135,31 +187,29 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 	if err != nil {
 		return err
 	}
-	var prof *os.File
-	if o.CPUProfile != "" {
-		if prof, err = os.Create(o.CPUProfile); err != nil {
-			return err
-		}
-		defer prof.Close()
-		if err := pprof.StartCPUProfile(prof); err != nil {
-			return fmt.Errorf("cpu profile: %w", err)
-		}
+	prof, err := os.Create(o.CPUProfile)
+	if err != nil {
+		return err
 	}
-	rep.profiled = attack(ctx, clientCredentials("client_credentials ES256 (bolt)", in, es, "ES256"), atk)
+	defer prof.Close()
+	if err := pprof.StartCPUProfile(prof); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	esBolt := clientCredentials("client_credentials ES256 (bolt)", in, es, "ES256")
+	rep.profiled = attack(ctx, esBolt, atk)
 	rep.add(rep.profiled)
-	if prof != nil {
-		pprof.StopCPUProfile()
-		if err := prof.Close(); err != nil {
-			return err
-		}
-		data, err := os.ReadFile(o.CPUProfile)
-		if err != nil {
-			return err
-		}
-		if rep.profile, err = parseCPUProfile(data); err != nil {
-			return err
-		}
+	pprof.StopCPUProfile()
+	if err := prof.Close(); err != nil {
+		return err
 	}
+	data, err := os.ReadFile(o.CPUProfile)
+	if err != nil {
+		return err
+	}
+	if rep.profile, err = parseCPUProfile(data); err != nil {
+		return err
+	}
+	rep.openPhase(ctx, esBolt, rep.profiled, atk)
 	rep.add(attack(ctx, clientCredentials("client_credentials RS256 (bolt)", in, rs, "RS256"), atk))
 
 	jwks, etag, err := fetchJWKS(ctx, in)
@@ -182,7 +232,7 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 	if err != nil {
 		return err
 	}
-	rep.add(attack(ctx, rotation("refresh rotation ES256 (bolt)", in, rt, tokens), atk))
+	rep.measure(ctx, rotation("refresh rotation ES256 (bolt)", in, rt, tokens), atk)
 	return introspectScenario(ctx, rep, in, es, "introspection ES256 (bolt)", atk)
 }
 
@@ -208,7 +258,7 @@ func introspectScenario(ctx context.Context, rep *report, in *instance, es clien
 	if err := in.do(req, &answer); err != nil || !answer.Active {
 		return fmt.Errorf("%s: the token is not reported active (%v)", name, err)
 	}
-	rep.add(attack(ctx, introspection(name, in, rs, tok.AccessToken, es.ID), atk))
+	rep.measure(ctx, introspection(name, in, rs, tok.AccessToken, es.ID), atk)
 	return nil
 }
 
@@ -234,18 +284,18 @@ func redisScenarios(ctx context.Context, o options, rep *report, dataDir string,
 		return fmt.Errorf("start authd (redis): %w", err)
 	}
 	defer in.close()
-	atk := attackOptions{Workers: o.Workers, Duration: o.Duration}
+	atk := attackOptions{Workers: o.Workers, Duration: o.Duration, OpenLoad: o.OpenLoad}
 
 	es, err := ccClient(ctx, in, "ES256")
 	if err != nil {
 		return err
 	}
-	rep.add(attack(ctx, clientCredentials("client_credentials ES256 (redis)", in, es, "ES256"), atk))
+	rep.measure(ctx, clientCredentials("client_credentials ES256 (redis)", in, es, "ES256"), atk)
 	rt, tokens, err := refreshSetup(ctx, in, o.Logins)
 	if err != nil {
 		return err
 	}
-	rep.add(attack(ctx, rotation("refresh rotation ES256 (redis)", in, rt, tokens), atk))
+	rep.measure(ctx, rotation("refresh rotation ES256 (redis)", in, rt, tokens), atk)
 	return introspectScenario(ctx, rep, in, es, "introspection ES256 (redis)", atk)
 }
 

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+// openOutcome is the result of the open-loop phase of one scenario.
+//
+// A closed loop (a fixed pool of workers, each waiting for its answer)
+// hides stalls: while the server stalls, the workers send nothing, so the
+// requests that would have waited are never measured (coordinated
+// omission). The open loop sends at a fixed rate whatever the server
+// does — vegeta's constant pacer, with as many workers as the rate needs —
+// and measures each request from the moment the schedule says it should
+// have been sent, so a stall of the server or of the generator itself
+// shows in every request it delayed.
+type openOutcome struct {
+	Name       string
+	Rate       float64 // the scheduled rate, requests per second
+	Requests   uint64
+	Throughput float64 // successful answers per second
+	Success    float64
+	// P50, P99 and Max are measured from each request's scheduled send
+	// time (see scheduledLatencies).
+	P50, P99, Max time.Duration
+	// CPU is the process CPU time per successful answer at this rate.
+	CPU        time.Duration
+	FirstError string
+}
+
+// openAttack drives s at rate requests per second for d, open loop.
+func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration) openOutcome {
+	want := s.Want
+	if want == 0 {
+		want = http.StatusOK
+	}
+	out := openOutcome{Name: s.Name, Rate: rate}
+	if rate < 1 {
+		out.FirstError = "no rate to drive (the closed-loop phase had no successes)"
+		return out
+	}
+	// Enough workers and connections for the rate at a few milliseconds
+	// per request from the start; vegeta adds workers when all are busy
+	// (up to maxOpenWorkers), so a stall does not slow the schedule down;
+	// past that many requests in flight the schedule slips, and the
+	// scheduled latencies show it.
+	const maxOpenWorkers = 512
+	initial := uint64(max(8, rate/200))
+	atk := vegeta.NewAttacker(
+		vegeta.Workers(initial),
+		vegeta.MaxWorkers(maxOpenWorkers),
+		vegeta.Connections(maxOpenWorkers),
+		vegeta.KeepAlive(true),
+		vegeta.Redirects(vegeta.NoFollow),
+		vegeta.Timeout(10*time.Second),
+	)
+	stop := context.AfterFunc(ctx, func() { atk.Stop() })
+	defer stop()
+	pacer := vegeta.ConstantPacer{Freq: int(rate), Per: time.Second}
+	var (
+		ok    uint64
+		lat   []time.Duration
+		first string
+		last  time.Time
+	)
+	cpu0 := processCPU()
+	start := time.Now() // vegeta's own start is a moment later: never earlier than the schedule
+	for res := range atk.Attack(s.Targeter, pacer, d, s.Name) {
+		out.Requests++
+		end := res.Timestamp.Add(res.Latency)
+		if end.After(last) {
+			last = end
+		}
+		lat = append(lat, scheduledLatency(start, pacer, res))
+		if err := s.judge(res, want); err == nil {
+			ok++
+		} else if first == "" {
+			first = describe(res, want, err)
+		}
+	}
+	cpu := processCPU() - cpu0
+	out.FirstError = first
+	if out.Requests == 0 {
+		return out
+	}
+	out.Success = float64(ok) / float64(out.Requests)
+	if secs := last.Sub(start).Seconds(); secs > 0 {
+		out.Throughput = float64(ok) / secs
+	}
+	if ok > 0 {
+		out.CPU = cpu / time.Duration(ok)
+	}
+	out.P50, out.P99, out.Max = percentiles(lat)
+	return out
+}
+
+// scheduledLatency is the time from the moment request number res.Seq
+// was due by the constant schedule (start + Seq/rate) to its answer, or
+// vegeta's own latency if that is longer: vegeta times a request from
+// when a worker picks it up, so a late pacer or a worker pool that had to
+// grow would otherwise not count.
+func scheduledLatency(start time.Time, p vegeta.ConstantPacer, res *vegeta.Result) time.Duration {
+	due := start.Add(time.Duration(float64(res.Seq) * float64(p.Per) / float64(p.Freq)))
+	l := res.Timestamp.Add(res.Latency).Sub(due)
+	return max(l, res.Latency)
+}
+
+// percentiles returns the 50th and 99th percentiles (nearest rank) and
+// the maximum of lat, which it sorts.
+func percentiles(lat []time.Duration) (p50, p99, maxLat time.Duration) {
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(lat)
+	rank := func(q float64) time.Duration {
+		i := int(q*float64(len(lat))+0.999999) - 1 // ceil(q·n) - 1
+		return lat[min(max(i, 0), len(lat)-1)]
+	}
+	return rank(0.50), rank(0.99), lat[len(lat)-1]
+}
