@@ -185,6 +185,8 @@ func BenchmarkClientCredentials(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := processCPU()
+			defer reportCPU(b, cpu0) // CPU per token, GC included: the target's figure
 			b.RunParallel(func(pb *testing.PB) {
 				rp := newReplay(tokenRequest(c, form))
 				for pb.Next() {
