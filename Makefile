@@ -51,11 +51,29 @@ test: redis recipes chromium lint
 	$(GO) test -count=1 -timeout 15m $(plain_list)
 	cd verifier && $(GO) test -count=1 -timeout 15m -race ./...
 
-## bench: Go benchmarks of the hot paths, then a load run against a real server on loopback
+# BENCH_DIR keeps the tables of the last two `make bench` runs (machine
+# specific, so not committed: .gitignore has /.bench/).
+BENCH_DIR ?= .bench
+
+## bench: Go benchmarks of the hot paths, then a load run against a real server on loopback; the table goes to $(BENCH_DIR)/last.txt and is compared with the previous run's (ratios; never fails on noise)
 bench: redis
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./keys/ ./server/ ./tokens/ ./store/... ./clients/ ./internal/verifierbench/
-	cd verifier && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
-	$(GO) run ./internal/loadtest
+	@mkdir -p $(BENCH_DIR)
+	@{ \
+	  $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./keys/ ./server/ ./tokens/ ./store/... ./clients/ ./internal/verifierbench/ && \
+	  ( cd verifier && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... ) && \
+	  $(GO) run ./internal/loadtest; \
+	  echo $$? > $(BENCH_DIR)/run.status; \
+	} 2>&1 | tee $(BENCH_DIR)/run.txt
+	@status=$$(cat $(BENCH_DIR)/run.status); rm -f $(BENCH_DIR)/run.status; \
+	if [ "$$status" != 0 ]; then \
+	  echo "bench failed (exit $$status): its output is in $(BENCH_DIR)/run.txt; $(BENCH_DIR)/last.txt is kept"; exit $$status; \
+	fi; \
+	if [ -f $(BENCH_DIR)/last.txt ]; then mv $(BENCH_DIR)/last.txt $(BENCH_DIR)/previous.txt; fi; \
+	mv $(BENCH_DIR)/run.txt $(BENCH_DIR)/last.txt; \
+	if [ -f $(BENCH_DIR)/previous.txt ]; then \
+	  echo; echo "$(BENCH_DIR)/last.txt compared with the previous run, $(BENCH_DIR)/previous.txt:"; \
+	  $(GO) run ./internal/loadtest/benchdiff $(BENCH_DIR)/previous.txt $(BENCH_DIR)/last.txt; \
+	else echo; echo "table saved to $(BENCH_DIR)/last.txt: the next make bench compares with it"; fi
 
 ## lint: gofmt, go vet and go mod tidy must be clean
 lint:
