@@ -166,8 +166,19 @@ func serveToken(h http.Handler, req *http.Request) (int, tokenAnswer, error) {
 // on every core, on the bolt store, at the default log level (info: one
 // request line per token, formatted and discarded).
 func BenchmarkClientCredentials(b *testing.B) {
-	ba := newBenchAppAt(b, "bolt", "info")
-	for _, alg := range []string{"ES256", "RS256"} {
+	benchClientCredentials(b, "info", "ES256", "RS256")
+}
+
+// BenchmarkClientCredentialsQuiet is the ES256 case at --log-level warn:
+// its difference from BenchmarkClientCredentials/ES256 is what the request
+// log line costs.
+func BenchmarkClientCredentialsQuiet(b *testing.B) {
+	benchClientCredentials(b, "warn", "ES256")
+}
+
+func benchClientCredentials(b *testing.B, level string, algs ...string) {
+	ba := newBenchAppAt(b, "bolt", level)
+	for _, alg := range algs {
 		c := ba.createClient(b, map[string]any{
 			"client_name":              "bench " + alg,
 			"grant_types":              []string{"client_credentials"},

@@ -124,8 +124,8 @@ func parse(r io.Reader) ([]figure, error) {
 				continue
 			}
 			for i := 1; i < len(cols); i++ {
-				if v, lower, ok := loadValue(header[i], cols[i]); ok {
-					out = append(out, figure{Row: table + ": " + cols[0], Metric: header[i], Value: v, LowerBetter: lower})
+				if v, unit, lower, ok := loadValue(cols[i]); ok {
+					out = append(out, figure{Row: table + ": " + cols[0], Metric: strings.TrimSpace(header[i] + " " + unit), Value: v, LowerBetter: lower})
 				}
 			}
 		default:
@@ -155,22 +155,23 @@ func benchFigures(row string, f []string) []figure {
 }
 
 // loadValue reads one cell of a load-test table: a rate, a percentage, a
-// duration (ms, µs) or a ratio; "-" and the like are skipped.
-func loadValue(col, cell string) (v float64, lowerBetter, ok bool) {
+// duration (ms, µs; returned in µs) or a ratio; "-" and the like are
+// skipped.
+func loadValue(cell string) (v float64, unit string, lowerBetter, ok bool) {
 	cell = strings.TrimSpace(cell)
 	switch {
 	case strings.HasSuffix(cell, "%"):
 		v, err := strconv.ParseFloat(strings.TrimSuffix(cell, "%"), 64)
-		return v, false, err == nil
+		return v, "%", false, err == nil
 	case strings.HasSuffix(cell, "ms") || strings.HasSuffix(cell, "µs"):
 		d, err := time.ParseDuration(cell)
-		return float64(d) / float64(time.Microsecond), true, err == nil
+		return float64(d) / float64(time.Microsecond), "µs", true, err == nil
 	}
 	if f := strings.Fields(cell); len(f) > 0 { // "0.24 ES256"
 		v, err := strconv.ParseFloat(f[0], 64)
-		return v, false, err == nil
+		return v, "", false, err == nil
 	}
-	return 0, false, false
+	return 0, "", false, false
 }
 
 // compare prints new/old for every figure in both, in the new output's
@@ -209,4 +210,10 @@ func compare(w io.Writer, old, cur []figure, threshold float64) {
 		compared, worse, better, 100*threshold)
 }
 
-func num(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
+// num prints v with about four significant digits and no exponent.
+func num(v float64) string {
+	if v >= 1000 || v <= -1000 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
