@@ -3,8 +3,10 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/authd-dev/authd/oauth"
@@ -71,13 +73,23 @@ func (s *Server) parseForm(w http.ResponseWriter, r *http.Request) error {
 			return oauth.New(oauth.InvalidRequest, "the request body must be application/x-www-form-urlencoded")
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
+	// The body is read and parsed here rather than by r.ParseForm, which
+	// would parse the media type again, read through one more limiting
+	// reader and copy the values into r.Form beside the query: the same
+	// url.ParseQuery with fewer allocations. r.Form is the body's values
+	// too, so nothing can read a query parameter through it.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return oauth.Errorf(http.StatusRequestEntityTooLarge, oauth.InvalidRequest, "the request body exceeds %d bytes", s.cfg.MaxBodyBytes)
 		}
 		return oauth.New(oauth.InvalidRequest, "malformed form body")
 	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return oauth.New(oauth.InvalidRequest, "malformed form body")
+	}
+	r.PostForm, r.Form = vals, vals
 	return nil
 }

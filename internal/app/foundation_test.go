@@ -137,6 +137,11 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"audience not allowed", with("audience", "https://evil.example"), nil, 400, "invalid_target"},
 		{"repeated parameter", with("scope", "read", "scope", "read"), nil, 400, "invalid_request"},
 		{"json body", cc, func(r *http.Request) { r.Header.Set("Content-Type", "application/json") }, 400, "invalid_request"},
+		{"form media type with a charset", cc, func(r *http.Request) {
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
+		}, 200, ""},
+		// RFC 6749 §3.2: parameters travel in the body; the query is not read.
+		{"grant only in the query", url.Values{}, func(r *http.Request) { r.URL.RawQuery = "grant_type=client_credentials" }, 400, "invalid_request"},
 		{"malformed form", nil, func(r *http.Request) { r.Body = io.NopCloser(strings.NewReader("grant_type=%zz")) }, 400, "invalid_request"},
 		{"oversize body", nil, func(r *http.Request) {
 			r.Body = io.NopCloser(strings.NewReader("grant_type=client_credentials&pad=" + strings.Repeat("a", 100<<10)))
