@@ -33,8 +33,9 @@ type openOutcome struct {
 	FirstError string
 }
 
-// openAttack drives s at rate requests per second for d, open loop.
-func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration) openOutcome {
+// openAttack drives s at rate requests per second for d, open loop;
+// workers is the closed loop's number of clients.
+func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration, workers uint64) openOutcome {
 	want := s.Want
 	if want == 0 {
 		want = http.StatusOK
@@ -44,17 +45,17 @@ func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration) 
 		out.FirstError = "no rate to drive (the closed-loop phase had no successes)"
 		return out
 	}
-	// Enough workers and connections for the rate at a few milliseconds
-	// per request from the start; vegeta adds workers when all are busy
-	// (up to maxOpenWorkers), so a stall does not slow the schedule down;
-	// past that many requests in flight the schedule slips, and the
-	// scheduled latencies show it.
-	const maxOpenWorkers = 512
-	initial := uint64(max(8, rate/200))
+	// vegeta starts a few workers and adds one whenever all are busy, so
+	// a stall does not slow the schedule down — up to maxWorkers (4× the
+	// closed loop's clients, at least 64): past that many requests in
+	// flight the schedule slips, the latencies measured from it show the
+	// delay, and the generator does not drown the two cores (or the
+	// store's connection pool) in idle connections.
+	maxWorkers := max(4*workers, 64)
 	atk := vegeta.NewAttacker(
-		vegeta.Workers(initial),
-		vegeta.MaxWorkers(maxOpenWorkers),
-		vegeta.Connections(maxOpenWorkers),
+		vegeta.Workers(min(workers, maxWorkers)),
+		vegeta.MaxWorkers(maxWorkers),
+		vegeta.Connections(int(maxWorkers)),
 		vegeta.KeepAlive(true),
 		vegeta.Redirects(vegeta.NoFollow),
 		vegeta.Timeout(10*time.Second),

@@ -99,7 +99,7 @@ func (r *report) openPhase(ctx context.Context, s scenario, closed outcome, atk 
 	if !s.Open || atk.OpenLoad <= 0 || ctx.Err() != nil {
 		return
 	}
-	r.open = append(r.open, openAttack(ctx, s, atk.OpenLoad*closed.Throughput, atk.Duration))
+	r.open = append(r.open, openAttack(ctx, s, atk.OpenLoad*closed.Throughput, atk.Duration, atk.Workers))
 }
 
 // failed names the scenarios that sent nothing or got any answer that was
