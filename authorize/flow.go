@@ -62,6 +62,9 @@ type Config struct {
 	Pushed         PushedRequests
 	PushedLifetime time.Duration
 	RequirePushed  bool
+	// Proofs checks a DPoP proof sent with a pushed request (RFC 9449
+	// §10.1; par.go); nil: DPoP is off and the DPoP header is ignored.
+	Proofs ProofChecker
 	// Accounts names the signed-in user on the consent page; nil: the
 	// page names nobody.
 	Accounts Accounts

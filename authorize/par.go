@@ -2,6 +2,7 @@ package authorize
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -39,6 +40,15 @@ type PushedRequests interface {
 
 var _ PushedRequests = (store.PushedRequests)(nil)
 
+// ProofChecker checks the DPoP proof of a pushed authorization request
+// (tokens.Service.CheckProof): RFC 9449 §4.3, its jti single use across
+// replicas, and server nonces when they are on.
+type ProofChecker interface {
+	CheckProof(ctx context.Context, r tokens.DPoPRequest) (tokens.CheckedProof, error)
+}
+
+var _ ProofChecker = (*tokens.Service)(nil)
+
 // MinPushedLifetime and MaxPushedLifetime bound PushedLifetime (and
 // --par-lifetime): RFC 9126 §2.2 has request_uri
 // lifetimes "between 5 and 600 seconds" in mind.
@@ -73,6 +83,9 @@ var clientAuthParams = []string{"client_secret", "client_assertion", "client_ass
 type Pushed struct {
 	RequestURI string `json:"request_uri"`
 	ExpiresIn  int64  `json:"expires_in"`
+	// DPoPNonce, when set, is a fresh server nonce for the answer's
+	// DPoP-Nonce header (RFC 9449 §8.2), never in the body.
+	DPoPNonce string `json:"-"`
 }
 
 // pushedRecord is a pushed request as stored.
@@ -89,7 +102,13 @@ const maxRequestURILen = 256
 // authenticated client and stores it (RFC 9126 §2). Errors are
 // *oauth.Error for a JSON answer (§2.3), never redirects; anything else
 // is the store's.
-func (f *Flow) Push(ctx context.Context, client store.Client, form url.Values) (Pushed, error) {
+//
+// A DPoP proof sent with the push (RFC 9449 §10.1) is checked as at the
+// token endpoint and binds the code to its key as dpop_jkt would; both
+// present and naming different keys is refused (§10.1: "MUST reject").
+// Without f.cfg.Proofs (DPoP off) the DPoP header is ignored, as at the
+// token endpoint.
+func (f *Flow) Push(ctx context.Context, client store.Client, form url.Values, proof tokens.DPoPRequest) (Pushed, error) {
 	if f.cfg.Pushed == nil {
 		return Pushed{}, errors.New("authorize: pushed authorization requests are not configured")
 	}
@@ -110,6 +129,22 @@ func (f *Flow) Push(ctx context.Context, client store.Client, form url.Values) (
 		delete(q, p)
 	}
 	q.Set("client_id", client.ID)
+	var checked tokens.CheckedProof
+	if f.cfg.Proofs != nil {
+		var err error
+		if checked, err = f.cfg.Proofs.CheckProof(ctx, proof); err != nil {
+			return Pushed{}, err
+		}
+	}
+	if checked.JKT != "" {
+		switch jkts := q["dpop_jkt"]; {
+		case len(jkts) == 0:
+			q.Set("dpop_jkt", checked.JKT)
+		case len(jkts) == 1 && !hmac.Equal([]byte(jkts[0]), []byte(checked.JKT)):
+			return Pushed{}, oauth.New(oauth.InvalidDPoPProof, "dpop_jkt is not the thumbprint of the DPoP proof's key (RFC 9449 §10.1)")
+		}
+		// A repeated dpop_jkt is validate's invalid_request.
+	}
 	if _, err := f.validate(client, q); err != nil {
 		if re, ok := errors.AsType[*tokens.RedirectError](err); ok {
 			return Pushed{}, re.Err
@@ -126,7 +161,8 @@ func (f *Flow) Push(ctx context.Context, client store.Client, form url.Values) (
 	if err := f.cfg.Pushed.PutPushedRequest(ctx, pushedID(secret), raw, exp); err != nil {
 		return Pushed{}, fmt.Errorf("authorize: store pushed request: %w", err)
 	}
-	return Pushed{RequestURI: oauth.RequestURIPrefix + secret, ExpiresIn: int64(f.cfg.PushedLifetime / time.Second)}, nil
+	return Pushed{RequestURI: oauth.RequestURIPrefix + secret, ExpiresIn: int64(f.cfg.PushedLifetime / time.Second),
+		DPoPNonce: checked.Nonce}, nil
 }
 
 // pushedOrFront returns the parameters the authorization endpoint acts

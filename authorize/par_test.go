@@ -69,7 +69,7 @@ func TestPushKeepsTheRequestNotTheCredentials(t *testing.T) {
 	client := store.Client{ID: "web", RedirectURIs: []string{redirect}}
 	form := query("web", "client_secret", "s3cret-value", "client_assertion", "eyJhbGciOi.assertion", "client_assertion_type",
 		"urn:ietf:params:oauth:client-assertion-type:jwt-bearer", "dpop_jkt", "thumbprint-of-the-key")
-	p, err := f.Push(context.Background(), client, form)
+	p, err := f.Push(context.Background(), client, form, tokens.DPoPRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,18 +112,18 @@ func TestPushAndTakeFailures(t *testing.T) {
 	client := store.Client{ID: "web", RedirectURIs: []string{redirect}}
 	ctx := context.Background()
 
-	_, err := f.Push(ctx, client, query("web", "response_type", "token"))
+	_, err := f.Push(ctx, client, query("web", "response_type", "token"), tokens.DPoPRequest{})
 	var re *tokens.RedirectError
 	if code(err) != oauth.UnsupportedResponseType || errors.As(err, &re) {
 		t.Errorf("Push of a bad response_type: %v; want the plain unsupported_response_type", err)
 	}
 
-	p, err := f.Push(ctx, client, query("web"))
+	p, err := f.Push(ctx, client, query("web"), tokens.DPoPRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	pushed.err = store.ErrUnavailable
-	if _, err := f.Push(ctx, client, query("web")); !errors.Is(err, store.ErrUnavailable) || oauth.As(err) != nil {
+	if _, err := f.Push(ctx, client, query("web"), tokens.DPoPRequest{}); !errors.Is(err, store.ErrUnavailable) || oauth.As(err) != nil {
 		t.Errorf("Push with the store down: %v", err)
 	}
 	out := f.Authorize(ctx, url.Values{"client_id": {"web"}, "request_uri": {p.RequestURI}}, "csrf")

@@ -7,12 +7,13 @@ import (
 
 	"github.com/authd-dev/authd/authorize"
 	"github.com/authd-dev/authd/store"
+	"github.com/authd-dev/authd/tokens"
 )
 
 // PushedAuthorizer stores pushed authorization requests (RFC 9126 §2) for
 // the authorization endpoint to take (authorize.Flow.Push).
 type PushedAuthorizer interface {
-	Push(ctx context.Context, client store.Client, form url.Values) (authorize.Pushed, error)
+	Push(ctx context.Context, client store.Client, form url.Values, proof tokens.DPoPRequest) (authorize.Pushed, error)
 }
 
 var _ PushedAuthorizer = (*authorize.Flow)(nil)
@@ -22,17 +23,23 @@ var _ PushedAuthorizer = (*authorize.Flow)(nil)
 // endpoint (public clients by client_id alone, §2), the authorization
 // request's parameters validated as the authorization endpoint would;
 // 201 with the request_uri (§2.2), errors as JSON (§2.3), never
-// redirected; every answer is no-store.
+// redirected; every answer is no-store. A DPoP header (RFC 9449 §10.1)
+// goes to Push with the endpoint's URL under the issuer as the htu to
+// check; a fresh server nonce comes back in DPoP-Nonce (§8.2).
 func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
 	client, ok := s.authenticatedForm(w, r)
 	if !ok {
 		return
 	}
-	p, err := s.cfg.PAR.Push(r.Context(), client, r.PostForm)
+	p, err := s.cfg.PAR.Push(r.Context(), client, r.PostForm,
+		tokens.DPoPRequest{Proofs: r.Header.Values("DPoP"), Method: http.MethodPost, URL: s.parURL})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if p.DPoPNonce != "" {
+		w.Header().Set("DPoP-Nonce", p.DPoPNonce)
 	}
 	writeJSON(w, http.StatusCreated, p)
 }

@@ -165,10 +165,11 @@ type Server struct {
 	ids       *requestIDs
 	discovery []byte
 	adminHash [32]byte
-	// tokenURL and userInfoURL are the endpoints under the issuer: the
-	// htu DPoP proofs must name (RFC 9449 §4.3), never the Host header.
-	tokenURL, userInfoURL *url.URL
-	ui                    *ui
+	// tokenURL, userInfoURL and parURL are the endpoints under the
+	// issuer: the htu DPoP proofs must name (RFC 9449 §4.3), never the
+	// Host header.
+	tokenURL, userInfoURL, parURL *url.URL
+	ui                            *ui
 }
 
 // New validates cfg and builds the Server.
@@ -220,6 +221,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: issuer: %w", err)
 	}
 	if s.userInfoURL, err = url.Parse(cfg.Issuer + PathUserInfo); err != nil {
+		return nil, fmt.Errorf("server: issuer: %w", err)
+	}
+	if s.parURL, err = url.Parse(cfg.Issuer + PathPAR); err != nil {
 		return nil, fmt.Errorf("server: issuer: %w", err)
 	}
 	if s.discovery, err = s.discoveryDocument(); err != nil {

@@ -121,25 +121,35 @@ func invalidProof(format string, args ...any) *oauth.Error {
 	return oauth.New(oauth.InvalidDPoPProof, format, args...)
 }
 
-// checkedProof is the outcome of a proof check.
-type checkedProof struct {
+// CheckedProof is the outcome of a proof check.
+type CheckedProof struct {
 	// JKT is the thumbprint of the proof's key ("": no proof sent).
 	JKT string
 	// Nonce, when set, is a fresh server nonce the answer carries.
 	Nonce string
 }
 
+// CheckProof checks the DPoP proof of a request to an endpoint of the
+// authorization server other than the token endpoint (the pushed
+// authorization request endpoint, RFC 9449 §10.1) exactly as the token
+// endpoint does: §4.3, the jti once across replicas (§11.1), and the
+// server nonce when nonces are on (§8). No proof, or DPoP off, is the
+// zero CheckedProof and no error.
+func (s *Service) CheckProof(ctx context.Context, r DPoPRequest) (CheckedProof, error) {
+	return s.checkProof(ctx, r, true)
+}
+
 // checkProof checks the proof of r, if any (RFC 9449 §4.3), with server
 // nonces when nonces is true and they are on (§8), and records its jti
 // (§11.1). No proof is no error: the caller decides whether one was
 // required.
-func (s *Service) checkProof(ctx context.Context, r DPoPRequest, nonces bool) (checkedProof, error) {
+func (s *Service) checkProof(ctx context.Context, r DPoPRequest, nonces bool) (CheckedProof, error) {
 	cfg := s.cfg.DPoP
 	if !cfg.enabled() || len(r.Proofs) == 0 {
-		return checkedProof{}, nil
+		return CheckedProof{}, nil
 	}
 	if len(r.Proofs) > 1 { // §4.3 item 1: exactly one DPoP header
-		return checkedProof{}, invalidProof("send exactly one DPoP header")
+		return CheckedProof{}, invalidProof("send exactly one DPoP header")
 	}
 	now := s.cfg.Now()
 	p, err := dpop.Check(r.Proofs[0], dpop.Options{
@@ -148,18 +158,18 @@ func (s *Service) checkProof(ctx context.Context, r DPoPRequest, nonces bool) (c
 	})
 	if err != nil {
 		if errors.Is(err, dpop.ErrInvalidProof) {
-			return checkedProof{}, invalidProof("%s", err.Error()).WithCause(err)
+			return CheckedProof{}, invalidProof("%s", err.Error()).WithCause(err)
 		}
-		return checkedProof{}, fmt.Errorf("check DPoP proof: %w", err)
+		return CheckedProof{}, fmt.Errorf("check DPoP proof: %w", err)
 	}
-	var out checkedProof
+	var out CheckedProof
 	out.JKT = p.JKT
 	if nonces && cfg.NonceKey != nil {
 		fresh, ok := s.checkNonce(p.Nonce, now)
 		if !ok {
 			e := oauth.New(oauth.UseDPoPNonce, "the DPoP proof must carry the server's nonce (DPoP-Nonce)")
 			e.DPoPNonce = s.nonce(now)
-			return checkedProof{}, e
+			return CheckedProof{}, e
 		}
 		out.Nonce = fresh
 	}
@@ -173,9 +183,9 @@ func (s *Service) checkProof(ctx context.Context, r DPoPRequest, nonces bool) (c
 	}
 	switch err := cfg.Replay.MarkUsed(ctx, key, exp); {
 	case errors.Is(err, store.ErrExists):
-		return checkedProof{}, invalidProof("the DPoP proof was already used (jti)")
+		return CheckedProof{}, invalidProof("the DPoP proof was already used (jti)")
 	case err != nil:
-		return checkedProof{}, storeError(err, "record DPoP proof")
+		return CheckedProof{}, storeError(err, "record DPoP proof")
 	}
 	return out, nil
 }

@@ -38,6 +38,18 @@ var (
 //
 // requested_token_type refresh_token (token_exchange_refresh) starts a
 // refresh-token family for the subject user instead.
+//
+// DPoP (RFC 9449): like every grant, the exchanged access token is bound
+// to the key of the exchange request's own proof (cnf.jkt, §6.1), and is a
+// bearer token without one. The subject token's cnf need not match and is
+// not carried over: RFC 8693 says nothing of sender constraints, and RFC
+// 9449 binds a token to the key of the request that obtained it (§5). The
+// exchanging client is the subject token's audience — a resource server
+// that received it, and checked its proof, from the key holder — and never
+// holds that key itself; what binds the exchange to it is its own client
+// authentication and the subject token's aud, and its own proof binds
+// what it gets. (A DPoP-bound subject token thus does not leak its
+// binding to a third party: the new token names the exchanging client.)
 func (s *Service) tokenExchange(ctx context.Context, req *Request, scope string, audience []string) (*Response, error) {
 	f := req.Form
 	if err := singleValued(f, "subject_token", "subject_token_type", "actor_token", "actor_token_type", "requested_token_type"); err != nil {

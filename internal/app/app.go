@@ -280,7 +280,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	}
 	flow, err := authorize.New(authorize.Config{Requests: a.Tokens, Users: a.Tokens, Clients: a.Clients, Consents: st, Now: opts.Now,
 		Sessions: st, Hints: a.Tokens, SessionIdleTTL: cfg.SessionIdleTTL, SessionMaxLifetime: cfg.SessionMaxLifetime,
-		Pushed: st, PushedLifetime: cfg.PARLifetime, RequirePushed: cfg.RequirePushedAuthorizationRequests,
+		Pushed: st, PushedLifetime: cfg.PARLifetime, RequirePushed: cfg.RequirePushedAuthorizationRequests, Proofs: a.Tokens,
 		Accounts: a.Users, Logout: lo,
 		Device: &authorize.DeviceConfig{Devices: a.Tokens, Throttle: st,
 			Every: time.Minute / time.Duration(cfg.DeviceVerifyIPPerMinute), Burst: cfg.DeviceVerifyIPBurst}})
