@@ -14,6 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
+import { Browser } from './browser.mjs';
 
 const env = (name) => {
   const v = process.env[name];
@@ -23,40 +24,6 @@ const env = (name) => {
 
 const issuer = new URL(env('AUTHD_ISSUER'));
 const redirectURI = env('AUTHD_REDIRECT_URI');
-
-// A minimal cookie-keeping browser that does not follow redirects.
-class Browser {
-  cookies = new Map();
-  async fetch(url, init = {}) {
-    const headers = new Headers(init.headers);
-    if (this.cookies.size) {
-      headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    }
-    const resp = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const c of resp.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, i).trim(), pair.slice(i + 1));
-    }
-    return resp;
-  }
-  async submit(page, base, fields) {
-    const action = unescapeHTML(page.match(/<form[^>]*action="([^"]*)"/)[1]);
-    const request = unescapeHTML(page.match(/name="request" value="([^"]*)"/)[1]);
-    return this.fetch(new URL(action, base), {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ request, ...fields }),
-    });
-  }
-}
-
-function unescapeHTML(s) {
-  return s
-    .replace(/&#(\d+);/g, (_, n) => String.fromCharCode(Number(n)))
-    .replace(/&#x([0-9a-f]+);/gi, (_, n) => String.fromCharCode(parseInt(n, 16)))
-    .replaceAll('&quot;', '"').replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
-}
 
 test('dynamicClientRegistration, then a code flow with PKCE, refresh, userinfo and RFC 7592', async () => {
   // http on loopback: openid-client v6 refuses http unless told.
