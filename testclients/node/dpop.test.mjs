@@ -80,7 +80,10 @@ async function codeFlow(config, DPoP, jkt, { par }) {
     authURL = await client.buildAuthorizationUrlWithPAR(config, params, { DPoP });
     assert.ok(authURL.searchParams.get('request_uri')?.startsWith('urn:ietf:params:oauth:request_uri:'), 'a pushed request');
   } else {
-    authURL = client.buildAuthorizationUrl(config, { ...params, dpop_jkt: jkt });
+    // openid-client's own thumbprint, which must be jose's.
+    const own = await DPoP.calculateThumbprint();
+    assert.equal(own, jkt, 'calculateThumbprint');
+    authURL = client.buildAuthorizationUrl(config, { ...params, dpop_jkt: own });
   }
   const callback = await signIn(authURL);
   return client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state }, undefined, { DPoP });
