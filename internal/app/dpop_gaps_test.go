@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // DPoP (RFC 9449) where the first landing left gaps: a DPoP header on the
@@ -110,18 +111,29 @@ func wantPARRefused(t *testing.T, what string, p parResponse, code string) {
 }
 
 // TestDPoPNonceAtPAR: with --dpop-nonce the PAR endpoint asks for the
-// server's nonce too (RFC 9449 §8), and answers with one.
+// server's nonce too (RFC 9449 §8), answers with one, and hands out the
+// next slot's nonce (DPoP-Nonce on the 201, §8.2) to a proof with the
+// previous one.
 func TestDPoPNonceAtPAR(t *testing.T) {
-	in := start(t, "", "--dpop-nonce")
+	clock := newFakeClock(time.Now())
+	in := startWith(t, clock.Now, "", "--dpop-nonce")
 	c := codeClient(in, map[string]any{"skip_consent": true})
 	k := newDPoPKey(t)
-	p := in.dpopPAR(c, simpleRequest(), k.proof(t, "POST", in.parURL(), proofOpts{}))
+	push := func(nonce string) parResponse {
+		return in.dpopPAR(c, simpleRequest(), k.proof(t, "POST", in.parURL(), proofOpts{iat: clock.Now(), nonce: nonce}))
+	}
+	p := push("")
 	nonce := p.Header.Get("DPoP-Nonce")
 	if p.Status != http.StatusBadRequest || p.Error != "use_dpop_nonce" || nonce == "" {
 		t.Fatalf("push without a nonce: %d %s, DPoP-Nonce %q; want 400 use_dpop_nonce with a nonce", p.Status, p.Error, nonce)
 	}
-	if p := in.dpopPAR(c, simpleRequest(), k.proof(t, "POST", in.parURL(), proofOpts{nonce: nonce})); p.Status != http.StatusCreated {
-		t.Fatalf("push with the nonce: %d %s %s", p.Status, p.Error, p.Description)
+	if p := push(nonce); p.Status != http.StatusCreated || p.Header.Get("DPoP-Nonce") != "" {
+		t.Fatalf("push with the nonce: %d %s %s, DPoP-Nonce %q", p.Status, p.Error, p.Description, p.Header.Get("DPoP-Nonce"))
+	}
+	clock.Add(5 * time.Minute) // the next slot
+	p = push(nonce)
+	if fresh := p.Header.Get("DPoP-Nonce"); p.Status != http.StatusCreated || fresh == "" || fresh == nonce {
+		t.Fatalf("push with the previous slot's nonce: %d %s, DPoP-Nonce %q; want 201 with a fresh nonce", p.Status, p.Error, fresh)
 	}
 	// Without a proof there is nothing to ask a nonce for.
 	if p := in.dpopPAR(c, simpleRequest()); p.Status != http.StatusCreated {
