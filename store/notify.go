@@ -10,6 +10,10 @@ const (
 	// TopicKeys says the signing key set changed (the message is the new
 	// version): every replica reloads it.
 	TopicKeys = "keys"
+	// TopicUsers carries the id of a user that was created, changed
+	// (roles, password, NotBefore …) or deleted: every replica drops its
+	// cached copy.
+	TopicUsers = "users"
 )
 
 // NoticeKind says what a Notice reports.

@@ -19,6 +19,8 @@ type memStore struct {
 	mu    sync.Mutex
 	users map[string]store.User
 	err   error // returned by every call when set
+	// afterGet, if set, runs after GetUser has read (outside the lock).
+	afterGet func(id string)
 }
 
 var _ UserStore = (*memStore)(nil)
@@ -47,11 +49,15 @@ func (m *memStore) CreateUser(_ context.Context, u store.User) error {
 
 func (m *memStore) GetUser(_ context.Context, id string) (store.User, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.err != nil {
-		return store.User{}, m.err
-	}
+	err, hook := m.err, m.afterGet
 	u, ok := m.users[id]
+	m.mu.Unlock()
+	if hook != nil {
+		hook(id)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
 	if !ok {
 		return store.User{}, store.ErrNotFound
 	}

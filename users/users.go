@@ -70,6 +70,14 @@ type Config struct {
 	// Revoker is required: revoking or deleting a user ends the user's
 	// access tokens too, never only the refresh tokens.
 	Revoker Revoker
+
+	// CacheTTL keeps user records read by id (Lookup, Get) in memory this
+	// long (0: no cache); every write through the Service drops the entry
+	// at once. Notifier, if set, carries those invalidations to the other
+	// replicas (Run follows them), so that the TTL only bounds staleness
+	// while notifications are interrupted.
+	CacheTTL time.Duration
+	Notifier store.Notifier
 }
 
 // Service manages users and checks their passwords.
@@ -82,6 +90,7 @@ type Service struct {
 	verify  func(phc, password string) (ok, needsRehash bool, err error)
 	slots   *hashSlots
 	metrics *loginMetrics
+	cache   *userCache // nil without CacheTTL
 }
 
 // New validates cfg, fills its defaults and returns a Service.
@@ -109,6 +118,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.HashPerIP < 1 {
 		return nil, fmt.Errorf("users: HashPerIP must be at least 1, got %d", cfg.HashPerIP)
 	}
+	if cfg.CacheTTL < 0 {
+		return nil, errors.New("users: CacheTTL must not be negative")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -119,9 +131,24 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	var cache *userCache
+	if cfg.CacheTTL > 0 {
+		cache = newUserCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 100_000, cfg.Now)
+		cfg.Store = cache
+	}
 	m := newLoginMetrics(cfg.Registerer)
-	return &Service{cfg: cfg, dummy: dummy, verify: cfg.Hasher.Verify, metrics: m,
+	return &Service{cfg: cfg, dummy: dummy, verify: cfg.Hasher.Verify, metrics: m, cache: cache,
 		slots: newHashSlots(cfg.HashMemoryKiB, cfg.HashPerIP, m.hashMemory)}, nil
+}
+
+// Run follows the user invalidations other replicas publish, dropping
+// cached records as they change, until ctx ends. Without a cache or a
+// Notifier there is nothing to follow and it returns at once.
+func (s *Service) Run(ctx context.Context) error {
+	if s.cache == nil || s.cache.notifier == nil {
+		return nil
+	}
+	return s.cache.follow(ctx)
 }
 
 // View is a user as the admin API shows it: never a password or its hash.

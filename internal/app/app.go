@@ -193,6 +193,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Registerer:    a.Registry,
 		Now:           opts.Now,
 		Logger:        log.With("component", "users"),
+		CacheTTL:      cfg.UserCacheTTL,
+		Notifier:      st,
 	})
 	if err != nil {
 		return nil, err
@@ -262,6 +264,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.background("client invalidations", func(ctx context.Context) {
 		if err := a.Clients.Run(ctx); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "client invalidations stopped; other replicas' changes are seen after the cache TTL", "err", err)
+		}
+	})
+	a.background("user invalidations", func(ctx context.Context) {
+		if err := a.Users.Run(ctx); err != nil && ctx.Err() == nil {
+			log.WarnContext(ctx, "user invalidations stopped; other replicas' changes are seen after the cache TTL", "err", err)
 		}
 	})
 	if a.Webhook != nil {

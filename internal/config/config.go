@@ -98,6 +98,9 @@ type Config struct {
 	// ClientCacheTTL keeps client records in memory on the token path; a
 	// change on another replica is seen after at most this long (0: off).
 	ClientCacheTTL time.Duration
+	// UserCacheTTL keeps user records in memory on the refresh path; it
+	// bounds staleness while notifications are interrupted (0: off).
+	UserCacheTTL time.Duration
 	// UIDir is an operator's directory of page templates and static files
 	// ("": the built-in pages).
 	UIDir string

@@ -82,6 +82,7 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"login-ip-burst":                           "60",
 	}
 	samples["par-lifetime"] = "90s"
+	samples["user-cache-ttl"] = "5s"
 	samples["require-pushed-authorization-requests"] = "true"
 	samples["redis-feed-retention"] = "1h"
 	samples["revocation-feed-max-subscribers"] = "64"

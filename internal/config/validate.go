@@ -175,6 +175,8 @@ func validateDurations(c *Config) error {
 		return settingErr("client-jwks-timeout", "must be between 1ns and 1m, got %s", c.ClientJWKSTimeout)
 	case c.ClientCacheTTL < 0 || c.ClientCacheTTL > time.Minute:
 		return settingErr("client-cache-ttl", "must be between 0 and 1m, got %s", c.ClientCacheTTL)
+	case c.UserCacheTTL < 0 || c.UserCacheTTL > time.Minute:
+		return settingErr("user-cache-ttl", "must be between 0 and 1m, got %s", c.UserCacheTTL)
 	case c.RefreshTokenMaxLifetime < c.RefreshTokenTTL:
 		return settingErr("refresh-token-max-lifetime", "(%s) must be at least --refresh-token-ttl (%s)", c.RefreshTokenMaxLifetime, c.RefreshTokenTTL)
 	case c.SessionMaxLifetime < c.SessionIdleTTL:
