@@ -493,3 +493,8 @@ func TestSweepDeletesExpiredRegistrationTokens(t *testing.T) {
 		t.Fatalf("the live token after the sweep: %v", err)
 	}
 }
+
+func TestPrefill(t *testing.T) {
+	s, _ := open(t, Options{SweepInterval: -1})
+	storetest.RunPrefill(t, s, s)
+}

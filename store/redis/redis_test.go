@@ -52,3 +52,8 @@ func TestClusterConformance(t *testing.T) {
 	// Durable writes (WAIT, the default for a Cluster): durable_test.go.
 	t.Run("Durable", func(t *testing.T) { testDurableCluster(t, addrs) })
 }
+
+func TestPrefill(t *testing.T) {
+	s := openTest(t, Options{})
+	storetest.RunPrefill(t, s, s)
+}
