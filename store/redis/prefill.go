@@ -9,7 +9,7 @@ import (
 )
 
 // prefillPipeline is how many SETs one Prefill round trip carries.
-const prefillPipeline = 10_000
+const prefillPipeline = 1000
 
 // Prefill bulk-loads families and denylist entries (benchmarks of the
 // cost of a full store, issue 13) with pipelined SETs instead of one
