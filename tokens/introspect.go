@@ -178,14 +178,22 @@ func (s *Service) verifyAccess(token string) (AccessClaims, bool) {
 	return claims, true
 }
 
-// revoked reads every denylist rule for the token in one round trip. A
-// watermark covers tokens issued at or before it (iat has second
+// revoked reads every denylist rule for the token: from the local mirror
+// while it is fresh (denymirror.go), else from the store in one round
+// trip. A watermark covers tokens issued at or before it (iat has second
 // precision, so a token issued in the same second as a revocation counts
 // as revoked: failing closed).
 func (s *Service) revoked(ctx context.Context, c AccessClaims) (bool, error) {
-	st, err := s.cfg.DenyReader.DenyState(ctx, store.DenyQuery{JTI: c.ID, SID: c.SID, Subject: c.Subject, ClientID: c.ClientID})
-	if err != nil {
-		return false, err
+	q := store.DenyQuery{JTI: c.ID, SID: c.SID, Subject: c.Subject, ClientID: c.ClientID}
+	st, ok := store.DenyState{}, false
+	if s.mirror != nil {
+		st, ok = s.mirror.state(q)
+	}
+	if !ok {
+		var err error
+		if st, err = s.cfg.DenyReader.DenyState(ctx, q); err != nil {
+			return false, err
+		}
 	}
 	covers := func(at time.Time) bool { return !at.IsZero() && c.IssuedAt <= at.Unix() }
 	return !st.JTI.IsZero() || !st.SID.IsZero() || covers(st.Subject) || covers(st.Client), nil

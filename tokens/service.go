@@ -117,6 +117,12 @@ type Config struct {
 	// no tokens (its login would otherwise begin after the logout ended
 	// the session's logins); nil: not checked.
 	Sessions SessionReader
+	// DenyMirrorStaleness, if positive, lets introspection answer from a
+	// local copy of the denylist that follows DenyFeed (RunDenyMirror)
+	// and is never staler than this; when it is, introspection reads the
+	// store. 0: every introspection reads the store.
+	DenyMirrorStaleness time.Duration
+	DenyFeed            DenyFeed
 
 	// OnSecurityEvent, if set, is called (synchronously; keep it cheap) for
 	// every refresh-token reuse, after the family has been revoked.
@@ -163,6 +169,7 @@ type Service struct {
 	metrics  *metrics
 	verified *verifiedCache
 	codes    *sealer
+	mirror   *denyMirror // nil without DenyMirrorStaleness
 }
 
 // Errors of New.
@@ -193,6 +200,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	cfg.DefaultAudience = slices.Clone(cfg.DefaultAudience)
 	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer), verified: newVerifiedCache(100_000), codes: codes}
+	if cfg.DenyMirrorStaleness > 0 {
+		s.mirror = newDenyMirror(cfg.DenyFeed, cfg.DenyMirrorStaleness, cfg.Now, cfg.Logger)
+		s.cfg.Deny = mirroredDeny{DenyWriter: cfg.Deny, m: s.mirror}
+	}
 	s.grants = map[string]grantFunc{
 		GrantClientCredentials: s.clientCredentials,
 		GrantRefreshToken:      s.refresh,
@@ -236,6 +247,8 @@ func (cfg *Config) validate() error {
 	case cfg.Devices != nil && (cfg.DeviceCodeTTL < time.Second || cfg.DevicePollInterval < time.Second ||
 		cfg.DeviceCodeTTL%time.Second != 0 || cfg.DevicePollInterval%time.Second != 0):
 		return bad("DeviceCodeTTL and DevicePollInterval must be whole seconds, at least 1s, got %s and %s", cfg.DeviceCodeTTL, cfg.DevicePollInterval)
+	case cfg.DenyMirrorStaleness < 0 || cfg.DenyMirrorStaleness > 0 && cfg.DenyFeed == nil:
+		return bad("DenyMirrorStaleness must not be negative, and needs a DenyFeed")
 	}
 	return nil
 }

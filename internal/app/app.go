@@ -226,6 +226,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			return nil, err
 		}
 	}
+	// On Redis introspection answers from a local denylist copy of bounded
+	// staleness (no round trip); on bolt the store is local and the read
+	// is cheaper than keeping a copy.
+	var mirrorStaleness time.Duration
+	if cfg.Store == "redis" {
+		mirrorStaleness = cfg.DenyMirrorStaleness
+	}
 	a.Tokens, err = tokens.New(tokens.Config{
 		Issuer:                  cfg.Issuer,
 		DefaultAudience:         []string{cfg.DefaultAudience},
@@ -243,6 +250,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Deny:                    st,
 		Verifier:                a.Keys,
 		DenyReader:              st,
+		DenyMirrorStaleness:     mirrorStaleness,
+		DenyFeed:                st,
 		Users:                   a.Users,
 		DPoP:                    dpopCfg,
 		Devices:                 st,
@@ -266,6 +275,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 			log.WarnContext(ctx, "client invalidations stopped; other replicas' changes are seen after the cache TTL", "err", err)
 		}
 	})
+	a.background("denylist mirror", a.Tokens.RunDenyMirror)
 	a.background("user invalidations", func(ctx context.Context) {
 		if err := a.Users.Run(ctx); err != nil && ctx.Err() == nil {
 			log.WarnContext(ctx, "user invalidations stopped; other replicas' changes are seen after the cache TTL", "err", err)

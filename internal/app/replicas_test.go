@@ -40,8 +40,13 @@ func TestTwoReplicasCatchReuse(t *testing.T) {
 	if r := refresh(b, c, onB.RefreshToken); r.Error != "invalid_grant" {
 		t.Fatalf("newest token on B after the replay: %d %s; want invalid_grant", r.Status, r.Error)
 	}
-	if b.introspect(c, onB.AccessToken).Active {
-		t.Error("the login's access token is still active on B")
+	// B's introspection answers from its denylist mirror, which reflects
+	// A's revocation within --deny-mirror-staleness (5ms).
+	if !eventually(t, time.Second, func() bool { return !b.introspect(c, onB.AccessToken).Active }) {
+		t.Error("the login's access token is still active on B after 1s")
+	}
+	if a.introspect(c, onB.AccessToken).Active {
+		t.Error("the login's access token is still active on A, which revoked it")
 	}
 }
 

@@ -101,6 +101,9 @@ type Config struct {
 	// UserCacheTTL keeps user records in memory on the refresh path; it
 	// bounds staleness while notifications are interrupted (0: off).
 	UserCacheTTL time.Duration
+	// DenyMirrorStaleness bounds how stale the local denylist copy that
+	// introspection reads on Redis may be (0: introspection reads Redis).
+	DenyMirrorStaleness time.Duration
 	// UIDir is an operator's directory of page templates and static files
 	// ("": the built-in pages).
 	UIDir string

@@ -83,6 +83,7 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 	}
 	samples["par-lifetime"] = "90s"
 	samples["user-cache-ttl"] = "5s"
+	samples["deny-mirror-staleness"] = "2ms"
 	samples["require-pushed-authorization-requests"] = "true"
 	samples["redis-feed-retention"] = "1h"
 	samples["revocation-feed-max-subscribers"] = "64"

@@ -175,6 +175,8 @@ func validateDurations(c *Config) error {
 		return settingErr("client-jwks-timeout", "must be between 1ns and 1m, got %s", c.ClientJWKSTimeout)
 	case c.ClientCacheTTL < 0 || c.ClientCacheTTL > time.Minute:
 		return settingErr("client-cache-ttl", "must be between 0 and 1m, got %s", c.ClientCacheTTL)
+	case c.DenyMirrorStaleness < 0 || c.DenyMirrorStaleness > 10*time.Millisecond:
+		return settingErr("deny-mirror-staleness", "must be between 0 and 10ms, got %s", c.DenyMirrorStaleness)
 	case c.UserCacheTTL < 0 || c.UserCacheTTL > time.Minute:
 		return settingErr("user-cache-ttl", "must be between 0 and 1m, got %s", c.UserCacheTTL)
 	case c.RefreshTokenMaxLifetime < c.RefreshTokenTTL:
