@@ -44,7 +44,7 @@ type pathApp struct {
 	access  string
 }
 
-func newPathApp(b *testing.B, storeName, label string) *pathApp {
+func newPathApp(b *testing.B, storeName, label string, extra ...string) *pathApp {
 	b.Helper()
 	p := &pathApp{name: label, dataDir: b.TempDir()}
 	args := []string{"--dev", "--data-dir", p.dataDir, "--issuer", "http://127.0.0.1:8080", "--log-level", "warn",
@@ -54,6 +54,7 @@ func newPathApp(b *testing.B, storeName, label string) *pathApp {
 		p.prefix = redistest.Prefix(b, p.rdb)
 		args = append(args, "--store", "redis", "--redis-url", redistest.URL(b), "--redis-prefix", p.prefix)
 	}
+	args = append(args, extra...)
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	config.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -206,6 +207,9 @@ func (p *pathApp) prefill(b *testing.B, n int) {
 	var before int64
 	if p.rdb != nil {
 		before = usedMemory(b, p.rdb)
+		// Ahead of redistest's own cleanup (t.Cleanup runs last-in first
+		// out), which is not made for a million keys.
+		b.Cleanup(func() { unlinkPrefix(b, p.prefix) })
 	}
 	now := time.Now()
 	const chunk = 100_000
@@ -249,6 +253,40 @@ func usedMemory(b *testing.B, rdb *goredis.Client) int64 {
 	return 0
 }
 
+// unlinkPrefix deletes every key under prefix in pipelines of UNLINK, on
+// a client of its own with timeouts long enough for a million keys.
+func unlinkPrefix(b *testing.B, prefix string) {
+	opts, err := goredis.ParseURL(redistest.URL(b))
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	opts.ReadTimeout, opts.WriteTimeout = 30*time.Second, 30*time.Second
+	rdb := goredis.NewClient(opts)
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 10_000).Iterator()
+	pipe := rdb.Pipeline()
+	for iter.Next(ctx) {
+		pipe.Unlink(ctx, iter.Val())
+		if pipe.Len() >= 1000 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				b.Errorf("unlink %s*: %v", prefix, err)
+				return
+			}
+		}
+	}
+	if pipe.Len() > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Errorf("unlink %s*: %v", prefix, err)
+		}
+	}
+	if err := iter.Err(); err != nil {
+		b.Errorf("scan %s*: %v", prefix, err)
+	}
+}
+
 func randBytes(n int) []byte {
 	p := make([]byte, n)
 	rand.Read(p)
@@ -264,7 +302,8 @@ func randID() string { return base64.RawURLEncoding.EncodeToString(randBytes(16)
 // microseconds of wall time per request at 16 concurrent callers, and the
 // ratios the targets are stated in: refresh/cc is client_credentials
 // time over refresh time (a throughput ratio), introspect-redis/bolt is
-// bolt's introspection time over Redis's.
+// bolt's introspection time over Redis's (with the denylist mirror, and
+// without it: redis-nomirror).
 //
 // AUTHD_BENCH_PREFILL=N adds a bolt and a Redis store holding N live
 // refresh families and N denylist entries (loaded in bulk), measured in
@@ -272,7 +311,8 @@ func randID() string { return base64.RawURLEncoding.EncodeToString(randBytes(16)
 // store growth per record (needs ~1 KB of memory per record for Redis).
 func BenchmarkTokenPaths(b *testing.B) {
 	n, _ := strconv.Atoi(os.Getenv("AUTHD_BENCH_PREFILL"))
-	apps := []*pathApp{newPathApp(b, "bolt", "bolt"), newPathApp(b, "redis", "redis")}
+	apps := []*pathApp{newPathApp(b, "bolt", "bolt"), newPathApp(b, "redis", "redis"),
+		newPathApp(b, "redis", "redis-nomirror", "--deny-mirror-staleness", "0")}
 	if n > 0 {
 		full := []*pathApp{newPathApp(b, "bolt", "bolt-full"), newPathApp(b, "redis", "redis-full")}
 		for _, p := range full {
@@ -309,5 +349,6 @@ func BenchmarkTokenPaths(b *testing.B) {
 			}
 		}
 		b.ReportMetric(us("bolt/introspect")/us("redis/introspect"), "introspect-redis/bolt")
+		b.ReportMetric(us("bolt/introspect")/us("redis-nomirror/introspect"), "introspect-redis-nomirror/bolt")
 	})
 }
