@@ -32,9 +32,13 @@ type DenyFeed interface {
 type denyMirror struct {
 	feed      DenyFeed
 	staleness time.Duration
-	wait      time.Duration // how long one feed read waits for entries
-	now       func() time.Time
-	log       *slog.Logger
+	// poll is the pause after a read that found nothing. Reads never
+	// block in the store: a blocking XREAD of a few milliseconds came
+	// back after ~17 ms on the loaded test machine (Redis times blocked
+	// clients out coarsely), which left the mirror stale most of the time.
+	poll time.Duration
+	now  func() time.Time
+	log  *slog.Logger
 
 	// fresh is the monotonic instant (mono) of the last read the feed
 	// answered empty; 0: never (not usable).
@@ -53,7 +57,7 @@ type denyVal struct{ at, exp int64 }
 
 func newDenyMirror(feed DenyFeed, staleness time.Duration, now func() time.Time, log *slog.Logger) *denyMirror {
 	base := time.Now()
-	return &denyMirror{feed: feed, staleness: staleness, wait: staleness / 2, now: now, log: log,
+	return &denyMirror{feed: feed, staleness: staleness, poll: staleness / 4, now: now, log: log,
 		mono: func() int64 { return int64(time.Since(base)) + 1 }, entries: map[denyKey]denyVal{}}
 }
 
@@ -125,10 +129,9 @@ func (m *denyMirror) run(ctx context.Context) {
 		m.mu.Unlock()
 		m.record(list...)
 		m.fresh.Store(sent)
-		wait := m.wait
 		for ctx.Err() == nil {
 			sent := m.mono()
-			es, err := m.feed.DenialsAfter(ctx, cursor, wait)
+			es, err := m.feed.DenialsAfter(ctx, cursor, 0)
 			if errors.Is(err, store.ErrCursorExpired) {
 				break
 			}
@@ -141,15 +144,14 @@ func (m *denyMirror) run(ctx context.Context) {
 			}
 			if len(es) == 0 {
 				m.fresh.Store(sent) // nothing was pending when this read was sent
-				wait = m.wait
+				sleep(ctx, m.poll)
 			} else {
 				ds := make([]store.Denial, len(es))
 				for i, e := range es {
 					ds[i] = e.Denial
 				}
 				m.record(ds...)
-				cursor = es[len(es)-1].Cursor
-				wait = 0 // more may be pending: read again at once
+				cursor = es[len(es)-1].Cursor // more may be pending: read again at once
 			}
 			if time.Since(lastPrune) > time.Minute {
 				m.prune()
