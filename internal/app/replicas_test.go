@@ -41,7 +41,7 @@ func TestTwoReplicasCatchReuse(t *testing.T) {
 		t.Fatalf("newest token on B after the replay: %d %s; want invalid_grant", r.Status, r.Error)
 	}
 	// B's introspection answers from its denylist mirror, which reflects
-	// A's revocation within --deny-mirror-staleness (5ms).
+	// A's revocation within --deny-mirror-staleness (10ms).
 	if !eventually(t, time.Second, func() bool { return !b.introspect(c, onB.AccessToken).Active }) {
 		t.Error("the login's access token is still active on B after 1s")
 	}

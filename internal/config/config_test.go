@@ -63,7 +63,7 @@ func TestDefaults(t *testing.T) {
 		DeviceCodeTTL: 10 * time.Minute, DevicePollInterval: 5 * time.Second, DeviceVerifyIPPerMinute: 5, DeviceVerifyIPBurst: 10, KeyRotationPeriod: 720 * time.Hour, KeyPublishAhead: time.Hour,
 		ShutdownTimeout: 15 * time.Second, RefreshReuseMaxRetries: 3, DefaultAudience: "http://127.0.0.1:8080",
 		RSAKeyBits: 2048, LogLevel: "info", LogFormat: "text", Argon2Time: 2, Argon2MemoryKiB: 19456, Argon2Threads: 1,
-		ClientCacheTTL: time.Second, UserCacheTTL: time.Second, DenyMirrorStaleness: 5 * time.Millisecond, ClientJWKSTimeout: 5 * time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4, PARLifetime: time.Minute,
+		ClientCacheTTL: time.Second, UserCacheTTL: time.Second, DenyMirrorStaleness: 10 * time.Millisecond, ClientJWKSTimeout: 5 * time.Second, PasswordHashMemoryMiB: 256, PasswordHashPerIP: 4, PARLifetime: time.Minute,
 		LoginUsernamePerMinute: 5, LoginUsernameBurst: 10, LoginIPPerMinute: 20, LoginIPBurst: 50,
 		RedisFeedRetention: 25 * time.Minute, RevocationFeedMaxSubscribers: 512, RevocationFeedQueue: 1024, RevocationFeedWriteTimeout: 10 * time.Second,
 		DPoPProofMaxAge:     time.Minute,
