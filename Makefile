@@ -61,7 +61,7 @@ bench: redis
 	@{ \
 	  $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./keys/ ./server/ ./tokens/ ./store/... ./clients/ ./internal/verifierbench/ && \
 	  ( cd verifier && $(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./... ) && \
-	  $(GO) run ./internal/loadtest; \
+	  $(GO) run ./internal/loadtest -sentinel; \
 	  echo $$? > $(BENCH_DIR)/run.status; \
 	} 2>&1 | tee $(BENCH_DIR)/run.txt
 	@status=$$(cat $(BENCH_DIR)/run.status); rm -f $(BENCH_DIR)/run.status; \

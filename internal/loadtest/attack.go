@@ -22,6 +22,10 @@ type scenario struct {
 	// answer counts as a success only if it passes. A scenario without
 	// one has no successes (errNoCheck).
 	Check check
+	// Redirect, when set, judges the Location header of every answer
+	// with the wanted status instead of Check (a redirect's body says
+	// nothing).
+	Redirect func(location string) error
 	// Bare names the bare signing rate that this scenario's throughput is
 	// compared with ("" for none).
 	Bare string
@@ -107,8 +111,16 @@ var errStatus = errors.New("unwanted status")
 // judge is nil for a successful answer: the wanted status, no transport
 // error, and a body that passes the scenario's check.
 func (s scenario) judge(r *vegeta.Result, want int) error {
-	if r.Error != "" || int(r.Code) != want {
+	if r.Code == 0 || int(r.Code) != want {
 		return errStatus
+	}
+	// vegeta reports a 4xx or 5xx status as an error too; a wanted one
+	// (a device poll's 400) is no error.
+	if r.Error != "" && want < http.StatusBadRequest {
+		return errStatus
+	}
+	if s.Redirect != nil {
+		return s.Redirect(r.Headers.Get("Location"))
 	}
 	if s.Check == nil {
 		return errNoCheck
@@ -124,7 +136,7 @@ func describe(r *vegeta.Result, want int, err error) string {
 	if r.Code == 0 {
 		return r.Error // transport error, or the Targeter's
 	}
-	if int(r.Code) == want && r.Error == "" {
+	if int(r.Code) == want && (r.Error == "" || want >= http.StatusBadRequest) {
 		return fmt.Sprintf("HTTP %d but %v", r.Code, err)
 	}
 	body := string(r.Body)

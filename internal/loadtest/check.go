@@ -38,6 +38,12 @@ type tokenFields struct {
 }
 
 func parseTokenAnswer(body []byte) (tokenFields, error) {
+	return parseTokenAnswerOfType(body, "Bearer")
+}
+
+// parseTokenAnswerOfType is parseTokenAnswer for a token_type of
+// wantType (DPoP for a DPoP-bound token, RFC 9449 §5).
+func parseTokenAnswerOfType(body []byte, wantType string) (tokenFields, error) {
 	var a tokenFields
 	if err := json.Unmarshal(body, &a); err != nil {
 		return a, fmt.Errorf("token response is not JSON: %w", err)
@@ -45,8 +51,8 @@ func parseTokenAnswer(body []byte) (tokenFields, error) {
 	if strings.Count(a.AccessToken, ".") != 2 {
 		return a, errors.New("token response has no access_token in JWS compact form")
 	}
-	if !strings.EqualFold(a.TokenType, "Bearer") {
-		return a, fmt.Errorf("token response has token_type %q; want Bearer", a.TokenType)
+	if !strings.EqualFold(a.TokenType, wantType) {
+		return a, fmt.Errorf("token response has token_type %q; want %s", a.TokenType, wantType)
 	}
 	if a.ExpiresIn <= 0 {
 		return a, fmt.Errorf("token response has expires_in %d; want > 0", a.ExpiresIn)

@@ -32,8 +32,11 @@ type instance struct {
 	// adminURL is the base of the admin listener; tokenURL and jwksURL
 	// come from the discovery document (RFC 8414 §3).
 	adminURL, tokenURL, jwksURL, introspectURL string
-	cancel                                     context.CancelFunc
-	client                                     *http.Client
+	// issuer, and the authorization and device authorization endpoints
+	// (RFC 8628 §4), also from discovery.
+	issuer, authorizeURL, deviceURL string
+	cancel                          context.CancelFunc
+	client                          *http.Client
 }
 
 // startInstance runs authd with the given store settings (flags of
@@ -100,6 +103,8 @@ func (in *instance) discover(ctx context.Context, issuer string) error {
 		TokenEndpoint         string `json:"token_endpoint"`
 		JWKSURI               string `json:"jwks_uri"`
 		IntrospectionEndpoint string `json:"introspection_endpoint"`
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+		DeviceEndpoint        string `json:"device_authorization_endpoint"`
 	}
 	if err := in.call(ctx, http.MethodGet, issuer+"/.well-known/oauth-authorization-server", "", nil, &doc); err != nil {
 		return fmt.Errorf("discovery: %w", err)
@@ -108,6 +113,7 @@ func (in *instance) discover(ctx context.Context, issuer string) error {
 		return errors.New("discovery: no token_endpoint or jwks_uri")
 	}
 	in.tokenURL, in.jwksURL, in.introspectURL = doc.TokenEndpoint, doc.JWKSURI, doc.IntrospectionEndpoint
+	in.issuer, in.authorizeURL, in.deviceURL = issuer, doc.AuthorizationEndpoint, doc.DeviceEndpoint
 	return nil
 }
 

@@ -115,6 +115,7 @@ func (r *report) print(w io.Writer, o options) {
 			fmt.Fprintf(w, "first error in %s: %s\n", oc.Name, oc.FirstError)
 		}
 	}
+	r.printFeatures(w)
 	r.printOpen(w, o)
 	for _, n := range r.notes {
 		fmt.Fprintln(w, n)
@@ -282,5 +283,39 @@ func (r *report) printProfile(w io.Writer, o options) {
 	tw.Flush()
 	if !r.tempProfile {
 		fmt.Fprintf(w, "(more: go tool pprof -top -cum %s)\n", o.CPUProfile)
+	}
+}
+
+// printFeatures prints each feature scenario beside its baseline, both
+// measured on the same instance in this run: the ratios of throughput
+// and of CPU per successful answer (feature ÷ baseline; a CPU ratio of
+// 1.5 means the feature costs 50% more per answer).
+func (r *report) printFeatures(w io.Writer) {
+	if len(r.features) == 0 {
+		return
+	}
+	byName := make(map[string]outcome, len(r.outcomes))
+	for _, oc := range r.outcomes {
+		byName[oc.Name] = oc
+	}
+	fmt.Fprintln(w, "\ncosts of this round's features (each beside its baseline on the same instance, in this run):")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "feature\tok/s\tCPU/ok\tbaseline\tok/s\tCPU/ok\tok/s ÷ baseline\tCPU/ok ÷ baseline\t")
+	for _, f := range r.features {
+		fo, bo := byName[f.Feature], byName[f.Baseline]
+		rate, cpu := "-", "-"
+		if bo.Throughput > 0 {
+			rate = fmt.Sprintf("%.2f×", fo.Throughput/bo.Throughput)
+		}
+		if bo.CPU > 0 && fo.CPU > 0 {
+			cpu = fmt.Sprintf("%.2f×", float64(fo.CPU)/float64(bo.CPU))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.0f\t%s\t%s\t%s\t\n", f.Feature, fo.Throughput, us(fo.CPU), f.Baseline, bo.Throughput, us(bo.CPU), rate, cpu)
+	}
+	tw.Flush()
+	for _, f := range r.features {
+		if f.Note != "" {
+			fmt.Fprintf(w, "%s: %s\n", f.Feature, f.Note)
+		}
 	}
 }

@@ -35,6 +35,9 @@ type options struct {
 	// OpenLoad is the fraction of each closed-loop maximum at which the
 	// open-loop phase drives the latency scenarios (0: no such phase).
 	OpenLoad float64
+	// Sentinel runs the durable-rotation scenarios on a private Redis
+	// Sentinel deployment (sentinel.go).
+	Sentinel bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -49,6 +52,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write the CPU profile of the ES256 client_credentials scenario to this file (it is always taken, for the server CPU figure)")
 	fs.StringVar(&o.LogLevel, "log-level", "info", "authd's log level (info, its default, writes one line per request, to a file in the run's temp dir)")
 	fs.Float64Var(&o.OpenLoad, "open-load", 0.7, "open-loop phase: drive the latency scenarios at this fraction of their closed-loop maximum rate (0 to skip)")
+	fs.BoolVar(&o.Sentinel, "sentinel", false, "also start a private Redis Sentinel deployment (redis-server, redis-sentinel) and compare refresh rotation with --redis-wait-replicas 1 and off")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -76,6 +80,7 @@ type report struct {
 	bare     map[string]bareSign // by alg, on every core
 	outcomes []outcome
 	open     []openOutcome
+	features []featureRow
 	profile  *cpuProfile
 	profiled outcome
 	// tempProfile: the profile went to the temp dir (no -cpuprofile).
@@ -157,6 +162,11 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if o.Sentinel && ctx.Err() == nil {
+		if err := sentinelScenarios(ctx, o, rep, filepath.Join(dir, "sentinel"), logger); err != nil {
+			return err
+		}
+	}
 	if fi, err := logFile.Stat(); err == nil {
 		rep.notes = append(rep.notes, fmt.Sprintf("authd logged at %s: %d bytes in %s (gone with the temp dir)", o.LogLevel, fi.Size(), logFile.Name()))
 	}
@@ -211,6 +221,9 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 	}
 	rep.openPhase(ctx, esBolt, rep.profiled, atk)
 	rep.add(attack(ctx, clientCredentials("client_credentials RS256 (bolt)", in, rs, "RS256"), atk))
+	if err := featureScenarios(ctx, rep, in, es, rep.profiled, "bolt", atk); err != nil {
+		return err
+	}
 
 	jwks, etag, err := fetchJWKS(ctx, in)
 	if err != nil {
@@ -290,7 +303,12 @@ func redisScenarios(ctx context.Context, o options, rep *report, dataDir string,
 	if err != nil {
 		return err
 	}
-	rep.measure(ctx, clientCredentials("client_credentials ES256 (redis)", in, es, "ES256"), atk)
+	ccRedis := attack(ctx, clientCredentials("client_credentials ES256 (redis)", in, es, "ES256"), atk)
+	rep.add(ccRedis)
+	rep.openPhase(ctx, clientCredentials("client_credentials ES256 (redis)", in, es, "ES256"), ccRedis, atk)
+	if err := featureScenarios(ctx, rep, in, es, ccRedis, "redis", atk); err != nil {
+		return err
+	}
 	rt, tokens, err := refreshSetup(ctx, in, o.Logins)
 	if err != nil {
 		return err
