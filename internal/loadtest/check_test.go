@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"net/http"
@@ -23,6 +24,13 @@ func TestChecks(t *testing.T) {
 	var pushed []string
 	seen := map[string]struct{}{"rt-0": {}}
 	rotate := rotationCheck(seen, func(rt string) { pushed = append(pushed, rt) })
+	polls := map[string]int{}
+	actJWS := func(claims string) string {
+		return "eyJhbGciOiJFUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(claims)) + ".c2ln"
+	}
+	exchanged := func(claims string) string {
+		return `{"access_token":"` + actJWS(claims) + `","token_type":"Bearer","expires_in":900,"issued_token_type":"` + tokenTypeAccess + `"}`
+	}
 	for _, tc := range []struct {
 		name    string
 		check   check
@@ -50,6 +58,16 @@ func TestChecks(t *testing.T) {
 		{"304 empty", emptyBodyCheck, ``, ""},
 		{"304 with a body", emptyBodyCheck, `{}`, "body"},
 		{"JWKS", jwksCheck, jwks, ""},
+		{"DPoP token", dpopTokenCheck, `{"access_token":"` + jws + `","token_type":"DPoP","expires_in":900}`, ""},
+		{"DPoP token: a bearer one", dpopTokenCheck, `{"access_token":"` + jws + `","token_type":"Bearer","expires_in":900}`, "want DPoP"},
+		{"device poll pending", devicePendingCheck(polls), `{"error":"authorization_pending"}`, ""},
+		{"device poll slow_down", devicePendingCheck(polls), `{"error":"slow_down"}`, ""},
+		{"device poll: an invalid code", devicePendingCheck(polls), `{"error":"invalid_grant"}`, `"invalid_grant"`},
+		{"device poll: not JSON", devicePendingCheck(polls), `<html>`, "not JSON"},
+		{"token exchange", exchangeCheck("worker"), exchanged(`{"sub":"u","act":{"sub":"worker","client_id":"worker"}}`), ""},
+		{"token exchange: no act", exchangeCheck("worker"), exchanged(`{"sub":"u"}`), "act names client"},
+		{"token exchange: another actor", exchangeCheck("worker"), exchanged(`{"sub":"u","act":{"client_id":"x"}}`), `"x"`},
+		{"token exchange: no issued_token_type", exchangeCheck("worker"), `{"access_token":"` + jws + `","token_type":"Bearer","expires_in":900}`, "issued_token_type"},
 		{"JWKS: empty", jwksCheck, `{"keys":[]}`, "no keys"},
 		{"JWKS: no kid", jwksCheck, `{"keys":[{"kty":"EC","alg":"ES256"}]}`, "no kid"},
 		{"JWKS: an encryption key", jwksCheck, `{"keys":[{"kty":"EC","kid":"k","alg":"ES256","use":"enc"}]}`, "use"},
@@ -62,6 +80,9 @@ func TestChecks(t *testing.T) {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("%s: %v; want an error about %q", tc.name, err, tc.wantErr)
 		}
+	}
+	if polls["authorization_pending"] != 1 || polls["slow_down"] != 1 {
+		t.Errorf("device polls counted %v; want one of each", polls)
 	}
 	if len(pushed) != 1 || pushed[0] != "rt-1" {
 		t.Errorf("rotation pushed %q; want only the one new successor [rt-1]", pushed)
@@ -169,4 +190,27 @@ func BenchmarkCheckCost(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCodeRedirect: a silent authorization succeeds only as a 303 to the
+// client's redirect_uri with a code, the state and the issuer.
+func TestCodeRedirect(t *testing.T) {
+	const cb, iss = "http://127.0.0.1:9/cb", "http://127.0.0.1:8080"
+	for _, tc := range []struct {
+		name, loc string
+		status    int
+		wantErr   string
+	}{
+		{"code", cb + "?code=c&state=loadtest&iss=" + iss, 303, ""},
+		{"not a redirect", "", 200, "status 200"},
+		{"login_required", cb + "?error=login_required&state=loadtest&iss=" + iss, 303, "login_required"},
+		{"elsewhere", "http://evil.example/cb?code=c&state=loadtest&iss=" + iss, 303, "redirect_uri"},
+		{"no code", cb + "?state=loadtest&iss=" + iss, 303, "no code"},
+		{"wrong iss", cb + "?code=c&state=loadtest&iss=http://other", 303, "iss"},
+	} {
+		err := codeRedirect(tc.status, tc.loc, cb, iss)
+		if (tc.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s: %v; want %q", tc.name, err, tc.wantErr)
+		}
+	}
 }

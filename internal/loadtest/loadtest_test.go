@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,6 +43,15 @@ func TestRunShort(t *testing.T) {
 		"refresh rotation ES256 (redis)",
 		"introspection ES256 (bolt)",
 		"introspection ES256 (redis)",
+		"client_credentials ES256 DPoP (bolt)",
+		"silent SSO authorize prompt=none (bolt)",
+		"device poll, pending (bolt)",
+		"token exchange ES256, delegation (bolt)",
+		"client_credentials ES256 DPoP (redis)",
+		"silent SSO authorize prompt=none (redis)",
+		"device poll, pending (redis)",
+		"token exchange ES256, delegation (redis)",
+		"costs of this round's features",
 		"100.00%",
 		"targets:",
 		// One line per target (TestPrintTargets checks their verdicts).
@@ -74,6 +84,40 @@ func TestRunShort(t *testing.T) {
 	}
 }
 
+// TestRunSentinel runs the -sentinel scenarios briefly (bolt too; Redis
+// single skipped): both rotations through a private Sentinel deployment
+// must get only successful answers and be reported side by side.
+func TestRunSentinel(t *testing.T) {
+	for _, bin := range []string{"redis-server", "redis-sentinel"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			redistest.Unavailable(t, "%s not installed: %v", bin, err)
+		}
+	}
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"-workers", "4", "-duration", "200ms", "-sign-duration", "100ms", "-logins", "8", "-open-load", "0", "-redis-url", "", "-sentinel"}
+	if err := run(ctx, args, &out, io.Discard); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	for _, want := range []string{
+		"refresh rotation ES256 (sentinel, wait-replicas off)",
+		"refresh rotation ES256 (sentinel, wait-replicas 1)",
+		"costs of this round's features",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(report, "first error") {
+		t.Errorf("report names a failed request")
+	}
+	if t.Failed() {
+		t.Log(report)
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args    []string
@@ -81,7 +125,7 @@ func TestParseFlags(t *testing.T) {
 		wantErr bool
 	}{
 		{args: nil, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0", LogLevel: "info", OpenLoad: 0.7}},
-		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", "", "-log-level", "warn", "-open-load", "0"}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p", LogLevel: "warn"}},
+		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", "", "-log-level", "warn", "-open-load", "0", "-sentinel"}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p", LogLevel: "warn", Sentinel: true}},
 		{args: []string{"-workers", "0"}, wantErr: true},
 		{args: []string{"-duration", "-1s"}, wantErr: true},
 		{args: []string{"extra"}, wantErr: true},
