@@ -63,6 +63,8 @@ type Error struct {
 	Cause error
 }
 
+// Error implements error: code, description and the cause, for logs (what
+// a client sees is written from the fields, never from this string).
 func (e *Error) Error() string {
 	if e.Cause != nil {
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.Cause)

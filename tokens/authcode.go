@@ -161,6 +161,7 @@ func (s *Service) OpenRequest(text string) (AuthRequest, bool) {
 // were valid.
 type RedirectError struct{ Err *oauth.Error }
 
+// Error implements error with the OAuth error's text.
 func (e *RedirectError) Error() string { return e.Err.Error() }
 
 // Unwrap exposes the OAuth error.

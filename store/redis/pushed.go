@@ -29,14 +29,7 @@ func (s *Store) PutPushedRequest(ctx context.Context, id string, req []byte, exp
 	if ttl < time.Millisecond {
 		return fmt.Errorf("redis: put pushed request: expiresAt %s is not in the future", expiresAt)
 	}
-	err := s.rdb.SetArgs(ctx, s.pushedKey(id), req, goredis.SetArgs{Mode: "NX", TTL: ttl}).Err()
-	switch {
-	case errors.Is(err, goredis.Nil):
-		return fmt.Errorf("redis: put pushed request: %w", store.ErrExists)
-	case err != nil:
-		return s.fail("put pushed request", err)
-	}
-	return nil
+	return s.setNX(ctx, "put pushed request", s.pushedKey(id), req, goredis.SetArgs{TTL: ttl})
 }
 
 // TakePushedRequest returns and deletes the request under id

@@ -26,12 +26,22 @@ func (s *Store) MarkUsed(ctx context.Context, key string, expiresAt time.Time) e
 	if !expiresAt.After(s.now()) {
 		return fmt.Errorf("redis: mark used: expiresAt %s is not in the future", expiresAt)
 	}
-	err := s.rdb.SetArgs(ctx, s.replayKey(key), "1", goredis.SetArgs{Mode: "NX", ExpireAt: expiresAt}).Err()
+	return s.setNX(ctx, "mark used", s.replayKey(key), "1", goredis.SetArgs{ExpireAt: expiresAt})
+}
+
+// setNX writes a record that must not exist yet (SET NX with the expiry
+// in args): one command, atomic on the server, so of concurrent writers
+// on any number of replicas exactly one wins and the others get
+// store.ErrExists. It is the write of every single-use record: replay
+// marks and pushed authorization requests.
+func (s *Store) setNX(ctx context.Context, op, key string, value any, args goredis.SetArgs) error {
+	args.Mode = "NX"
+	err := s.rdb.SetArgs(ctx, key, value, args).Err()
 	switch {
 	case errors.Is(err, goredis.Nil):
-		return fmt.Errorf("redis: mark used: %w", store.ErrExists)
+		return fmt.Errorf("redis: %s: %w", op, store.ErrExists)
 	case err != nil:
-		return s.fail("mark used", err)
+		return s.fail(op, err)
 	}
 	return nil
 }

@@ -70,16 +70,7 @@ func (k *DPoPKey) Proof(method, url, accessToken string) string {
 func (k *DPoPKey) ProofClaims(claims map[string]any) string {
 	k.t.Helper()
 	body := map[string]any{"jti": rand.Text(), "iat": k.now().Unix()}
-	for name, v := range claims {
-		switch v := v.(type) {
-		case nil:
-			delete(body, name)
-		case time.Time:
-			body[name] = v.Unix()
-		default:
-			body[name] = v
-		}
-	}
+	mergeClaims(body, claims)
 	payload, err := json.Marshal(body)
 	if err != nil {
 		k.t.Fatalf("verifiertest: %v", err)

@@ -240,16 +240,7 @@ func (i *Issuer) Issue(claims map[string]any, opts ...IssueOption) string {
 	if o.jkt != "" {
 		body["cnf"] = map[string]any{"jkt": o.jkt}
 	}
-	for name, v := range claims {
-		switch v := v.(type) {
-		case nil:
-			delete(body, name)
-		case time.Time:
-			body[name] = v.Unix()
-		default:
-			body[name] = v
-		}
-	}
+	mergeClaims(body, claims)
 	so := &jose.SignerOptions{}
 	if o.kid != "" {
 		so = so.WithHeader(jose.HeaderKey("kid"), o.kid)
@@ -512,4 +503,20 @@ func writeEvent(w http.ResponseWriter, event string, id int, data any) {
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// mergeClaims lays claims over the defaults in body: a nil value removes
+// the default and a time.Time becomes a NumericDate (RFC 7519 §2), so a
+// test can build tokens and proofs that must fail.
+func mergeClaims(body, claims map[string]any) {
+	for name, v := range claims {
+		switch v := v.(type) {
+		case nil:
+			delete(body, name)
+		case time.Time:
+			body[name] = v.Unix()
+		default:
+			body[name] = v
+		}
+	}
 }
