@@ -3,9 +3,6 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -17,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/spf13/pflag"
 
 	"github.com/authd-dev/authd/internal/app"
@@ -414,26 +410,7 @@ func benchDPoP(b *testing.B, ba *benchApp) {
 		"scope": "read", "access_token_signing_alg": "ES256",
 	})
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv},
-		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt", "jwk": jose.JSONWebKey{Key: &priv.PublicKey}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	minted := 0 // every proof gets its own jti
-	proof := func() string {
-		minted++
-		payload := fmt.Sprintf(`{"jti":"bench-%d","htm":"POST","htu":"http://127.0.0.1:8080/oauth2/token","iat":%d}`, minted, time.Now().Unix())
-		jws, err := signer.Sign([]byte(payload))
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, _ := jws.CompactSerialize()
-		return s
-	}
+	proof := tokenProofMinter(b, "bench")
 	for _, mode := range []string{"bearer", "dpop"} {
 		b.Run(mode, func(b *testing.B) {
 			reqs := make([]*http.Request, b.N)

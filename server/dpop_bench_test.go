@@ -29,25 +29,7 @@ func BenchmarkDPoPClientCredentialsParallel(b *testing.B) {
 		"scope": "read", "access_token_signing_alg": "ES256",
 	})
 	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv},
-		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt", "jwk": jose.JSONWebKey{Key: &priv.PublicKey}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var minted atomic.Int64
-	proof := func() string {
-		payload := fmt.Sprintf(`{"jti":"par-bench-%d","htm":"POST","htu":"http://127.0.0.1:8080/oauth2/token","iat":%d}`, minted.Add(1), time.Now().Unix())
-		jws, err := signer.Sign([]byte(payload))
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, _ := jws.CompactSerialize()
-		return s
-	}
+	proof := tokenProofMinter(b, "par-bench")
 	for _, mode := range []string{"bearer", "dpop"} {
 		b.Run(mode, func(b *testing.B) {
 			reqs := make([]*http.Request, b.N)
@@ -75,5 +57,32 @@ func BenchmarkDPoPClientCredentialsParallel(b *testing.B) {
 			b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N), "µs/op")
 			reportCPU(b, cpu)
 		})
+	}
+}
+
+// tokenProofMinter returns a function that mints DPoP proofs for the
+// token endpoint (htm POST, htu the bench issuer's token URL) with one
+// fresh ES256 key: each proof gets its own jti (prefix and a counter),
+// since a proof works once (RFC 9449 §11.1). It is safe for concurrent
+// use; benchmarks call it before the timer starts.
+func tokenProofMinter(b *testing.B, prefix string) func() string {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv},
+		&jose.SignerOptions{ExtraHeaders: map[jose.HeaderKey]any{"typ": "dpop+jwt", "jwk": jose.JSONWebKey{Key: &priv.PublicKey}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var minted atomic.Int64
+	return func() string {
+		payload := fmt.Sprintf(`{"jti":"%s-%d","htm":"POST","htu":"http://127.0.0.1:8080/oauth2/token","iat":%d}`, prefix, minted.Add(1), time.Now().Unix())
+		jws, err := signer.Sign([]byte(payload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, _ := jws.CompactSerialize()
+		return s
 	}
 }
