@@ -18,7 +18,10 @@ var ErrSecretSeal = errors.New("clients: sealed client secret does not open")
 const secretSealVersion byte = 1
 
 // secretSealer keeps client_secret_jwt secrets readable for verification
-// and unreadable at rest: it seals under the first key and opens under any
+// and unreadable at rest. A client_secret_jwt assertion is an HMAC keyed
+// with the client secret itself (OIDC Core §9, RFC 7523 §2.2), so unlike
+// the other methods' secrets, which are kept only as digests, the server
+// must be able to read it back: it seals under the first key and opens under any
 // (the first is derived from the KEK, the next from the previous KEK, so a
 // KEK change keeps old seals working).
 type secretSealer struct {
