@@ -115,7 +115,9 @@ func NewRegistry(cfg Config) (*Registry, error) {
 	}
 	r := &Registry{equal: hmac.Equal, seal: seal, direct: cfg.Store}
 	if cfg.CacheTTL > 0 {
-		r.cache = newClientCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 10_000, cfg.Now)
+		if r.cache, err = newClientCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 10_000, cfg.Now); err != nil {
+			return nil, err
+		}
 		cfg.Store = r.cache
 	}
 	r.cfg = cfg
@@ -127,10 +129,10 @@ func NewRegistry(cfg Config) (*Registry, error) {
 // cached records as they change, until ctx ends. Without a cache or a
 // Notifier there is nothing to follow and it returns at once.
 func (r *Registry) Run(ctx context.Context) error {
-	if r.cache == nil || r.cache.notifier == nil {
+	if r.cache == nil {
 		return nil
 	}
-	return r.cache.follow(ctx)
+	return r.cache.rc.Run(ctx)
 }
 
 // newSecret returns 256 random bits, base64url-encoded (43 characters).

@@ -133,7 +133,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	var cache *userCache
 	if cfg.CacheTTL > 0 {
-		cache = newUserCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 100_000, cfg.Now)
+		if cache, err = newUserCache(cfg.Store, cfg.Notifier, cfg.Logger, cfg.CacheTTL, 100_000, cfg.Now); err != nil {
+			return nil, err
+		}
 		cfg.Store = cache
 	}
 	m := newLoginMetrics(cfg.Registerer)
@@ -145,10 +147,10 @@ func New(cfg Config) (*Service, error) {
 // cached records as they change, until ctx ends. Without a cache or a
 // Notifier there is nothing to follow and it returns at once.
 func (s *Service) Run(ctx context.Context) error {
-	if s.cache == nil || s.cache.notifier == nil {
+	if s.cache == nil {
 		return nil
 	}
-	return s.cache.follow(ctx)
+	return s.cache.rc.Run(ctx)
 }
 
 // View is a user as the admin API shows it: never a password or its hash.
