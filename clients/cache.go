@@ -23,18 +23,12 @@ type clientCache struct {
 }
 
 func newClientCache(st ClientStore, n store.Notifier, log *slog.Logger, ttl time.Duration, max int, now func() time.Time) (*clientCache, error) {
-	c := &clientCache{ClientStore: st}
-	rc, err := recordcache.New(recordcache.Config[store.Client]{
-		// Through c, so that tests may swap the store underneath.
-		Load:     func(ctx context.Context, id string) (store.Client, error) { return c.ClientStore.GetClient(ctx, id) },
-		Notifier: n, Topic: store.TopicClients, TTL: ttl, Max: max,
-		Noun: "client", IDKey: "client_id", Now: now, Logger: log,
-	})
+	rc, err := recordcache.New(recordcache.Config[store.Client]{Load: st.GetClient, Notifier: n, Topic: store.TopicClients,
+		TTL: ttl, Max: max, Noun: "client", IDKey: "client_id", Now: now, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	c.rc = rc
-	return c, nil
+	return &clientCache{ClientStore: st, rc: rc}, nil
 }
 
 func (c *clientCache) GetClient(ctx context.Context, id string) (store.Client, error) {

@@ -152,16 +152,15 @@ func TestClientCacheNotifications(t *testing.T) {
 	}
 	defer st.Close()
 	clk := &clock{now: time.Now()} // frozen: the TTL never passes
-	newReplica := func() *Registry {
-		r, err := NewRegistry(Config{Store: st, SecretKey: testKey, Now: clk.Now, Logger: quiet, Issuer: testIssuer, Replay: st, Notifier: st, CacheTTL: time.Hour})
+	newReplica := func(cs ClientStore) *Registry {
+		r, err := NewRegistry(Config{Store: cs, SecretKey: testKey, Now: clk.Now, Logger: quiet, Issuer: testIssuer, Replay: st, Notifier: st, CacheTTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	a, b := newReplica(), newReplica()
-	counting := &countingStore{ClientStore: st}
-	b.cache.ClientStore = counting // count b's store reads
+	counting := &countingStore{ClientStore: st} // counts b's store reads
+	a, b := newReplica(st), newReplica(counting)
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 

@@ -25,17 +25,12 @@ type userCache struct {
 }
 
 func newUserCache(st UserStore, n store.Notifier, log *slog.Logger, ttl time.Duration, max int, now func() time.Time) (*userCache, error) {
-	c := &userCache{UserStore: st}
-	rc, err := recordcache.New(recordcache.Config[store.User]{
-		Load:     func(ctx context.Context, id string) (store.User, error) { return c.UserStore.GetUser(ctx, id) },
-		Notifier: n, Topic: store.TopicUsers, TTL: ttl, Max: max,
-		Noun: "user", IDKey: "user_id", Now: now, Logger: log,
-	})
+	rc, err := recordcache.New(recordcache.Config[store.User]{Load: st.GetUser, Notifier: n, Topic: store.TopicUsers,
+		TTL: ttl, Max: max, Noun: "user", IDKey: "user_id", Now: now, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	c.rc = rc
-	return c, nil
+	return &userCache{UserStore: st, rc: rc}, nil
 }
 
 // GetUser serves id from the cache while its entry is fresh. The record

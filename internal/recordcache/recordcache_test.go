@@ -123,6 +123,18 @@ func newCache(t *testing.T, r *records, n store.Notifier, clk *clock, max int) *
 	return c
 }
 
+// prime stores a=a1 and b=b1, caches both, then changes the store to
+// a2 and b2 behind the cache's back.
+func prime(t *testing.T, c *Cache[string], r *records) {
+	t.Helper()
+	r.set("a", "a1")
+	r.set("b", "b1")
+	get(t, c, "a")
+	get(t, c, "b")
+	r.set("a", "a2")
+	r.set("b", "b2")
+}
+
 func get(t *testing.T, c *Cache[string], id string) string {
 	t.Helper()
 	v, err := c.Get(context.Background(), id)
@@ -183,12 +195,7 @@ func TestErrorsNotCached(t *testing.T) {
 func TestForget(t *testing.T) {
 	r, clk := newRecords(), &clock{now: time.Unix(1_800_000_000, 0)}
 	c := newCache(t, r, nil, clk, 10)
-	r.set("a", "a1")
-	r.set("b", "b1")
-	get(t, c, "a")
-	get(t, c, "b")
-	r.set("a", "a2")
-	r.set("b", "b2")
+	prime(t, c, r)
 	c.Forget("a")
 	if v, w := get(t, c, "a"), get(t, c, "b"); v != "a2" || w != "b1" {
 		t.Fatalf("after Forget(a): a=%q b=%q; want a2, the cached b1", v, w)
@@ -289,12 +296,7 @@ func TestRun(t *testing.T) {
 	if topic := <-n.topics; topic != store.TopicUsers {
 		t.Fatalf("subscribed to %q; want %q", topic, store.TopicUsers)
 	}
-	r.set("a", "a1")
-	r.set("b", "b1")
-	get(t, c, "a")
-	get(t, c, "b")
-	r.set("a", "a2")
-	r.set("b", "b2")
+	prime(t, c, r)
 	n.deliver(t, store.Notice{Kind: store.NoticeMessage, Msg: "a"})
 	if v, w := get(t, c, "a"), get(t, c, "b"); v != "a2" || w != "b1" {
 		t.Fatalf("after a message for a: a=%q b=%q; want a2, the cached b1", v, w)
