@@ -34,8 +34,10 @@ type Config[T any] struct {
 	// Noun ("client", "user") and IDKey ("client_id", "user_id") name the
 	// records in log lines.
 	Noun, IDKey string
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Now is the clock of the TTL.
+	Now func() time.Time
+	// Logger receives failed publishes and interrupted subscriptions.
+	Logger *slog.Logger
 }
 
 // Cache keeps records read by id for at most the TTL.
