@@ -123,6 +123,8 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 
 // InitialToken is a new initial access token, shown only once.
 type InitialToken struct {
+	// ID names the token in GET and DELETE /admin/registration-tokens.
+	ID        string `json:"id"`
 	Token     string `json:"token"`
 	ExpiresAt int64  `json:"expires_at"` // Unix seconds
 	Uses      int    `json:"uses"`
@@ -150,8 +152,44 @@ func (g *Registrar) IssueInitialToken(ctx context.Context, ttl time.Duration, us
 	if err := g.cfg.Tokens.CreateRegistrationToken(ctx, t); err != nil {
 		return InitialToken{}, fmt.Errorf("clients: create initial access token: %w", err)
 	}
-	g.cfg.Logger.InfoContext(ctx, "initial access token issued", "uses", uses, "expires_at", t.ExpiresAt)
-	return InitialToken{Token: tok, ExpiresAt: t.ExpiresAt.Unix(), Uses: uses}, nil
+	g.cfg.Logger.InfoContext(ctx, "initial access token issued", "id", store.RegistrationTokenID(t.Digest), "uses", uses, "expires_at", t.ExpiresAt)
+	return InitialToken{ID: store.RegistrationTokenID(t.Digest), Token: tok, ExpiresAt: t.ExpiresAt.Unix(), Uses: uses}, nil
+}
+
+// InitialTokenInfo describes a live initial access token for the admin
+// API's list: never the token (the store has only its digest).
+type InitialTokenInfo struct {
+	ID        string `json:"id"`
+	ExpiresAt int64  `json:"expires_at"` // Unix seconds
+	Uses      int    `json:"uses"`       // left
+	CreatedAt int64  `json:"created_at"` // Unix seconds
+}
+
+// ListInitialTokens lists the live initial access tokens, oldest first.
+func (g *Registrar) ListInitialTokens(ctx context.Context) ([]InitialTokenInfo, error) {
+	ts, err := g.cfg.Tokens.ListRegistrationTokens(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("clients: list initial access tokens: %w", err)
+	}
+	out := make([]InitialTokenInfo, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, InitialTokenInfo{ID: t.ID, ExpiresAt: t.ExpiresAt.Unix(), Uses: t.Uses, CreatedAt: t.CreatedAt.Unix()})
+	}
+	return out, nil
+}
+
+// RevokeInitialToken ends the initial access token id at once (a leaked
+// or no longer wanted token): not_found (404) if there is no live one.
+func (g *Registrar) RevokeInitialToken(ctx context.Context, id string) error {
+	err := g.cfg.Tokens.DeleteRegistrationToken(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return oauth.New(oauth.NotFound, "no live initial access token %q", id).WithCause(err)
+	case err != nil:
+		return fmt.Errorf("clients: revoke initial access token: %w", err)
+	}
+	g.cfg.Logger.InfoContext(ctx, "initial access token revoked", "id", id)
+	return nil
 }
 
 // initialDigest separates the digests of initial access tokens from those
