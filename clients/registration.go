@@ -217,6 +217,12 @@ type RegistrationRequest struct {
 	Bearer string
 	// RemoteIP is the client's address, for the throttle.
 	RemoteIP string
+	// Invalid is the HTTP layer's failure to read the body (malformed
+	// JSON, a member of the wrong type, too large), nil if it read it. It
+	// is returned only once the caller is admitted (throttle, then its
+	// bearer token): a caller without a valid token learns nothing of how
+	// its body would be judged.
+	Invalid error
 }
 
 // ClientInformation is the client information response (RFC 7591 §3.2.1,
@@ -274,16 +280,26 @@ func (g *Registrar) throttle(ctx context.Context, ip string) error {
 	return nil
 }
 
-// Register is the registration endpoint (RFC 7591 §3.1 → §3.2): the
-// metadata passes the admin API's validation and the Policy; in token mode
-// one use of the initial access token is taken (after validation, so a
-// rejected request does not spend it). The client id is generated.
+// Register is the registration endpoint (RFC 7591 §3.1 → §3.2), in this
+// order: the address's throttle; in token mode the initial access token is
+// checked (invalid_token, 401, before anything of the request is judged:
+// RFC 7591 §3 lets the server refuse an unauthorized caller, and one
+// without a valid token must not learn which metadata would pass); then
+// the body (req.Invalid), the admin API's validation and the Policy; and
+// only then is one use of the token taken, atomically (a rejected request
+// spends none; a token used up meanwhile by a parallel request is 401).
+// The client id is generated.
 func (g *Registrar) Register(ctx context.Context, req RegistrationRequest) (ClientInformation, error) {
 	if err := g.throttle(ctx, req.RemoteIP); err != nil {
 		return ClientInformation{}, err
 	}
-	if g.cfg.Mode == RegistrationToken && req.Bearer == "" {
-		return ClientInformation{}, invalidToken("an initial access token is required (Authorization: Bearer)")
+	if g.cfg.Mode == RegistrationToken {
+		if err := g.checkInitial(ctx, req.Bearer); err != nil {
+			return ClientInformation{}, err
+		}
+	}
+	if req.Invalid != nil {
+		return ClientInformation{}, req.Invalid
 	}
 	if req.SoftwareStatement != "" {
 		return ClientInformation{}, oauth.New(oauth.UnapprovedSoftwareStatement, "software statements are not supported")
@@ -318,6 +334,21 @@ func (g *Registrar) Register(ctx context.Context, req RegistrationRequest) (Clie
 	}
 	g.cfg.Logger.InfoContext(ctx, "client registered dynamically", "client_id", reg.ClientID)
 	return ClientInformation{Registered: reg, RegistrationAccessToken: access}, nil
+}
+
+// checkInitial checks an initial access token without taking a use.
+func (g *Registrar) checkInitial(ctx context.Context, bearer string) error {
+	if bearer == "" {
+		return invalidToken("an initial access token is required (Authorization: Bearer)")
+	}
+	err := g.cfg.Tokens.CheckRegistrationToken(ctx, g.initialDigest(bearer))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return invalidToken("the initial access token is unknown, expired or used up").WithCause(err)
+	case err != nil:
+		return fmt.Errorf("clients: check initial access token: %w", err)
+	}
+	return nil
 }
 
 // defaults applies RFC 7591 §2's defaults where the admin API has its own
@@ -421,6 +452,9 @@ func (g *Registrar) Update(ctx context.Context, id string, req RegistrationReque
 	}
 	if _, err := g.authorize(ctx, id, req.Bearer); err != nil {
 		return ClientInformation{}, err
+	}
+	if req.Invalid != nil { // judged only for the client's own token
+		return ClientInformation{}, req.Invalid
 	}
 	if req.SoftwareStatement != "" {
 		return ClientInformation{}, oauth.New(oauth.UnapprovedSoftwareStatement, "software statements are not supported")

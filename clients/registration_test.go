@@ -55,6 +55,13 @@ func (m *memTokens) DeleteRegistrationToken(_ context.Context, id string) error 
 	return store.ErrNotFound
 }
 
+func (m *memTokens) CheckRegistrationToken(_ context.Context, d []byte) error {
+	if m.uses[string(d)] < 1 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
 type deleter struct{ r *Registry }
 
 func (d deleter) DeleteClient(ctx context.Context, id string) error { return d.r.Delete(ctx, id) }

@@ -37,6 +37,11 @@ type RegistrationTokens interface {
 	// is missing, expired or used up is ErrNotFound (a used-up token is
 	// deleted by its last use).
 	UseRegistrationToken(ctx context.Context, digest []byte) error
+	// CheckRegistrationToken reports whether the token is live (unexpired,
+	// with a use left) without taking a use: ErrNotFound if not. A caller
+	// checks first and takes the use (UseRegistrationToken) when its work
+	// is about to succeed, so that a refused request spends nothing.
+	CheckRegistrationToken(ctx context.Context, digest []byte) error
 	// ListRegistrationTokens returns the live tokens (unexpired, with uses
 	// left), oldest first, with ID, Uses, CreatedAt and ExpiresAt (times
 	// to the millisecond at least).

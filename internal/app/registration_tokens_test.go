@@ -53,9 +53,13 @@ func TestRegistrationTokenListAndRevoke(t *testing.T) {
 			return doc.Tokens
 		}
 		got := list()
-		if len(got) != 2 || got[0].ID != keepID || got[0].Uses != 2 || got[1].ID != goneID || got[1].Uses != 2 ||
-			got[0].CreatedAt == 0 || got[0].ExpiresAt < got[0].CreatedAt+3590 {
-			t.Fatalf("list: %+v; want %s with 2 uses left, then %s with 2", got, keepID, goneID)
+		byID := map[string]row{}
+		for _, r := range got {
+			byID[r.ID] = r
+		}
+		if len(got) != 2 || byID[keepID].Uses != 2 || byID[goneID].Uses != 2 ||
+			byID[keepID].CreatedAt == 0 || byID[keepID].ExpiresAt < byID[keepID].CreatedAt+3590 {
+			t.Fatalf("list: %+v; want %s and %s, each with 2 uses left", got, keepID, goneID)
 		}
 
 		if st := in.admin(http.MethodDelete, "/admin/registration-tokens/"+goneID, nil, nil); st != http.StatusNoContent {
@@ -73,6 +77,53 @@ func TestRegistrationTokenListAndRevoke(t *testing.T) {
 		in.register(keep, webApp()) // the other token still works
 		if st := in.adminWithToken("", http.MethodGet, "/admin/registration-tokens", nil, nil); st != http.StatusUnauthorized {
 			t.Fatalf("GET without the admin token: %d", st)
+		}
+	})
+}
+
+// TestRegistrationTokenCheckedFirst: in token mode a caller without a
+// valid initial access token learns nothing of its body — bad metadata,
+// a malformed body and a good one all get 401 invalid_token — and a valid
+// token with bad metadata gets the 400 without spending a use.
+func TestRegistrationTokenCheckedFirst(t *testing.T) {
+	forEachStore(t, func(t *testing.T, storeArgs []string) {
+		in := start(t, "", append(storeArgs, "--dynamic-registration", "token", "--registration-ip-burst", "1000")...)
+		bodies := map[string]any{
+			"unknown grant type":  map[string]any{"grant_types": []string{"implicit"}, "redirect_uris": []string{regRedirect}},
+			"bad redirect URI":    map[string]any{"redirect_uris": []string{"not a uri"}},
+			"member of bad type":  `{"redirect_uris": "https://app.example/cb"}`,
+			"malformed JSON":      `{"redirect_uris": [`,
+			"operator-only field": map[string]any{"redirect_uris": []string{regRedirect}, "skip_consent": true},
+		}
+		spent := in.registrationToken(3600, 1)
+		in.register(spent, webApp())
+		for _, bearer := range []string{"", "never-issued", spent} {
+			for name, body := range bodies {
+				if a := in.registration(http.MethodPost, "", bearer, body); a.Status != 401 || a.str("error") != "invalid_token" {
+					t.Errorf("token %q, %s: %d %s; want 401 invalid_token", bearer, name, a.Status, a.Raw)
+				}
+			}
+		}
+
+		id, tok := "", in.registrationToken(3600, 1)
+		var doc struct {
+			Tokens []struct {
+				ID   string `json:"id"`
+				Uses int    `json:"uses"`
+			}
+		}
+		for name, body := range bodies {
+			if a := in.registration(http.MethodPost, "", tok, body); a.Status != 400 || a.str("error") == "invalid_token" {
+				t.Errorf("valid token, %s: %d %s; want 400", name, a.Status, a.Raw)
+			}
+		}
+		if st := in.admin(http.MethodGet, "/admin/registration-tokens", nil, &doc); st != 200 || len(doc.Tokens) != 1 || doc.Tokens[0].Uses != 1 {
+			t.Fatalf("after %d refused registrations the token has %+v; want its 1 use left", len(bodies), doc.Tokens)
+		}
+		id = doc.Tokens[0].ID
+		in.register(tok, webApp()) // the one use
+		if st := in.admin(http.MethodDelete, "/admin/registration-tokens/"+id, nil, nil); st != http.StatusNotFound {
+			t.Fatalf("the 1-use token after its registration: DELETE %d, want 404 (used up)", st)
 		}
 	})
 }

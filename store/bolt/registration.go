@@ -192,3 +192,23 @@ func (s *Store) DeleteRegistrationToken(ctx context.Context, id string) error {
 		return reindex(tx, expRegToken, found, exp, time.Time{})
 	})
 }
+
+// CheckRegistrationToken implements store.RegistrationTokens in one read
+// transaction.
+func (s *Store) CheckRegistrationToken(ctx context.Context, digest []byte) error {
+	now := s.now()
+	return s.view(ctx, "check registration token", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRegTokens)
+		if b == nil {
+			return fmt.Errorf("bolt: check registration token: %w", store.ErrNotFound)
+		}
+		t, ok, err := regToken(b, digest)
+		if err != nil {
+			return err
+		}
+		if !ok || expired(t.ExpiresAt, now) || t.Uses < 1 {
+			return fmt.Errorf("bolt: check registration token: %w", store.ErrNotFound)
+		}
+		return nil
+	})
+}

@@ -194,3 +194,16 @@ func (s *Store) DeleteRegistrationToken(ctx context.Context, id string) error {
 	}
 	return fmt.Errorf("redis: delete registration token: %w", store.ErrNotFound)
 }
+
+// CheckRegistrationToken implements store.RegistrationTokens: one GET
+// (Redis has expired the key if the token has).
+func (s *Store) CheckRegistrationToken(ctx context.Context, digest []byte) error {
+	uses, err := s.rdb.Get(ctx, s.regTokenKey(digest)).Int()
+	switch {
+	case errors.Is(err, goredis.Nil) || (err == nil && uses < 1):
+		return fmt.Errorf("redis: check registration token: %w", store.ErrNotFound)
+	case err != nil:
+		return s.fail("check registration token", err)
+	}
+	return nil
+}

@@ -206,4 +206,34 @@ func testRegistrationTokens(t *testing.T, newStore func(t *testing.T) store.Stor
 			t.Fatalf("delete of a used-up token: %v, want ErrNotFound", err)
 		}
 	})
+
+	t.Run("CheckTakesNoUse", func(t *testing.T) {
+		s := newStore(t)
+		tok := token("checked", 1, time.Minute)
+		if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := s.CheckRegistrationToken(ctx, tok.Digest); err != nil {
+				t.Fatalf("check %d of a live token: %v", i+1, err)
+			}
+		}
+		if err := s.UseRegistrationToken(ctx, tok.Digest); err != nil {
+			t.Fatalf("the one use after three checks: %v", err)
+		}
+		if err := s.CheckRegistrationToken(ctx, tok.Digest); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("check of a used-up token: %v, want ErrNotFound", err)
+		}
+		if err := s.CheckRegistrationToken(ctx, Digest("never issued")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("check of an unknown token: %v, want ErrNotFound", err)
+		}
+		brief := token("brief check", 3, 200*time.Millisecond)
+		if err := s.CreateRegistrationToken(ctx, brief); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(brief.ExpiresAt) + 100*time.Millisecond)
+		if err := s.CheckRegistrationToken(ctx, brief.Digest); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("check of an expired token: %v, want ErrNotFound", err)
+		}
+	})
 }
