@@ -39,7 +39,8 @@ type remembered struct {
 //     the page lists every requested scope and marks the new ones
 //     (Page.NewScopes);
 //   - allowing stores the union of the old and the new scopes before the
-//     code is issued; denying stores nothing;
+//     code is issued; denying stores nothing; a device approval stores
+//     nothing either (rememberConsent);
 //   - a consent granted before the client's IssuedAt was given to an
 //     earlier client registered under the same ID and does not count;
 //   - prompt=none with the prompt needed is consent_required (§3.1.2.6).
@@ -81,7 +82,15 @@ func (f *Flow) recallConsent(ctx context.Context, it *interaction) error {
 	return nil
 }
 
-// rememberConsent stores what the user just allowed.
+// rememberConsent stores what the user just allowed on a browser flow's
+// consent page. A device approval stores nothing: remembered consent never
+// counts for a device (RFC 8628 §5.4, consentNeeded), so a record would
+// serve only the browser flows of the same client — and a victim tricked
+// into approving an attacker's user code (remote phishing) would have
+// given that client standing consent for silent code flows (prompt=none)
+// too. The device's login is still found and ended through the family
+// index (DELETE /admin/users/{id}/consents/{client_id}), which every login
+// is entered in, consent record or not.
 func (f *Flow) rememberConsent(ctx context.Context, it *interaction) error {
 	if it.req.Subject == "" {
 		return ErrExpired

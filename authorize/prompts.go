@@ -84,8 +84,12 @@ func login(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bo
 func consent(ctx context.Context, f *Flow, it *interaction, in Input) (Outcome, bool) {
 	switch in.Decision {
 	case "allow":
-		if err := f.rememberConsent(ctx, it); err != nil { // consent.go
-			return fail(err), true
+		// A device approval is not remembered (consent.go,
+		// rememberConsent): it allows that one device.
+		if it.req.Device == "" {
+			if err := f.rememberConsent(ctx, it); err != nil { // consent.go
+				return fail(err), true
+			}
 		}
 		it.allowed = true
 		return Outcome{}, false

@@ -123,6 +123,8 @@ func NewRegistrar(cfg RegistrarConfig) (*Registrar, error) {
 
 // InitialToken is a new initial access token, shown only once.
 type InitialToken struct {
+	// ID names the token in GET and DELETE /admin/registration-tokens.
+	ID        string `json:"id"`
 	Token     string `json:"token"`
 	ExpiresAt int64  `json:"expires_at"` // Unix seconds
 	Uses      int    `json:"uses"`
@@ -150,8 +152,44 @@ func (g *Registrar) IssueInitialToken(ctx context.Context, ttl time.Duration, us
 	if err := g.cfg.Tokens.CreateRegistrationToken(ctx, t); err != nil {
 		return InitialToken{}, fmt.Errorf("clients: create initial access token: %w", err)
 	}
-	g.cfg.Logger.InfoContext(ctx, "initial access token issued", "uses", uses, "expires_at", t.ExpiresAt)
-	return InitialToken{Token: tok, ExpiresAt: t.ExpiresAt.Unix(), Uses: uses}, nil
+	g.cfg.Logger.InfoContext(ctx, "initial access token issued", "id", store.RegistrationTokenID(t.Digest), "uses", uses, "expires_at", t.ExpiresAt)
+	return InitialToken{ID: store.RegistrationTokenID(t.Digest), Token: tok, ExpiresAt: t.ExpiresAt.Unix(), Uses: uses}, nil
+}
+
+// InitialTokenInfo describes a live initial access token for the admin
+// API's list: never the token (the store has only its digest).
+type InitialTokenInfo struct {
+	ID        string `json:"id"`
+	ExpiresAt int64  `json:"expires_at"` // Unix seconds
+	Uses      int    `json:"uses"`       // left
+	CreatedAt int64  `json:"created_at"` // Unix seconds
+}
+
+// ListInitialTokens lists the live initial access tokens, oldest first.
+func (g *Registrar) ListInitialTokens(ctx context.Context) ([]InitialTokenInfo, error) {
+	ts, err := g.cfg.Tokens.ListRegistrationTokens(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("clients: list initial access tokens: %w", err)
+	}
+	out := make([]InitialTokenInfo, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, InitialTokenInfo{ID: t.ID, ExpiresAt: t.ExpiresAt.Unix(), Uses: t.Uses, CreatedAt: t.CreatedAt.Unix()})
+	}
+	return out, nil
+}
+
+// RevokeInitialToken ends the initial access token id at once (a leaked
+// or no longer wanted token): not_found (404) if there is no live one.
+func (g *Registrar) RevokeInitialToken(ctx context.Context, id string) error {
+	err := g.cfg.Tokens.DeleteRegistrationToken(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return oauth.New(oauth.NotFound, "no live initial access token %q", id).WithCause(err)
+	case err != nil:
+		return fmt.Errorf("clients: revoke initial access token: %w", err)
+	}
+	g.cfg.Logger.InfoContext(ctx, "initial access token revoked", "id", id)
+	return nil
 }
 
 // initialDigest separates the digests of initial access tokens from those
@@ -179,6 +217,12 @@ type RegistrationRequest struct {
 	Bearer string
 	// RemoteIP is the client's address, for the throttle.
 	RemoteIP string
+	// Invalid is the HTTP layer's failure to read the body (malformed
+	// JSON, a member of the wrong type, too large), nil if it read it. It
+	// is returned only once the caller is admitted (throttle, then its
+	// bearer token): a caller without a valid token learns nothing of how
+	// its body would be judged.
+	Invalid error
 }
 
 // ClientInformation is the client information response (RFC 7591 §3.2.1,
@@ -236,16 +280,26 @@ func (g *Registrar) throttle(ctx context.Context, ip string) error {
 	return nil
 }
 
-// Register is the registration endpoint (RFC 7591 §3.1 → §3.2): the
-// metadata passes the admin API's validation and the Policy; in token mode
-// one use of the initial access token is taken (after validation, so a
-// rejected request does not spend it). The client id is generated.
+// Register is the registration endpoint (RFC 7591 §3.1 → §3.2), in this
+// order: the address's throttle; in token mode the initial access token is
+// checked (invalid_token, 401, before anything of the request is judged:
+// RFC 7591 §3 lets the server refuse an unauthorized caller, and one
+// without a valid token must not learn which metadata would pass); then
+// the body (req.Invalid), the admin API's validation and the Policy; and
+// only then is one use of the token taken, atomically (a rejected request
+// spends none; a token used up meanwhile by a parallel request is 401).
+// The client id is generated.
 func (g *Registrar) Register(ctx context.Context, req RegistrationRequest) (ClientInformation, error) {
 	if err := g.throttle(ctx, req.RemoteIP); err != nil {
 		return ClientInformation{}, err
 	}
-	if g.cfg.Mode == RegistrationToken && req.Bearer == "" {
-		return ClientInformation{}, invalidToken("an initial access token is required (Authorization: Bearer)")
+	if g.cfg.Mode == RegistrationToken {
+		if err := g.checkInitial(ctx, req.Bearer); err != nil {
+			return ClientInformation{}, err
+		}
+	}
+	if req.Invalid != nil {
+		return ClientInformation{}, req.Invalid
 	}
 	if req.SoftwareStatement != "" {
 		return ClientInformation{}, oauth.New(oauth.UnapprovedSoftwareStatement, "software statements are not supported")
@@ -280,6 +334,21 @@ func (g *Registrar) Register(ctx context.Context, req RegistrationRequest) (Clie
 	}
 	g.cfg.Logger.InfoContext(ctx, "client registered dynamically", "client_id", reg.ClientID)
 	return ClientInformation{Registered: reg, RegistrationAccessToken: access}, nil
+}
+
+// checkInitial checks an initial access token without taking a use.
+func (g *Registrar) checkInitial(ctx context.Context, bearer string) error {
+	if bearer == "" {
+		return invalidToken("an initial access token is required (Authorization: Bearer)")
+	}
+	err := g.cfg.Tokens.CheckRegistrationToken(ctx, g.initialDigest(bearer))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return invalidToken("the initial access token is unknown, expired or used up").WithCause(err)
+	case err != nil:
+		return fmt.Errorf("clients: check initial access token: %w", err)
+	}
+	return nil
 }
 
 // defaults applies RFC 7591 §2's defaults where the admin API has its own
@@ -383,6 +452,9 @@ func (g *Registrar) Update(ctx context.Context, id string, req RegistrationReque
 	}
 	if _, err := g.authorize(ctx, id, req.Bearer); err != nil {
 		return ClientInformation{}, err
+	}
+	if req.Invalid != nil { // judged only for the client's own token
+		return ClientInformation{}, req.Invalid
 	}
 	if req.SoftwareStatement != "" {
 		return ClientInformation{}, oauth.New(oauth.UnapprovedSoftwareStatement, "software statements are not supported")

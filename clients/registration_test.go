@@ -35,6 +35,33 @@ func (m *memTokens) UseRegistrationToken(_ context.Context, d []byte) error {
 	return nil
 }
 
+func (m *memTokens) ListRegistrationTokens(context.Context) ([]store.RegistrationToken, error) {
+	var out []store.RegistrationToken
+	for d, n := range m.uses {
+		if n > 0 {
+			out = append(out, store.RegistrationToken{ID: store.RegistrationTokenID([]byte(d)), Digest: []byte(d), Uses: n})
+		}
+	}
+	return out, nil
+}
+
+func (m *memTokens) DeleteRegistrationToken(_ context.Context, id string) error {
+	for d, n := range m.uses {
+		if n > 0 && store.RegistrationTokenID([]byte(d)) == id {
+			delete(m.uses, d)
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
+func (m *memTokens) CheckRegistrationToken(_ context.Context, d []byte) error {
+	if m.uses[string(d)] < 1 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
 type deleter struct{ r *Registry }
 
 func (d deleter) DeleteClient(ctx context.Context, id string) error { return d.r.Delete(ctx, id) }

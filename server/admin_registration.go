@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gorilla/mux"
+
 	"github.com/authd-dev/authd/clients"
 )
 
@@ -12,6 +14,8 @@ import (
 // registration (clients.Registrar).
 type RegistrationTokenIssuer interface {
 	IssueInitialToken(ctx context.Context, ttl time.Duration, uses int) (clients.InitialToken, error)
+	ListInitialTokens(ctx context.Context) ([]clients.InitialTokenInfo, error)
+	RevokeInitialToken(ctx context.Context, id string) error
 }
 
 var _ RegistrationTokenIssuer = (*clients.Registrar)(nil)
@@ -19,6 +23,8 @@ var _ RegistrationTokenIssuer = (*clients.Registrar)(nil)
 func (s *Server) registrationAdminRoutes(a func(name, path string, h http.HandlerFunc, methods ...string)) {
 	if s.cfg.RegistrationTokens != nil {
 		a("admin_registration_tokens", "/admin/registration-tokens", s.createRegistrationToken, http.MethodPost)
+		a("admin_registration_tokens_list", "/admin/registration-tokens", s.listRegistrationTokens, http.MethodGet)
+		a("admin_registration_token", "/admin/registration-tokens/{id}", s.deleteRegistrationToken, http.MethodDelete)
 	}
 }
 
@@ -46,4 +52,26 @@ func (s *Server) createRegistrationToken(w http.ResponseWriter, r *http.Request)
 	}
 	noStore(w)
 	writeJSON(w, http.StatusCreated, tok)
+}
+
+// listRegistrationTokens is GET /admin/registration-tokens →
+// {"tokens": [{"id", "expires_at", "uses", "created_at"}]}: the live
+// tokens, never a token itself.
+func (s *Server) listRegistrationTokens(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.cfg.RegistrationTokens.ListInitialTokens(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+}
+
+// deleteRegistrationToken is DELETE /admin/registration-tokens/{id} → 204:
+// the token stops working at once.
+func (s *Server) deleteRegistrationToken(w http.ResponseWriter, r *http.Request) {
+	if err := s.cfg.RegistrationTokens.RevokeInitialToken(r.Context(), mux.Vars(r)["id"]); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

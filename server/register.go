@@ -75,10 +75,9 @@ func (s *Server) clientURI(id string) string {
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
 	req := s.registrationRequest(r)
-	if err := s.decodeRegistration(w, r, &req); err != nil {
-		s.writeRegistrationError(w, r, req, err)
-		return
-	}
+	// A body that cannot be read is the domain's to answer, after it has
+	// admitted the caller (clients.RegistrationRequest.Invalid).
+	req.Invalid = s.decodeRegistration(w, r, &req)
 	info, err := s.cfg.Registration.Register(r.Context(), req)
 	if err != nil {
 		s.writeRegistrationError(w, r, req, err)
@@ -100,9 +99,8 @@ func (s *Server) handleClientConfiguration(w http.ResponseWriter, r *http.Reques
 	case http.MethodGet:
 		info, err = s.cfg.Registration.Read(r.Context(), id, req)
 	case http.MethodPut:
-		if err = s.decodeRegistration(w, r, &req); err == nil {
-			info, err = s.cfg.Registration.Update(r.Context(), id, req)
-		}
+		req.Invalid = s.decodeRegistration(w, r, &req)
+		info, err = s.cfg.Registration.Update(r.Context(), id, req)
 	default: // DELETE
 		if err = s.cfg.Registration.Delete(r.Context(), id, req); err == nil {
 			w.WriteHeader(http.StatusNoContent) // §2.3

@@ -101,7 +101,9 @@ func deviceDigest(code string) string { return b64.EncodeToString(digest(code)) 
 // DeviceAuthorize is the device authorization request (RFC 8628 §3.1) of
 // an authenticated client: the client must be allowed the device grant
 // (unauthorized_client) and the scope and audience are checked as at the
-// token endpoint.
+// token endpoint. The request is throttled per client (and per address
+// for a public client) after those checks, before the record is written
+// (DeviceThrottle).
 func (s *Service) DeviceAuthorize(ctx context.Context, req *Request) (*DeviceGrant, error) {
 	if s.cfg.Devices == nil {
 		return nil, oauth.New(oauth.UnsupportedGrantType, "the device authorization grant is not enabled")
@@ -121,6 +123,10 @@ func (s *Service) DeviceAuthorize(ctx context.Context, req *Request) (*DeviceGra
 		return nil, err
 	}
 	now := s.cfg.Now()
+	reserved, err := s.cfg.DeviceThrottle.take(ctx, now, req.Client, req.RemoteIP)
+	if err != nil {
+		return nil, err
+	}
 	code := newID(deviceCodeBytes)
 	a := store.DeviceAuth{DeviceDigest: deviceDigest(code), ClientID: req.Client.ID, Scope: scope, Audience: audience,
 		State: store.DevicePending, CreatedAt: now, ExpiresAt: now.Add(s.cfg.DeviceCodeTTL), Interval: s.cfg.DevicePollInterval}
@@ -131,6 +137,7 @@ func (s *Service) DeviceAuthorize(ctx context.Context, req *Request) (*DeviceGra
 			break
 		}
 		if !errors.Is(err, store.ErrExists) || i == userCodeAttempts-1 {
+			s.cfg.DeviceThrottle.refund(ctx, now, reserved)
 			return nil, storeError(err, "store device authorization")
 		}
 	}

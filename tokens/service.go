@@ -112,6 +112,9 @@ type Config struct {
 	Devices            Devices
 	DeviceCodeTTL      time.Duration
 	DevicePollInterval time.Duration
+	// DeviceThrottle limits device authorization requests per client and,
+	// for public clients, per address (device_throttle.go).
+	DeviceThrottle DeviceThrottle
 	// Sessions reads SSO sessions, so that a device approved in a session
 	// that was logged out before the device's first successful poll gets
 	// no tokens (its login would otherwise begin after the logout ended
@@ -249,6 +252,9 @@ func (cfg *Config) validate() error {
 		return bad("DeviceCodeTTL and DevicePollInterval must be whole seconds, at least 1s, got %s and %s", cfg.DeviceCodeTTL, cfg.DevicePollInterval)
 	case cfg.DenyMirrorStaleness < 0 || cfg.DenyMirrorStaleness > 0 && cfg.DenyFeed == nil:
 		return bad("DenyMirrorStaleness must not be negative, and needs a DenyFeed")
+	}
+	if err := cfg.DeviceThrottle.validate(); err != nil {
+		return bad("%v", err)
 	}
 	return nil
 }

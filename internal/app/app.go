@@ -257,11 +257,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		Devices:                 st,
 		DeviceCodeTTL:           cfg.DeviceCodeTTL,
 		DevicePollInterval:      cfg.DevicePollInterval,
-		Sessions:                st,
-		OnSecurityEvent:         onSecurityEvent,
-		Registerer:              a.Registry,
-		Now:                     opts.Now,
-		Logger:                  log.With("component", "tokens"),
+		DeviceThrottle: tokens.DeviceThrottle{Store: st,
+			ClientEvery: time.Minute / time.Duration(cfg.DeviceAuthorizationClientPerMinute), ClientBurst: cfg.DeviceAuthorizationClientBurst,
+			IPEvery: time.Minute / time.Duration(cfg.DeviceAuthorizationIPPerMinute), IPBurst: cfg.DeviceAuthorizationIPBurst},
+		Sessions:        st,
+		OnSecurityEvent: onSecurityEvent,
+		Registerer:      a.Registry,
+		Now:             opts.Now,
+		Logger:          log.With("component", "tokens"),
 	})
 	if err != nil {
 		return nil, err

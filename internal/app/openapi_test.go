@@ -726,6 +726,17 @@ func TestOpenAPIConformance(t *testing.T) {
 	initial := decodeJSON[struct{ Token string }](t, body).Token
 	resp, body = c.send(c.adminCall(http.MethodPost, "/admin/registration-tokens", map[string]any{"uses": -1}, true))
 	c.want(resp, body, http.StatusBadRequest)
+	resp, body = c.adminJSON(http.MethodPost, "/admin/registration-tokens", nil)
+	c.want(resp, body, http.StatusCreated)
+	spare := decodeJSON[struct{ ID string }](t, body).ID
+	resp, body = c.adminJSON(http.MethodGet, "/admin/registration-tokens", nil)
+	c.want(resp, body, http.StatusOK)
+	resp, body = c.send(call{listener: "admin", method: http.MethodGet, path: "/admin/registration-tokens", invalid: true})
+	c.want(resp, body, http.StatusUnauthorized)
+	resp, body = c.adminJSON(http.MethodDelete, "/admin/registration-tokens/"+url.PathEscape(spare), nil)
+	c.want(resp, body, http.StatusNoContent)
+	resp, body = c.send(c.adminCall(http.MethodDelete, "/admin/registration-tokens/"+url.PathEscape(spare), nil, true))
+	c.want(resp, body, http.StatusNotFound)
 	regCall := func(method, path, bearer string, body any, invalid bool) (*http.Response, []byte) {
 		raw, _ := json.Marshal(body)
 		h := http.Header{"Content-Type": {"application/json"}}

@@ -70,6 +70,12 @@ type Config struct {
 	// DeviceVerifyIPPerMinute and DeviceVerifyIPBurst throttle wrong user
 	// codes per client address on the verification page (RFC 8628 §5.1).
 	DeviceVerifyIPPerMinute, DeviceVerifyIPBurst int
+	// DeviceAuthorizationClientPerMinute and DeviceAuthorizationClientBurst
+	// throttle device authorization requests per client;
+	// DeviceAuthorizationIPPerMinute and DeviceAuthorizationIPBurst per
+	// client address for public clients (RFC 8628 §3.1, §5.2).
+	DeviceAuthorizationClientPerMinute, DeviceAuthorizationClientBurst int
+	DeviceAuthorizationIPPerMinute, DeviceAuthorizationIPBurst         int
 	// RefreshReuseLeeway is the window after a rotation in which the
 	// previous refresh token is treated as a retry (0 disables it).
 	RefreshReuseLeeway time.Duration

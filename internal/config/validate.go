@@ -261,6 +261,10 @@ func validateLogin(c *Config) error {
 		{"login-ip-burst", c.LoginIPBurst},
 		{"device-verify-ip-per-minute", c.DeviceVerifyIPPerMinute},
 		{"device-verify-ip-burst", c.DeviceVerifyIPBurst},
+		{"device-authorization-client-per-minute", c.DeviceAuthorizationClientPerMinute},
+		{"device-authorization-client-burst", c.DeviceAuthorizationClientBurst},
+		{"device-authorization-ip-per-minute", c.DeviceAuthorizationIPPerMinute},
+		{"device-authorization-ip-burst", c.DeviceAuthorizationIPBurst},
 	} {
 		if s.v < 1 || s.v > 1_000_000 {
 			return settingErr(s.name, "must be between 1 and 1000000, got %d", s.v)

@@ -1,10 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -113,4 +116,99 @@ func sweepRegToken(tx *bbolt.Tx, key []byte, now time.Time) (bool, error) {
 		return false, err
 	}
 	return true, b.Delete(key)
+}
+
+// ListRegistrationTokens implements store.RegistrationTokens: one read
+// transaction over the bucket (live tokens are few: an operator issues
+// them by hand).
+func (s *Store) ListRegistrationTokens(ctx context.Context) ([]store.RegistrationToken, error) {
+	now := s.now()
+	var out []store.RegistrationToken
+	err := s.view(ctx, "list registration tokens", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRegTokens)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var t store.RegistrationToken
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode registration token: %w", err)
+			}
+			if expired(t.ExpiresAt, now) || t.Uses < 1 {
+				return nil
+			}
+			t.Digest = bytes.Clone(k)
+			t.ID = store.RegistrationTokenID(t.Digest)
+			out = append(out, t)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b store.RegistrationToken) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// DeleteRegistrationToken implements store.RegistrationTokens in one
+// write transaction: find the token by ID, delete it and its expiry
+// index entry.
+func (s *Store) DeleteRegistrationToken(ctx context.Context, id string) error {
+	now := s.now()
+	return s.update(ctx, "delete registration token", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRegTokens)
+		if b == nil {
+			return fmt.Errorf("bolt: delete registration token: %w", store.ErrNotFound)
+		}
+		var found []byte
+		var exp time.Time
+		err := b.ForEach(func(k, v []byte) error {
+			if found != nil || store.RegistrationTokenID(k) != id {
+				return nil
+			}
+			var t store.RegistrationToken
+			if err := json.Unmarshal(v, &t); err != nil {
+				return fmt.Errorf("decode registration token: %w", err)
+			}
+			if !expired(t.ExpiresAt, now) && t.Uses >= 1 {
+				found, exp = bytes.Clone(k), t.ExpiresAt
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if found == nil {
+			return fmt.Errorf("bolt: delete registration token: %w", store.ErrNotFound)
+		}
+		if err := b.Delete(found); err != nil {
+			return err
+		}
+		return reindex(tx, expRegToken, found, exp, time.Time{})
+	})
+}
+
+// CheckRegistrationToken implements store.RegistrationTokens in one read
+// transaction.
+func (s *Store) CheckRegistrationToken(ctx context.Context, digest []byte) error {
+	now := s.now()
+	return s.view(ctx, "check registration token", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketRegTokens)
+		if b == nil {
+			return fmt.Errorf("bolt: check registration token: %w", store.ErrNotFound)
+		}
+		t, ok, err := regToken(b, digest)
+		if err != nil {
+			return err
+		}
+		if !ok || expired(t.ExpiresAt, now) || t.Uses < 1 {
+			return fmt.Errorf("bolt: check registration token: %w", store.ErrNotFound)
+		}
+		return nil
+	})
 }

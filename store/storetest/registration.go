@@ -115,4 +115,125 @@ func testRegistrationTokens(t *testing.T, newStore func(t *testing.T) store.Stor
 			}
 		}
 	})
+
+	t.Run("ListShowsLiveTokensOnly", func(t *testing.T) {
+		s := newStore(t)
+		first, second, spent := token("first", 3, time.Minute), token("second", 1, time.Hour), token("spent", 1, time.Minute)
+		second.CreatedAt = first.CreatedAt.Add(time.Second)
+		for _, tok := range []store.RegistrationToken{first, second, spent} {
+			if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.UseRegistrationToken(ctx, first.Digest); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UseRegistrationToken(ctx, spent.Digest); err != nil { // its only use
+			t.Fatal(err)
+		}
+		got, err := s.ListRegistrationTokens(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("listed %d tokens, want 2 (the used-up one is gone): %+v", len(got), got)
+		}
+		for i, want := range []struct {
+			tok  store.RegistrationToken
+			uses int
+		}{{first, 2}, {second, 1}} {
+			g := got[i]
+			if g.ID != store.RegistrationTokenID(want.tok.Digest) || g.Uses != want.uses ||
+				g.CreatedAt.Sub(want.tok.CreatedAt).Abs() >= time.Millisecond || g.ExpiresAt.Sub(want.tok.ExpiresAt).Abs() >= time.Millisecond {
+				t.Errorf("token %d: %+v, want id %s uses %d created %s expires %s", i, g,
+					store.RegistrationTokenID(want.tok.Digest), want.uses, want.tok.CreatedAt, want.tok.ExpiresAt)
+			}
+		}
+	})
+
+	t.Run("ListForgetsExpiredTokens", func(t *testing.T) {
+		s := newStore(t)
+		tok := token("brief", 2, 200*time.Millisecond)
+		if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(tok.ExpiresAt) + 100*time.Millisecond)
+		if got, err := s.ListRegistrationTokens(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("list after expiry: %+v %v, want none", got, err)
+		}
+	})
+
+	t.Run("DeleteEndsTheToken", func(t *testing.T) {
+		s := newStore(t)
+		keep, gone := token("keep", 5, time.Minute), token("gone", 5, time.Minute)
+		for _, tok := range []store.RegistrationToken{keep, gone} {
+			if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id := store.RegistrationTokenID(gone.Digest)
+		if err := s.DeleteRegistrationToken(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UseRegistrationToken(ctx, gone.Digest); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("use of a deleted token: %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteRegistrationToken(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("second delete: %v, want ErrNotFound", err)
+		}
+		if err := s.DeleteRegistrationToken(ctx, "0123456789abcdef01234567"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("delete of an unknown id: %v, want ErrNotFound", err)
+		}
+		got, err := s.ListRegistrationTokens(ctx)
+		if err != nil || len(got) != 1 || got[0].ID != store.RegistrationTokenID(keep.Digest) {
+			t.Fatalf("list after delete: %+v %v, want only the kept token", got, err)
+		}
+		if err := s.UseRegistrationToken(ctx, keep.Digest); err != nil {
+			t.Fatalf("the other token: %v", err)
+		}
+	})
+
+	t.Run("DeleteOfUsedUpTokenNotFound", func(t *testing.T) {
+		s := newStore(t)
+		tok := token("once", 1, time.Minute)
+		if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UseRegistrationToken(ctx, tok.Digest); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteRegistrationToken(ctx, store.RegistrationTokenID(tok.Digest)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("delete of a used-up token: %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("CheckTakesNoUse", func(t *testing.T) {
+		s := newStore(t)
+		tok := token("checked", 1, time.Minute)
+		if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			if err := s.CheckRegistrationToken(ctx, tok.Digest); err != nil {
+				t.Fatalf("check %d of a live token: %v", i+1, err)
+			}
+		}
+		if err := s.UseRegistrationToken(ctx, tok.Digest); err != nil {
+			t.Fatalf("the one use after three checks: %v", err)
+		}
+		if err := s.CheckRegistrationToken(ctx, tok.Digest); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("check of a used-up token: %v, want ErrNotFound", err)
+		}
+		if err := s.CheckRegistrationToken(ctx, Digest("never issued")); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("check of an unknown token: %v, want ErrNotFound", err)
+		}
+		brief := token("brief check", 3, 200*time.Millisecond)
+		if err := s.CreateRegistrationToken(ctx, brief); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(brief.ExpiresAt) + 100*time.Millisecond)
+		if err := s.CheckRegistrationToken(ctx, brief.Digest); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("check of an expired token: %v, want ErrNotFound", err)
+		}
+	})
 }
