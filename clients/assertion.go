@@ -56,13 +56,12 @@ const replayPrefix = "assertion:"
 // signed by a key of the client's JWK set (registered inline, or fetched
 // from its jwks_uri) or, for client_secret_jwt, MACed with HS256 keyed by
 // the client secret; iss = sub = client_id, typ absent, "JWT" or
-// "client-authentication+jwt", aud the issuer as its only value (or the
-// token endpoint URL where Config.AcceptTokenEndpointAudience allows
-// it), exp in the future and not too far, jti present and used once
+// "client-authentication+jwt", aud one value that names this server at
+// endpoint ep (checkAssertionAudience), exp in the future and not too far, jti present and used once
 // across every replica (the store's ReplayCache). The claims are checked
 // before the signature, so that a stale or foreign assertion never makes
 // authd fetch a jwks_uri; only a verified assertion's jti is recorded.
-func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.Client, error) {
+func (r *Registry) checkAssertion(ctx context.Context, form url.Values, ep Endpoint) (store.Client, error) {
 	if form.Get("client_assertion_type") != AssertionType {
 		return store.Client{}, oauth.New(oauth.InvalidRequest, "client_assertion_type must be %s", AssertionType)
 	}
@@ -103,7 +102,7 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 		// assertion, and a public key never an HS256 one (RFC 8725 §2.1).
 		return store.Client{}, authFailed(fmt.Errorf("%w: alg %s does not fit %s", ErrBadAssertion, alg, c.TokenEndpointAuthMethod))
 	}
-	if err := r.checkAssertionClaims(unverified, id); err != nil {
+	if err := r.checkAssertionClaims(unverified, id, ep); err != nil {
 		return store.Client{}, authFailed(fmt.Errorf("%w: %w", ErrBadAssertion, err))
 	}
 	var claims jwt.Claims
@@ -136,7 +135,7 @@ func (r *Registry) checkAssertion(ctx context.Context, form url.Values) (store.C
 // jti and exp present, exp in the future and at most
 // MaxAssertionLifetime ahead, aud (checkAssertionAudience), iss, sub, nbf
 // and iat with AssertionSkew.
-func (r *Registry) checkAssertionClaims(claims jwt.Claims, id string) error {
+func (r *Registry) checkAssertionClaims(claims jwt.Claims, id string, ep Endpoint) error {
 	now := r.cfg.Now()
 	switch {
 	case claims.ID == "":
@@ -148,7 +147,7 @@ func (r *Registry) checkAssertionClaims(claims jwt.Claims, id string) error {
 	case claims.Expiry.Time().After(now.Add(MaxAssertionLifetime + AssertionSkew)):
 		return fmt.Errorf("exp more than %s ahead", MaxAssertionLifetime)
 	}
-	if err := r.checkAssertionAudience(claims.Audience); err != nil {
+	if err := r.checkAssertionAudience(claims.Audience, ep); err != nil {
 		return err
 	}
 	return claims.ValidateWithLeeway(jwt.Expected{Issuer: id, Subject: id, Time: now}, AssertionSkew) // iss, sub, nbf, iat
@@ -229,25 +228,43 @@ func checkAssertionTyp(tok *jwt.JSONWebToken) error {
 	return fmt.Errorf("%w: %w: %q", ErrBadAssertion, ErrAssertionType, typ)
 }
 
-// checkAssertionAudience applies draft-ietf-oauth-rfc7523bis: the aud of
-// a client assertion is the issuer identifier (RFC 8414 §2) as its only
-// value (a string, or an array of one). The token endpoint URL is accepted
-// instead only when the operator allows it, for clients written to
-// RFC 7523 §3 or OpenID Connect Core §9, which suggested it. Values
-// compare as simple strings (RFC 3986 §6.2.1).
-func (r *Registry) checkAssertionAudience(aud jwt.Audience) error {
+// checkAssertionAudience checks the aud of a client assertion: one value
+// (a string, or an array of one), compared as a simple string
+// (RFC 3986 §6.2.1).
+//
+// At the token endpoint (AtToken) it is draft-ietf-oauth-rfc7523bis: the
+// issuer identifier (RFC 8414 §2) only, because an endpoint URL is what
+// a client can be tricked into using as the audience of an assertion
+// meant for another server (a mix-up through forged metadata). The token
+// endpoint URL is accepted there only when the operator allows it, for
+// clients written to RFC 7523 §3 or OpenID Connect Core §9, which
+// suggested it.
+//
+// At the pushed authorization request endpoint (AtPAR) it is RFC 9126 §2:
+// the server "MUST accept its issuer identifier, token endpoint URL, or
+// pushed authorization request endpoint URL". rfc7523bis would narrow
+// that to the issuer too, but is a draft; an assertion accepted here
+// only pushes a request (it obtains no token), and its jti is still used
+// once across both endpoints, so it can never be replayed at the token
+// endpoint.
+func (r *Registry) checkAssertionAudience(aud jwt.Audience, ep Endpoint) error {
 	if len(aud) != 1 {
 		return fmt.Errorf("%w: aud must have exactly one value, the issuer %q; got %d", jwt.ErrInvalidAudience, r.cfg.Issuer, len(aud))
 	}
+	a := aud[0]
 	switch {
-	case aud[0] == r.cfg.Issuer:
+	case a == r.cfg.Issuer:
 		return nil
-	case r.cfg.AcceptTokenEndpointAudience && aud[0] == r.cfg.TokenEndpoint:
+	case ep == AtPAR && (a == r.cfg.TokenEndpoint || a == r.cfg.PAREndpoint) && a != "":
 		return nil
-	case aud[0] == r.cfg.TokenEndpoint:
+	case ep == AtToken && r.cfg.AcceptTokenEndpointAudience && a == r.cfg.TokenEndpoint:
+		return nil
+	case ep == AtToken && a == r.cfg.TokenEndpoint:
 		return fmt.Errorf("%w: aud is the token endpoint URL; this server wants its issuer %q", jwt.ErrInvalidAudience, r.cfg.Issuer)
+	case ep == AtToken && a == r.cfg.PAREndpoint:
+		return fmt.Errorf("%w: aud is the pushed authorization request endpoint URL, accepted only there; this server wants its issuer %q", jwt.ErrInvalidAudience, r.cfg.Issuer)
 	}
-	return fmt.Errorf("%w: aud %q is not the issuer %q", jwt.ErrInvalidAudience, aud[0], r.cfg.Issuer)
+	return fmt.Errorf("%w: aud %q is not the issuer %q", jwt.ErrInvalidAudience, a, r.cfg.Issuer)
 }
 
 // verifyWithSet checks tok's signature with the set's key named by the

@@ -33,8 +33,29 @@ func authFailed(cause error) *oauth.Error {
 	return oauth.New(oauth.InvalidClient, "client authentication failed").WithCause(cause)
 }
 
-// Authenticate identifies and authenticates the client of a token,
-// revocation or introspection request (RFC 6749 §2.3). The caller has
+// Endpoint names the endpoint a client authenticates at. It decides
+// which aud values a client assertion may carry there
+// (checkAssertionAudience): RFC 9126 §2 makes the pushed authorization
+// request endpoint accept more than draft-ietf-oauth-rfc7523bis lets the
+// token endpoint accept.
+type Endpoint int
+
+const (
+	// AtToken is the token endpoint and every endpoint authenticated as
+	// it is (revocation, introspection, device authorization).
+	AtToken Endpoint = iota
+	// AtPAR is the pushed authorization request endpoint (RFC 9126 §2).
+	AtPAR
+)
+
+// Authenticate is AuthenticateAt the token endpoint (AtToken).
+func (r *Registry) Authenticate(ctx context.Context, req *http.Request) (store.Client, error) {
+	return r.AuthenticateAt(ctx, req, AtToken)
+}
+
+// AuthenticateAt identifies and authenticates the client of a token,
+// revocation, introspection or pushed authorization request
+// (RFC 6749 §2.3; RFC 9126 §2) arriving at endpoint ep. The caller has
 // parsed the form; only req.PostForm and the Authorization header are
 // read. Exactly one method may be used (two at once is invalid_request,
 // RFC 6749 §2.3), and it must be the client's registered one:
@@ -50,7 +71,7 @@ func authFailed(cause error) *oauth.Error {
 // Every failure is invalid_client "client authentication failed" (401)
 // with the reason as the error's Cause, except malformed requests
 // (invalid_request) and store failures (returned wrapped).
-func (r *Registry) Authenticate(ctx context.Context, req *http.Request) (store.Client, error) {
+func (r *Registry) AuthenticateAt(ctx context.Context, req *http.Request, ep Endpoint) (store.Client, error) {
 	form := req.PostForm
 	basic := req.Header.Get("Authorization") != ""
 	post := form.Has("client_secret")
@@ -80,7 +101,7 @@ func (r *Registry) Authenticate(ctx context.Context, req *http.Request) (store.C
 	case post:
 		return r.checkSecret(ctx, form.Get("client_id"), form.Get("client_secret"), AuthPost)
 	case assertion:
-		return r.checkAssertion(ctx, form)
+		return r.checkAssertion(ctx, form, ep)
 	default:
 		return r.checkPublic(ctx, form.Get("client_id"))
 	}

@@ -38,8 +38,14 @@ type Config struct {
 	// (draft-ietf-oauth-rfc7523bis). Required.
 	Issuer string
 	// TokenEndpoint is the token endpoint URL. It is accepted as the aud of
-	// a client assertion only with AcceptTokenEndpointAudience.
+	// a client assertion at the token endpoint only with
+	// AcceptTokenEndpointAudience, and always at the pushed authorization
+	// request endpoint (RFC 9126 §2).
 	TokenEndpoint string
+	// PAREndpoint is the pushed authorization request endpoint URL,
+	// accepted as the aud of a client assertion there (RFC 9126 §2) and
+	// nowhere else. Empty: not accepted anywhere.
+	PAREndpoint string
 	// AcceptTokenEndpointAudience also accepts assertions whose aud is
 	// TokenEndpoint, for clients written to RFC 7523 §3 / OpenID Connect
 	// Core §9 (off by default: draft-ietf-oauth-rfc7523bis).

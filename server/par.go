@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/authd-dev/authd/authorize"
+	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/store"
 	"github.com/authd-dev/authd/tokens"
 )
@@ -20,7 +21,9 @@ var _ PushedAuthorizer = (*authorize.Flow)(nil)
 
 // handlePAR is the pushed authorization request endpoint (RFC 9126 §2): a
 // form-encoded POST, the client authenticated exactly as at the token
-// endpoint (public clients by client_id alone, §2), the authorization
+// endpoint (public clients by client_id alone, §2; a client assertion
+// may name the issuer, the token endpoint or this endpoint as its aud,
+// §2), the authorization
 // request's parameters validated as the authorization endpoint would;
 // 201 with the request_uri (§2.2), errors as JSON (§2.3), never
 // redirected; every answer is no-store. A DPoP header (RFC 9449 §10.1)
@@ -28,7 +31,7 @@ var _ PushedAuthorizer = (*authorize.Flow)(nil)
 // check; a fresh server nonce comes back in DPoP-Nonce (§8.2).
 func (s *Server) handlePAR(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
-	client, ok := s.authenticatedForm(w, r)
+	client, ok := s.authenticatedFormAt(w, r, clients.AtPAR)
 	if !ok {
 		return
 	}

@@ -37,9 +37,13 @@ type TokenIssuer interface {
 	GrantTypes() []string
 }
 
-// ClientAuthenticator authenticates the client of a token-endpoint request.
+// ClientAuthenticator authenticates the client of a token-endpoint request
+// (Authenticate) or of a request at another endpoint that authenticates
+// clients the same way but names its own audience (AuthenticateAt: the
+// PAR endpoint, RFC 9126 §2).
 type ClientAuthenticator interface {
 	Authenticate(ctx context.Context, r *http.Request) (store.Client, error)
+	AuthenticateAt(ctx context.Context, r *http.Request, ep clients.Endpoint) (store.Client, error)
 }
 
 // KeySource serves the JWKS.

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/authd-dev/authd/clients"
 	"github.com/authd-dev/authd/oauth"
 	"github.com/authd-dev/authd/store"
 	"github.com/authd-dev/authd/tokens"
@@ -46,11 +47,17 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 // authenticatedForm parses the form and authenticates the client, writing
 // the error answer itself when either fails.
 func (s *Server) authenticatedForm(w http.ResponseWriter, r *http.Request) (store.Client, bool) {
+	return s.authenticatedFormAt(w, r, clients.AtToken)
+}
+
+// authenticatedFormAt is authenticatedForm at endpoint ep, which decides
+// the audiences a client assertion may name (clients.Endpoint).
+func (s *Server) authenticatedFormAt(w http.ResponseWriter, r *http.Request, ep clients.Endpoint) (store.Client, bool) {
 	if err := s.parseForm(w, r); err != nil {
 		s.writeError(w, r, err)
 		return store.Client{}, false
 	}
-	client, err := s.cfg.ClientAuth.Authenticate(r.Context(), r)
+	client, err := s.cfg.ClientAuth.AuthenticateAt(r.Context(), r, ep)
 	if err != nil {
 		if e := oauth.As(err); e != nil && e.Status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="authd", charset="UTF-8"`)

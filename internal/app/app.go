@@ -161,9 +161,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		// operator allows it (draft-ietf-oauth-rfc7523bis).
 		TokenEndpoint:               cfg.Issuer + server.PathToken,
 		AcceptTokenEndpointAudience: cfg.ClientAssertionAudienceTokenEndpoint,
-		Replay:                      st,
-		Notifier:                    st,
-		CacheTTL:                    cfg.ClientCacheTTL,
+		// RFC 9126 §2: accepted at the PAR endpoint only.
+		PAREndpoint: cfg.Issuer + server.PathPAR,
+		Replay:      st,
+		Notifier:    st,
+		CacheTTL:    cfg.ClientCacheTTL,
 	})
 	if err != nil {
 		return nil, err
