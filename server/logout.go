@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/authd-dev/authd/logout"
 	"github.com/authd-dev/authd/oauth"
@@ -112,15 +113,23 @@ func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
 	s.signedOut(w, r, ended.Frontchannel, target, d.ClientName)
 }
 
+// frontchannelWait bounds how long the signed-out page waits for the
+// front-channel logout iframes before it continues to the
+// post_logout_redirect_uri (Front-Channel Logout 1.0 §4 leaves the
+// timing to the OP).
+const frontchannelWait = 3 * time.Second
+
 // signedOut is the signed-out page. With front-channel logout URIs
 // (Front-Channel Logout 1.0 §4) it loads each in a hidden iframe, its
 // CSP frame-src naming exactly their origins, and then, when there is a
-// post_logout_redirect_uri, continues there: without any script, by a
-// <meta http-equiv="refresh"> of 0 s, which the browser follows once the
-// page has completely loaded — its iframes included (HTML §7.11.1,
-// "shared declarative refresh steps"); a link does the same by hand. An
-// RP whose logout page never finishes loading holds the browser here
-// until the browser gives that load up (the link still works).
+// post_logout_redirect_uri, continues there: by logout.js (served from
+// 'self', the page's only script) as soon as every iframe has loaded or
+// after frontchannelWait, whichever is first, so an RP whose logout page
+// never answers cannot hold the browser. Without script, a
+// <meta http-equiv="refresh"> of 0 s does the same once the page has
+// completely loaded — its iframes included (HTML §7.11.1, "shared
+// declarative refresh steps"), with no bound — and the Continue link by
+// hand.
 func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, frames []string, target, client string) {
 	p := page{Kind: "logout", Title: "You are signed out", Hint: "You can close this window.", Frames: frames}
 	if target != "" {
@@ -128,6 +137,9 @@ func (s *Server) signedOut(w http.ResponseWriter, r *http.Request, frames []stri
 		p.Hint = "Taking you back to the application…"
 		if formTarget(target) != "" && (strings.HasPrefix(target, "https://") || strings.HasPrefix(target, "http://")) {
 			p.Refresh = "0;url=" + target
+			if len(frames) > 0 {
+				p.Script, p.WaitMS = s.ui.script, frontchannelWait.Milliseconds()
+			}
 		}
 	}
 	s.renderPage(w, r, http.StatusOK, p, "")

@@ -46,6 +46,12 @@ type page struct {
 	// once the page and its iframes have loaded ("" for none).
 	Frames            []string
 	Continue, Refresh string
+	// Script is the bounded wait's script URL (logout.js) on a signed-out
+	// page that has both Frames and a Continue target, else ""; WaitMS
+	// its bound in milliseconds. The page's CSP then allows script-src
+	// 'self'.
+	Script string
+	WaitMS int64
 	// Styles are the stylesheet URLs; Logo the operator's logo URL.
 	Styles []string
 	Logo   string
@@ -288,7 +294,13 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", pageCSP(redirectURI, p.Client.LogoURI, p.Frames))
+	csp := pageCSP(redirectURI, p.Client.LogoURI, p.Frames)
+	if p.Script != "" {
+		// Only the signed-out page of a front-channel logout runs a
+		// script, authd's own file (no inline script, no operator file).
+		csp += "; script-src 'self'"
+	}
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())

@@ -40,9 +40,9 @@ const (
 // one content template per page kind.
 var pageTemplates = []string{"layout", "login", "consent", "error", "logout", "device", "device-done"}
 
-// uiTypes are the static files a UI may hold, by extension, with the
-// Content-Type they are served with. No scripts: the pages' CSP allows
-// none.
+// uiTypes are the static files an operator's UI directory may hold, by
+// extension, with the Content-Type they are served with. No scripts: the
+// only one is authd's own logout.js (logoutScript), never replaced.
 var uiTypes = map[string]string{
 	".css":  "text/css; charset=utf-8",
 	".png":  "image/png",
@@ -53,6 +53,11 @@ var uiTypes = map[string]string{
 	".webp": "image/webp",
 	".ico":  "image/x-icon",
 }
+
+// logoutScript is the signed-out page's bounded wait for front-channel
+// logout iframes (Front-Channel Logout 1.0 §4), embedded only: the one
+// script any page runs, and only that page (script-src 'self').
+const logoutScript = "logout.js"
 
 //go:embed ui
 var embeddedUI embed.FS
@@ -78,6 +83,8 @@ type ui struct {
 	styles []string
 	// logo is the operator's logo (logo.svg, logo.png or logo.webp), or "".
 	logo string
+	// script is the URL of logoutScript.
+	script string
 }
 
 // loadUI builds the UI: the embedded templates and stylesheet, each
@@ -110,8 +117,12 @@ func loadUI(dir, base string) (*ui, error) {
 		if ext == ".html" {
 			continue
 		}
+		ctype := uiTypes[ext]
+		if name == logoutScript {
+			ctype = "text/javascript; charset=utf-8"
+		}
 		sum := sha256.Sum256(b)
-		u.static[name] = staticFile{body: b, ctype: uiTypes[ext], etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+		u.static[name] = staticFile{body: b, ctype: ctype, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 	}
 	url := func(name string) string {
 		// The version query changes with the content, so browsers may
@@ -119,6 +130,7 @@ func loadUI(dir, base string) (*ui, error) {
 		return base + PathUI + name + "?v=" + strings.Trim(u.static[name].etag, `"`)
 	}
 	u.styles = []string{url("authd.css")}
+	u.script = url(logoutScript)
 	if _, ok := u.static["custom.css"]; ok {
 		u.styles = append(u.styles, url("custom.css"))
 	}
@@ -226,6 +238,7 @@ func (u *ui) check(kind string) error {
 		Scopes:  []scopeView{{Name: "openid", Text: "Confirm who you are", Described: true}, {Name: "custom", Text: "Use custom"}},
 		Account: "sample", SwitchAccount: true, Code: "invalid_request", Detail: "sample", Hint: "sample",
 		Frames: []string{"https://app.example/logout?iss=x&sid=y"}, Continue: "https://app.example/bye", Refresh: "0;url=https://app.example/bye",
+		Script: u.script, WaitMS: frontchannelWait.Milliseconds(),
 		Styles: u.styles, Logo: u.logo, UserCode: "BCDF-GHJK"}
 	var buf bytes.Buffer
 	if err := u.pages[kind].ExecuteTemplate(&buf, "layout", p); err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,4 +134,84 @@ func TestBrowserFrontchannelLogout(t *testing.T) {
 			tab.cspCanary()
 		})
 	}
+}
+
+// TestBrowserFrontchannelLogoutBoundedWait: Front-Channel Logout 1.0 §4
+// with an RP whose frontchannel_logout_uri never answers. The user signed
+// in to two RPs (the second by SSO); one's logout page loads, the
+// other's hangs until the test ends. <meta http-equiv="refresh"> alone
+// would wait for that iframe forever; the signed-out page's script
+// (logout.js, under script-src 'self') continues after its bound, so
+// Chromium reaches the post_logout_redirect_uri while the hung request is
+// still open, with no console error or CSP violation.
+func TestBrowserFrontchannelLogoutBoundedWait(t *testing.T) {
+	const bound = 3 * time.Second // server.frontchannelWait
+	browser := startBrowser(t)
+	in := start(t, "")
+	rp, front := newRelyingParty(t), newFrontchannelRP(t)
+	rp2 := newRelyingParty(t)
+
+	hits := make(chan struct{}, 4)
+	var answered atomic.Bool
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits <- struct{}{}
+		select { // never answers while the test runs
+		case <-release:
+			answered.Store(true)
+		case <-r.Context().Done(): // the browser gave the iframe up
+		}
+	}))
+	t.Cleanup(hung.Close)
+	t.Cleanup(func() { close(release) }) // runs before hung.Close
+
+	c := in.createClient(map[string]any{
+		"client_name": "Acme Notes", "grant_types": []string{"authorization_code"},
+		"redirect_uris": []string{rp.srv.URL + "/callback"}, "scope": "openid", "skip_consent": true,
+		"post_logout_redirect_uris": []string{rp.srv.URL + "/bye"},
+		"frontchannel_logout_uri":   front.srv.URL + "/fc",
+	})
+	c2 := in.createClient(map[string]any{
+		"client_name": "Stuck App", "grant_types": []string{"authorization_code"},
+		"redirect_uris": []string{rp2.srv.URL + "/callback"}, "scope": "openid", "skip_consent": true,
+		"frontchannel_logout_uri": hung.URL + "/fc",
+	})
+	in.createUser("quinn", "password-of-quinn")
+	rp.connect(in.Issuer, c, []string{oidc.ScopeOpenID})
+	rp2.connect(in.Issuer, c2, []string{oidc.ScopeOpenID})
+	tab := newTab(t, browser, "")
+
+	tab.do("start", chromedp.Navigate(rp.srv.URL+"/start"))
+	tab.signIn("quinn", "password-of-quinn", "")
+	tab.landOn(rp)
+	tab.do("second RP (SSO)", chromedp.Navigate(rp2.srv.URL+"/start"))
+	tab.landOn(rp2)
+
+	tab.do("logout", chromedp.Navigate(in.Issuer+"/oauth2/logout?client_id="+c.ClientID+
+		"&post_logout_redirect_uri="+url.QueryEscape(rp.srv.URL+"/bye")+"&state=bounded"))
+	tab.do("logout page", chromedp.WaitVisible(chromedp.CSS(`button[name="decision"][value="logout"]`)))
+	tab.clean("logout page", 0)
+	clicked := time.Now()
+	tab.do("sign out", chromedp.Click(chromedp.CSS(`button[name="decision"][value="logout"]`)))
+	front.load(t)
+	select {
+	case <-hits:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the browser never requested the hung frontchannel_logout_uri")
+	}
+	tab.do("back at the RP", chromedp.WaitVisible(chromedp.ID("signed-out")))
+	took := time.Since(clicked)
+	if answered.Load() {
+		t.Fatal("the hung logout URI answered: the test proves nothing")
+	}
+	if st := tab.text("#state"); st != "bounded" {
+		t.Errorf("post-logout redirect: state %q, want bounded", st)
+	}
+	// The bound plus generous slack for a loaded machine; without the
+	// script the browser would still be on the signed-out page.
+	if took > bound+10*time.Second {
+		t.Errorf("reached the post_logout_redirect_uri after %s; the bound is %s", took, bound)
+	}
+	t.Logf("post_logout_redirect_uri reached %s after the click (bound %s)", took.Round(time.Millisecond), bound)
+	tab.clean("back at the RP", 0)
 }

@@ -399,7 +399,8 @@ func frames(page string) []string {
 // per client of the session that registered a frontchannel_logout_uri —
 // with iss and sid for the one that asked (Front-Channel Logout 1.0 §2,
 // §4) — a CSP whose frame-src names exactly their origins, and a
-// scriptless continuation (meta refresh, a link) to the
+// scriptless continuation (meta refresh, a link) plus the bounded wait of
+// /ui/logout.js (script-src 'self', nothing inline) to the
 // post_logout_redirect_uri with state. A client not in the session gets
 // no iframe. Module: oidcc-frontchannel-rp-initiated-logout.
 func TestFrontchannelLogout(t *testing.T) {
@@ -448,14 +449,20 @@ func TestFrontchannelLogout(t *testing.T) {
 				t.Error("a client that was not in the session got an iframe")
 			}
 			csp := resp.Header.Get("Content-Security-Policy")
-			if !strings.Contains(csp, "; frame-src http://127.0.0.1:9998 https://rp-one.example:8443") ||
-				strings.Contains(csp, "rp-absent") || strings.Contains(csp, "script-src") || !strings.Contains(csp, "default-src 'none'") {
-				t.Errorf("signed-out CSP %q; want frame-src with exactly the two origins and nothing else loosened", csp)
+			// The bounded wait's script (logout.js) is the one loosening
+			// besides frame-src: script-src 'self', nothing inline.
+			if !strings.Contains(csp, "; frame-src http://127.0.0.1:9998 https://rp-one.example:8443; script-src 'self'") ||
+				strings.Contains(csp, "rp-absent") || strings.Contains(csp, "unsafe") || !strings.Contains(csp, "default-src 'none'") {
+				t.Errorf("signed-out CSP %q; want frame-src with exactly the two origins, script-src 'self' and nothing else loosened", csp)
 			}
 			back := withSID.bye() + "?" + url.Values{"state": {"s&1"}}.Encode()
 			if !strings.Contains(html.UnescapeString(page), `<meta http-equiv="refresh" content="0;url=`+back+`">`) ||
-				!strings.Contains(html.UnescapeString(page), `href="`+back+`"`) || strings.Contains(page, "<script") {
+				!strings.Contains(html.UnescapeString(page), `href="`+back+`"`) {
 				t.Errorf("confirm=%v: the page does not continue to %s without script:\n%s", confirm, back, page)
+			}
+			if n := strings.Count(page, "<script"); n != 1 || !strings.Contains(page, `<script src="/ui/logout.js?v=`) ||
+				!strings.Contains(page, `data-wait-ms="3000"`) {
+				t.Errorf("confirm=%v: want exactly one script, /ui/logout.js, with a 3000 ms bound on the Continue link:\n%s", confirm, page)
 			}
 			withSID.loginPage(t, b)
 		}

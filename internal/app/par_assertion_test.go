@@ -104,4 +104,3 @@ func TestPARAssertionAudience(t *testing.T) {
 		}
 	})
 }
-
