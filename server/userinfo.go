@@ -23,7 +23,9 @@ type UserInfoSource interface {
 // handleUserInfo is OIDC Core §5.3 with RFC 6750 errors, and RFC 9449 §7
 // for DPoP-bound tokens: "Authorization: DPoP <token>" with a DPoP proof
 // whose htm is the request's method and htu the userinfo URL under the
-// issuer.
+// issuer. With server nonces on, a proof without the current one is
+// 401 with WWW-Authenticate: DPoP error="use_dpop_nonce" and the nonce in
+// DPoP-Nonce (§9; writeError sets the header).
 func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	noStore(w)
 	tok, scheme := accessToken(r)
@@ -45,7 +47,7 @@ func (s *Server) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// RFC 6750 §3, RFC 9449 §7.1: the challenge names the error, in
 		// the DPoP scheme for a DPoP request or a DPoP-bound token.
-		if e := oauth.As(err); e != nil && (e.Code == oauth.InvalidToken || e.Code == oauth.InsufficientScope || e.Code == oauth.InvalidDPoPProof) {
+		if e := oauth.As(err); e != nil && (e.Code == oauth.InvalidToken || e.Code == oauth.InsufficientScope || e.Code == oauth.InvalidDPoPProof || e.Code == oauth.UseDPoPNonce) {
 			if proof != nil || errors.Is(err, tokens.ErrDPoPRequired) {
 				scheme = tokens.TokenTypeDPoP
 			} else {

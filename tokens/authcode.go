@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -450,7 +451,8 @@ func (s *Service) mintIDToken(c store.Client, u store.User, fam store.Family, no
 // UserInfo answers OIDC Core §5.3 for an access token: the token must be
 // active and carry the openid scope. proof is nil for the Bearer scheme;
 // with the DPoP scheme it is the request's proof (RFC 9449 §7), checked
-// with ath and its jti recorded. A DPoP-bound token needs the DPoP scheme
+// with ath, the server nonce when nonces are on (§9), and its jti
+// recorded. A DPoP-bound token needs the DPoP scheme
 // and a proof of its key (§7.1); errors of either are 401, and those of
 // a DPoP request or a bound token wrap ErrDPoPRequired.
 func (s *Service) UserInfo(ctx context.Context, accessToken string, proof *DPoPRequest) (map[string]any, error) {
@@ -461,9 +463,16 @@ func (s *Service) UserInfo(ctx context.Context, accessToken string, proof *DPoPR
 		if len(p.Proofs) == 0 || !s.cfg.DPoP.enabled() {
 			return nil, dpopDenied(oauth.InvalidDPoPProof, "the DPoP scheme needs a DPoP proof")
 		}
-		checked, err := s.checkProof(ctx, p, false) // §8 nonces: token endpoint only
-		if e := oauth.As(err); e != nil && e.Code == oauth.InvalidDPoPProof {
-			return nil, dpopDenied(oauth.InvalidDPoPProof, "%s", e.Description)
+		// §9: with nonces on, userinfo (a resource server) asks for the
+		// same stateless nonce as the token endpoint (§8), so a nonce
+		// from either works at both and on every replica; use_dpop_nonce
+		// is a 401 DPoP challenge carrying DPoP-Nonce here (§9), not the
+		// token endpoint's 400.
+		checked, err := s.checkProof(ctx, p, true)
+		if e := oauth.As(err); e != nil && (e.Code == oauth.InvalidDPoPProof || e.Code == oauth.UseDPoPNonce) {
+			d := oauth.Errorf(http.StatusUnauthorized, e.Code, "%s", e.Description).WithCause(ErrDPoPRequired)
+			d.DPoPNonce = e.DPoPNonce
+			return nil, d
 		} else if err != nil {
 			return nil, err
 		}
