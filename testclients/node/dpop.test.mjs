@@ -148,9 +148,14 @@ test('server nonces (--dpop-nonce): openid-client retries with the DPoP-Nonce by
   const seen = [];
   const recording = async (url, init) => {
     const resp = await fetch(url, init);
+    const path = new URL(url).pathname;
     if (init?.method === 'POST') {
       const body = resp.status === 400 ? await resp.clone().json() : {};
-      seen.push({ path: new URL(url).pathname, status: resp.status, error: body.error, nonce: resp.headers.get('dpop-nonce') });
+      seen.push({ path, status: resp.status, error: body.error, nonce: resp.headers.get('dpop-nonce') });
+    } else if (path === '/oauth2/userinfo') {
+      // §9: a resource server's nonce error is a 401 challenge.
+      const error = /error="([^"]+)"/.exec(resp.headers.get('www-authenticate') ?? '')?.[1];
+      seen.push({ path, status: resp.status, error, nonce: resp.headers.get('dpop-nonce') });
     }
     return resp;
   };
@@ -176,4 +181,12 @@ test('server nonces (--dpop-nonce): openid-client retries with the DPoP-Nonce by
   assert.deepEqual(rounds('/oauth2/token'), ['200']);
   const refreshed = await client.refreshTokenGrant(pub, code.refresh_token, undefined, { DPoP });
   assertBound(refreshed, jkt, 'refresh with nonces');
+
+  // Userinfo asks for the nonce too (RFC 9449 §9): a new handle, which
+  // knows no nonce, meets 401 use_dpop_nonce and openid-client retries.
+  seen.length = 0;
+  const info = await client.fetchUserInfo(pub, refreshed.access_token, client.skipSubjectCheck,
+    { DPoP: client.getDPoPHandle(pub, keyPair) });
+  assert.ok(info.sub, 'userinfo with nonces has a sub');
+  assert.deepEqual(rounds('/oauth2/userinfo'), ['401 use_dpop_nonce +nonce', '200']);
 });
