@@ -166,14 +166,38 @@ func (f *Flow) Authorize(ctx context.Context, q url.Values, csrf string) Outcome
 // A request naming a pushed request_uri (RFC 9126 §4) is replaced by the
 // request pushed for it (par.go) before anything else is read.
 func (f *Flow) AuthorizeInSession(ctx context.Context, q url.Values, csrf, session string) Outcome {
+	return f.AuthorizeBrowser(ctx, q, Browser{CSRF: csrf, Session: session})
+}
+
+// Browser is what the authorization endpoint knows of the browser: its
+// CSRF value, its session cookie value and its pushed-request reload
+// ticket (RFC 9126 §4, par.go), each "" when absent.
+type Browser struct {
+	CSRF, Session, PushedReload string
+}
+
+// AuthorizeBrowser is AuthorizeInSession with everything the browser
+// holds. A pushed request taken now comes back in Outcome.PushedReload,
+// a ticket that lets this browser (and only it) reload the same
+// authorization URL while the request lives.
+func (f *Flow) AuthorizeBrowser(ctx context.Context, q url.Values, b Browser) Outcome {
+	csrf, session := b.CSRF, b.Session
 	client, err := f.client(ctx, q.Get("client_id"))
 	if err != nil {
 		return fail(err)
 	}
-	q, err = f.pushedOrFront(ctx, client, q) // par.go
+	q, ticket, err := f.pushedOrFront(ctx, client, q, b) // par.go
 	if err != nil {
 		return fail(err)
 	}
+	out := f.authorizeParams(ctx, client, q, csrf, session)
+	out.PushedReload, out.PushedReloadExpires = ticket.value, ticket.expires
+	return out
+}
+
+// authorizeParams is the authorization request q (front-channel or
+// pushed) of client.
+func (f *Flow) authorizeParams(ctx context.Context, client store.Client, q url.Values, csrf, session string) Outcome {
 	v, err := f.validate(client, q)
 	if re, ok := errors.AsType[*tokens.RedirectError](err); ok {
 		return failBack(Redirect{URI: v.req.RedirectURI, State: v.req.State, FormPost: v.req.FormPost}, re.Err)
@@ -250,7 +274,7 @@ type Input struct {
 // returns the next page, or the redirect once every prompt is resolved.
 func (f *Flow) Continue(ctx context.Context, in Input) Outcome {
 	req, ok := f.cfg.Requests.OpenRequest(in.Request)
-	if !ok {
+	if !ok || req.PushedID != "" { // a reload ticket is no interaction
 		return fail(ErrExpired)
 	}
 	if in.CSRF == "" || subtle.ConstantTimeCompare([]byte(in.CSRF), []byte(req.CSRF)) != 1 {

@@ -1,6 +1,8 @@
 package authorize
 
 import (
+	"time"
+
 	"net/url"
 )
 
@@ -94,6 +96,11 @@ type Outcome struct {
 	// EndedSession: the step ended the browser's session; the HTTP
 	// layer clears the session cookie.
 	EndedSession bool
+	// PushedReload, when set, is the sealed reload ticket of the pushed
+	// request this step took (RFC 9126 §4, par.go): the HTTP layer keeps
+	// it in a cookie until PushedReloadExpires and hands it back.
+	PushedReload        string
+	PushedReloadExpires time.Time
 }
 
 func show(p Page) Outcome { return Outcome{Page: &p} }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -170,51 +171,112 @@ func (f *Flow) Push(ctx context.Context, client store.Client, form url.Values, p
 // other front-channel parameter but client_id is ignored (RFC 9126 §4);
 // otherwise q itself, unless policy requires a pushed request. Its errors
 // are to be shown, never redirected.
-func (f *Flow) pushedOrFront(ctx context.Context, client store.Client, q url.Values) (url.Values, error) {
+//
+// Reloads (§4: the AS "MAY allow for a short time" the reuse of a
+// request_uri "by the same user agent"): taking a pushed request also
+// returns a reload ticket — the pushed form sealed with the browser's
+// CSRF value, the request_uri's store key and the request's expiry —
+// which the HTTP layer keeps in an HttpOnly cookie. When the request_uri
+// is gone, a ticket for that very request_uri, of this client and this
+// browser's CSRF value, still unexpired, stands in for it; the URL alone
+// (history, logs) never does. A pushed form longer than maxReloadForm
+// gets no ticket: a cookie holds about 4 KB.
+func (f *Flow) pushedOrFront(ctx context.Context, client store.Client, q url.Values, b Browser) (url.Values, reloadTicket, error) {
 	uri := q.Get("request_uri")
 	if f.cfg.Pushed != nil && strings.HasPrefix(uri, oauth.RequestURIPrefix) {
 		if len(q["request_uri"]) > 1 {
-			return nil, oauth.New(oauth.InvalidRequest, `parameter "request_uri" is repeated`)
+			return nil, reloadTicket{}, oauth.New(oauth.InvalidRequest, `parameter "request_uri" is repeated`)
 		}
 		if len(uri) > maxRequestURILen {
-			return nil, ErrRequestURIInvalid
+			return nil, reloadTicket{}, ErrRequestURIInvalid
 		}
-		return f.takePushed(ctx, client, strings.TrimPrefix(uri, oauth.RequestURIPrefix))
+		secret := strings.TrimPrefix(uri, oauth.RequestURIPrefix)
+		rec, err := f.takePushed(ctx, client, secret)
+		if errors.Is(err, ErrRequestURIInvalid) && b.PushedReload != "" {
+			if q, ok := f.reloadPushed(client, secret, b); ok {
+				return q, reloadTicket{}, nil // the browser keeps its cookie
+			}
+		}
+		if err != nil {
+			return nil, reloadTicket{}, err
+		}
+		pq, err := url.ParseQuery(rec.Params)
+		if err != nil {
+			return nil, reloadTicket{}, fmt.Errorf("authorize: decode pushed request: %w", err)
+		}
+		return pq, f.sealReload(client, secret, rec, b), nil
 	}
 	if f.cfg.RequirePushed || client.RequirePushedAuthorizationRequests {
-		return nil, ErrPushRequired
+		return nil, reloadTicket{}, ErrPushRequired
 	}
-	return q, nil // another request_uri is validate's request_uri_not_supported
+	return q, reloadTicket{}, nil // another request_uri is validate's request_uri_not_supported
+}
+
+// maxReloadForm bounds the pushed form a reload ticket carries, so that
+// the sealed ticket fits a cookie.
+const maxReloadForm = 2048
+
+// reloadTicket is a sealed reload ticket and when it expires ("" for
+// none).
+type reloadTicket struct {
+	value   string
+	expires time.Time
+}
+
+// sealReload seals the reload ticket of the pushed request rec, named by
+// secret, for the browser b; none when the form is too large for a
+// cookie, the browser has no CSRF value, or sealing fails (a reload then
+// shows invalid_request_uri, as without tickets).
+func (f *Flow) sealReload(client store.Client, secret string, rec pushedRecord, b Browser) reloadTicket {
+	if b.CSRF == "" || len(rec.Params) > maxReloadForm {
+		return reloadTicket{}
+	}
+	exp := time.UnixMilli(rec.Expires)
+	v, err := f.cfg.Requests.SealRequest(tokens.AuthRequest{ClientID: client.ID, Pushed: rec.Params, PushedID: pushedID(secret),
+		CSRF: b.CSRF, Expires: exp.Unix() - 1}) // whole seconds, never past the request's expiry
+	if err != nil {
+		return reloadTicket{}
+	}
+	return reloadTicket{value: v, expires: exp}
+}
+
+// reloadPushed is the pushed form of b's reload ticket when the ticket is
+// for the request_uri secret, of client, sealed for b's CSRF value and
+// not expired.
+func (f *Flow) reloadPushed(client store.Client, secret string, b Browser) (url.Values, bool) {
+	t, ok := f.cfg.Requests.OpenRequest(b.PushedReload) // checks Expires
+	if !ok || t.PushedID == "" || t.PushedID != pushedID(secret) || t.ClientID != client.ID ||
+		b.CSRF == "" || subtle.ConstantTimeCompare([]byte(t.CSRF), []byte(b.CSRF)) != 1 {
+		return nil, false
+	}
+	q, err := url.ParseQuery(t.Pushed)
+	return q, err == nil
 }
 
 // takePushed takes the pushed request named by secret, if it is live and
 // the client's.
-func (f *Flow) takePushed(ctx context.Context, client store.Client, secret string) (url.Values, error) {
+func (f *Flow) takePushed(ctx context.Context, client store.Client, secret string) (pushedRecord, error) {
 	raw, err := f.cfg.Pushed.TakePushedRequest(ctx, pushedID(secret))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, ErrRequestURIInvalid
+		return pushedRecord{}, ErrRequestURIInvalid
 	case err != nil:
-		return nil, fmt.Errorf("authorize: take pushed request: %w", err)
+		return pushedRecord{}, fmt.Errorf("authorize: take pushed request: %w", err)
 	}
 	var rec pushedRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, fmt.Errorf("authorize: decode pushed request: %w", err)
+		return pushedRecord{}, fmt.Errorf("authorize: decode pushed request: %w", err)
 	}
 	// The backend's TTL is a bound; the record's own expiry, on the
 	// flow's clock, is the rule (§4: an expired request_uri MUST be
 	// rejected).
 	if f.cfg.Now().UnixMilli() >= rec.Expires {
-		return nil, ErrRequestURIInvalid
+		return pushedRecord{}, ErrRequestURIInvalid
 	}
 	if rec.ClientID != client.ID {
-		return nil, ErrRequestURIOtherClient
+		return pushedRecord{}, ErrRequestURIOtherClient
 	}
-	q, err := url.ParseQuery(rec.Params)
-	if err != nil {
-		return nil, fmt.Errorf("authorize: decode pushed request: %w", err)
-	}
-	return q, nil
+	return rec, nil
 }
 
 // pushedID is the store key of a request_uri's random part: its

@@ -18,13 +18,17 @@ const PathAuthorize = "/oauth2/authorize"
 // BrowserFlow is the authorization-code flow's domain state machine
 // (package authorize): each step returns an outcome to render.
 type BrowserFlow interface {
-	AuthorizeInSession(ctx context.Context, q url.Values, csrf, session string) authorize.Outcome
+	AuthorizeBrowser(ctx context.Context, q url.Values, b authorize.Browser) authorize.Outcome
 	Continue(ctx context.Context, in authorize.Input) authorize.Outcome
 }
 
 var _ BrowserFlow = (*authorize.Flow)(nil)
 
 const csrfCookie = "authd_csrf"
+
+// parReloadCookie holds the reload ticket of the last pushed request the
+// browser used (authorize.Flow.AuthorizeBrowser, RFC 9126 §4).
+const parReloadCookie = "authd_par"
 
 // handleAuthorize starts the flow (RFC 6749 §4.1.1, OIDC Core §3.1.2.1):
 // the request comes as a query, or as a form (OIDC Core §3.1.2.1 allows
@@ -39,9 +43,20 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		q = r.PostForm
 	}
 	csrf, cookie := s.csrfToken(r)
-	out := s.cfg.Flow.AuthorizeInSession(r.Context(), q, csrf, s.sessionCookie(r))
+	b := authorize.Browser{CSRF: csrf, Session: s.sessionCookie(r)}
+	if c, err := r.Cookie(parReloadCookie); err == nil {
+		b.PushedReload = c.Value
+	}
+	out := s.cfg.Flow.AuthorizeBrowser(r.Context(), q, b)
 	if out.Page != nil && cookie != nil {
 		http.SetCookie(w, cookie)
+	}
+	if out.Page != nil && out.PushedReload != "" {
+		// RFC 9126 §4: this browser may reload the authorization URL of
+		// the pushed request it just used, until the request expires.
+		http.SetCookie(w, &http.Cookie{Name: parReloadCookie, Value: out.PushedReload, Path: s.issuerPath() + PathAuthorize,
+			Expires: out.PushedReloadExpires, HttpOnly: true, Secure: strings.HasPrefix(s.cfg.Issuer, "https://"),
+			SameSite: http.SameSiteLaxMode})
 	}
 	s.render(w, r, out)
 }

@@ -79,6 +79,11 @@ type AuthRequest struct {
 	// was entered.
 	Device     string `json:"dv,omitempty"`
 	DeviceForm bool   `json:"df,omitempty"`
+	// Pushed and PushedID make this a reload ticket of a pushed request
+	// (RFC 9126 §4; authorize/par.go), never a pending interaction: the
+	// pushed form, URL-encoded, and the store key of its request_uri.
+	Pushed   string `json:"pq,omitempty"`
+	PushedID string `json:"pid,omitempty"`
 	// CSRF binds a pending request to the browser that started it.
 	CSRF    string `json:"x,omitempty"`
 	Expires int64  `json:"exp"`
