@@ -55,7 +55,10 @@ func (f *adminFlags) register(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&f.url, "admin-url", DefaultAdminURL, "base URL of the admin API (env "+EnvAdminURL+")")
 	pf.StringVar(&f.token, "admin-token", "", "bearer token of the admin API (env "+EnvAdminToken+"); if neither is set, "+
-		"./"+DefaultDevTokenFile+" (written by `authd serve --dev` in this directory) is used when it exists")
+		"./"+DefaultDevTokenFile+" (written by authd serve --dev in this directory) is used when it exists")
+	// No backquotes in these usage strings: pflag takes a backquoted word as
+	// the flag's value name, and --help would print
+	// "--admin-token authd serve --dev" instead of "--admin-token string".
 	pf.StringVarP(&f.output, "output", "o", "json", "output format: json (pretty), or table for list commands")
 }
 

@@ -469,6 +469,18 @@ func TestServe(t *testing.T) {
 	})
 }
 
+// TestAdminHelpNamesValueTypes guards the admin commands' --help: a
+// backquoted phrase in a usage string becomes pflag's value name, which
+// printed "--admin-token authd serve --dev".
+func TestAdminHelpNamesValueTypes(t *testing.T) {
+	res := run(t, cli.Options{}, nil, "", "client", "create", "--help")
+	for _, want := range []string{"--admin-token string", "--admin-url string"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("client create --help lacks %q:\n%s", want, res.stdout)
+		}
+	}
+}
+
 func TestVersion(t *testing.T) {
 	res := run(t, cli.Options{Version: "v1.2.3"}, nil, "", "version")
 	if res.code != 0 || res.stdout != "authd v1.2.3\n" {
