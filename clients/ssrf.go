@@ -3,8 +3,10 @@ package clients
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"syscall"
+	"time"
 )
 
 // ErrForbiddenAddress: a jwks_uri resolved to an address the SSRF guard
@@ -69,4 +71,14 @@ func (g addrGuard) check(addr netip.Addr) error {
 		return fmt.Errorf("%w: %s", ErrForbiddenAddress, a)
 	}
 	return nil
+}
+
+// GuardedDialer returns a dialer whose every connection passes the SSRF
+// guard of jwks_uri fetches: other URLs a client registers and authd calls
+// (the back-channel logout POST, OIDC Back-Channel Logout 1.0 §2.5) must
+// not reach authd's own host or network either. allowPrivate and
+// allowLoopback are those of KeyFetcherConfig.
+func GuardedDialer(timeout time.Duration, allowPrivate, allowLoopback bool) *net.Dialer {
+	g := addrGuard{allowPrivate: allowPrivate, allowLoopback: allowLoopback}
+	return &net.Dialer{Timeout: timeout, Control: g.control}
 }

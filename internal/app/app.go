@@ -8,11 +8,13 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -289,8 +291,18 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	if a.Webhook != nil {
 		a.background("security webhook", a.Webhook.Run)
 	}
+	// backchannel_logout_uri is the registrant's choice (anyone's, with
+	// open dynamic registration): its POST meets the jwks_uri SSRF guard,
+	// with the same settings, and no proxy so the guard sees the address.
+	const backchannelTimeout = 5 * time.Second
+	backchannelHTTP := &http.Client{Timeout: backchannelTimeout, Transport: &http.Transport{
+		Proxy:           nil,
+		DialContext:     clients.GuardedDialer(backchannelTimeout, cfg.ClientJWKSAllowPrivate, cfg.Dev).DialContext,
+		TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}, TLSHandshakeTimeout: backchannelTimeout,
+		ResponseHeaderTimeout: backchannelTimeout, MaxResponseHeaderBytes: 16 << 10, ForceAttemptHTTP2: true,
+	}}
 	backchannel, err := logout.NewBackchannel(logout.BackchannelConfig{Issuer: cfg.Issuer, Signer: a.Keys, Now: opts.Now,
-		Logger: log.With("component", "backchannel")})
+		HTTP: backchannelHTTP, Timeout: backchannelTimeout, Logger: log.With("component", "backchannel")})
 	if err != nil {
 		return nil, err
 	}

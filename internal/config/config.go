@@ -121,8 +121,8 @@ type Config struct {
 	ClientAssertionAudienceTokenEndpoint bool
 	// ClientJWKSTimeout bounds one fetch of a client's jwks_uri.
 	ClientJWKSTimeout time.Duration
-	// ClientJWKSAllowPrivate lets jwks_uri fetches reach non-public
-	// addresses (loopback, RFC 1918, link-local …); off by default (SSRF).
+	// ClientJWKSAllowPrivate lets jwks_uri fetches and back-channel
+	// logout POSTs reach non-public addresses (loopback, RFC 1918, link-local …); off by default (SSRF).
 	ClientJWKSAllowPrivate bool
 	// RefreshReuseMaxRetries is how many retries are honoured inside the
 	// reuse leeway.
