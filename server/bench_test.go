@@ -405,21 +405,10 @@ func BenchmarkDPoPClientCredentials(b *testing.B) {
 }
 
 func benchDPoP(b *testing.B, ba *benchApp) {
-	c := ba.createClient(b, map[string]any{
-		"client_name": "bench dpop", "grant_types": []string{"client_credentials"},
-		"scope": "read", "access_token_signing_alg": "ES256",
-	})
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"read"}}
-	proof := tokenProofMinter(b, "bench")
+	requests := dpopBenchRequests(b, ba, "bench")
 	for _, mode := range []string{"bearer", "dpop"} {
 		b.Run(mode, func(b *testing.B) {
-			reqs := make([]*http.Request, b.N)
-			for i := range reqs {
-				reqs[i] = tokenRequest(c, form)
-				if mode == "dpop" {
-					reqs[i].Header.Set("DPoP", proof())
-				}
-			}
+			reqs := requests(b.N, mode == "dpop")
 			code, ans, err := serveToken(ba.public, reqs[0])
 			if err != nil || code != http.StatusOK || ans.AccessToken == "" {
 				b.Fatalf("first token: %d %+v %v", code, ans, err)
@@ -427,10 +416,7 @@ func benchDPoP(b *testing.B, ba *benchApp) {
 			if _, bound := decodeClaims(b, ans.AccessToken)["cnf"]; bound != (mode == "dpop") {
 				b.Fatalf("%s token: cnf present %v", mode, bound)
 			}
-			reqs[0] = tokenRequest(c, form) // the probe read the body
-			if mode == "dpop" {
-				reqs[0].Header.Set("DPoP", proof())
-			}
+			reqs[0] = requests(1, mode == "dpop")[0] // the probe read the body
 			b.ReportAllocs()
 			b.ResetTimer()
 			start, cpu := time.Now(), processCPU()
