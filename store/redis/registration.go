@@ -66,15 +66,9 @@ func (s *Store) CreateRegistrationToken(ctx context.Context, t store.Registratio
 	if err := s.rdb.ZAdd(ctx, idx, goredis.Z{Score: float64(t.ExpiresAt.UnixMilli()), Member: member}).Err(); err != nil {
 		return s.fail("create registration token", err)
 	}
-	err := s.rdb.SetArgs(ctx, s.regTokenKey(t.Digest), t.Uses, goredis.SetArgs{Mode: "NX", ExpireAt: t.ExpiresAt}).Err()
-	switch {
-	case errors.Is(err, goredis.Nil):
-		s.rdb.ZRem(ctx, idx, member) // the existing token has its own entry
-		return fmt.Errorf("redis: create registration token: %w", store.ErrExists)
-	case err != nil:
-		return s.fail("create registration token", err)
-	}
-	return nil
+	// ErrExists when the digest is taken: the index member is the same
+	// token's (it is derived from the digest), so it stays.
+	return s.setNX(ctx, "create registration token", s.regTokenKey(t.Digest), t.Uses, goredis.SetArgs{ExpireAt: t.ExpiresAt})
 }
 
 // UseRegistrationToken implements store.RegistrationTokens in one script.
