@@ -316,6 +316,14 @@ func TestCutSubscriberResumesWithoutLoss(t *testing.T) {
 		t.Fatalf("slow subscriber: closed %v after %d entries; want cut after its 4 queued", closed, next-2)
 	}
 	sub.Close()
+	// Resume once the hub has read every entry, so they all come back as
+	// the resumed subscription's backlog: entries still arriving live
+	// would meet its buffer of 4 and could cut it again on a slow machine.
+	eventually(t, "the hub has read all 20 entries", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.pos == "20"
+	})
 	resumed, err := h.Subscribe(context.Background(), strconv.Itoa(next-1))
 	if err != nil {
 		t.Fatal(err)
