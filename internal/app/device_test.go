@@ -2,9 +2,7 @@ package app_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -204,17 +202,9 @@ func TestDeviceFlow(t *testing.T) {
 // answer, success or error.
 func rawDeviceAuth(t *testing.T, in *instance, form url.Values) (int, http.Header, map[string]any) {
 	t.Helper()
-	resp, err := http.PostForm(in.Public.URL+"/oauth2/device_authorization", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("device authorization answered non-JSON (%d): %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, resp.Header, out
+	status, h := doJSON(t, in.formPost("/oauth2/device_authorization", form, "", ""), "device authorization", &out)
+	return status, h, out
 }
 
 // TestDeviceErrors: every polling answer of RFC 8628 §3.5 (400 JSON),

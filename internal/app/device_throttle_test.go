@@ -1,12 +1,9 @@
 package app_test
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -17,26 +14,16 @@ import (
 func deviceAuthFrom(t *testing.T, in *instance, addr, clientID, secret string) (int, http.Header, map[string]any) {
 	t.Helper()
 	form := url.Values{"scope": {"openid"}}
+	id := clientID
 	if secret == "" {
 		form.Set("client_id", clientID)
+		id = ""
 	}
-	req, _ := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/device_authorization", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req := in.formPost("/oauth2/device_authorization", form, id, secret)
 	req.Header.Set("X-Forwarded-For", addr)
-	if secret != "" {
-		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("device authorization answered non-JSON (%d): %q", resp.StatusCode, raw)
-	}
-	return resp.StatusCode, resp.Header, out
+	status, h := doJSON(t, req, "device authorization", &out)
+	return status, h, out
 }
 
 // TestDeviceAuthorizationThrottle: the device authorization endpoint

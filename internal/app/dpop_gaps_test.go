@@ -1,11 +1,8 @@
 package app_test
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 )
@@ -21,25 +18,12 @@ func (in *instance) parURL() string { return in.Issuer + "/oauth2/par" }
 // dpopPAR pushes form for the confidential client c with DPoP headers.
 func (in *instance) dpopPAR(c registeredClient, form url.Values, proofs ...string) parResponse {
 	in.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/par", strings.NewReader(form.Encode()))
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
+	req := in.formPost("/oauth2/par", form, c.ClientID, c.ClientSecret)
 	for _, p := range proofs {
 		req.Header.Add("DPoP", p)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	pr := parResponse{Status: resp.StatusCode, Header: resp.Header}
-	if err := json.Unmarshal(raw, &pr); err != nil {
-		in.t.Fatalf("PAR endpoint answered non-JSON (%d): %q", resp.StatusCode, raw)
-	}
+	var pr parResponse
+	pr.Status, pr.Header = doJSON(in.t, req, "PAR endpoint", &pr)
 	return pr
 }
 

@@ -241,7 +241,21 @@ type tokenResponse struct {
 // (id/secret empty: none).
 func (in *instance) token(id, secret string, form url.Values) tokenResponse {
 	in.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/token", strings.NewReader(form.Encode()))
+	return in.do(in.formPost("/oauth2/token", form, id, secret))
+}
+
+func (in *instance) do(req *http.Request) tokenResponse {
+	in.t.Helper()
+	var tr tokenResponse
+	tr.Status, tr.Header = doJSON(in.t, req, "token endpoint", &tr)
+	return tr
+}
+
+// formPost builds a form POST to path on the public listener, with Basic
+// client authentication (RFC 6749 §2.3.1) when id is set.
+func (in *instance) formPost(path string, form url.Values, id, secret string) *http.Request {
+	in.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, in.Public.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		in.t.Fatal(err)
 	}
@@ -249,27 +263,29 @@ func (in *instance) token(id, secret string, form url.Values) tokenResponse {
 	if id != "" {
 		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	}
-	return in.do(req)
+	return req
 }
 
-func (in *instance) do(req *http.Request) tokenResponse {
-	in.t.Helper()
+// doJSON sends req and decodes a non-empty answer into out; what names
+// the endpoint when the answer is not JSON. A 5xx other than 503 is an
+// error of the test whatever the caller expected.
+func doJSON(t testing.TB, req *http.Request, what string, out any) (int, http.Header) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		in.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	tr := tokenResponse{Status: resp.StatusCode, Header: resp.Header}
 	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &tr); err != nil {
-			in.t.Fatalf("token endpoint answered non-JSON (%d): %q", resp.StatusCode, raw)
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s answered non-JSON (%d): %q", what, resp.StatusCode, raw)
 		}
 	}
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusServiceUnavailable {
-		in.t.Errorf("token endpoint server error %d: %s", resp.StatusCode, raw)
+		t.Errorf("%s server error %d: %s", what, resp.StatusCode, raw)
 	}
-	return tr
+	return resp.StatusCode, resp.Header
 }
 
 // decodeClaims returns the (unverified) claims of a JWT for inspection;

@@ -4,8 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -21,16 +19,8 @@ func parWithAssertion(t *testing.T, in *instance, clientID, assertion string) pa
 	form.Set("client_id", clientID)
 	form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 	form.Set("client_assertion", assertion)
-	resp, err := http.Post(in.Public.URL+"/oauth2/par", "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	pr := parResponse{Status: resp.StatusCode, Header: resp.Header}
-	if err := json.Unmarshal(raw, &pr); err != nil {
-		t.Fatalf("PAR endpoint answered non-JSON (%d): %q", resp.StatusCode, raw)
-	}
+	var pr parResponse
+	pr.Status, pr.Header = doJSON(t, in.formPost("/oauth2/par", form, "", ""), "PAR endpoint", &pr)
 	return pr
 }
 

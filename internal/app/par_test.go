@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,24 +39,12 @@ func (in *instance) par(c registeredClient, form url.Values) parResponse {
 	if c.ClientSecret == "" && form.Get("client_id") == "" {
 		form.Set("client_id", c.ClientID)
 	}
-	req, err := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/par", strings.NewReader(form.Encode()))
-	if err != nil {
-		in.t.Fatal(err)
+	id := c.ClientID
+	if c.ClientSecret == "" {
+		id = ""
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if c.ClientSecret != "" {
-		req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	pr := parResponse{Status: resp.StatusCode, Header: resp.Header}
-	if err := json.Unmarshal(raw, &pr); err != nil {
-		in.t.Fatalf("PAR endpoint answered non-JSON (%d): %q", resp.StatusCode, raw)
-	}
+	var pr parResponse
+	pr.Status, pr.Header = doJSON(in.t, in.formPost("/oauth2/par", form, id, c.ClientSecret), "PAR endpoint", &pr)
 	return pr
 }
 

@@ -2,11 +2,9 @@ package app_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -38,19 +36,8 @@ func (a exchangeAnswer) str(k string) string { s, _ := a.Raw[k].(string); return
 func (in *instance) exchange(c registeredClient, form url.Values) exchangeAnswer {
 	in.t.Helper()
 	form.Set("grant_type", grantTokenExchange)
-	req, _ := http.NewRequest(http.MethodPost, in.Public.URL+"/oauth2/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(c.ClientID), url.QueryEscape(c.ClientSecret))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		in.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	a := exchangeAnswer{Status: resp.StatusCode, Header: resp.Header}
-	if err := json.Unmarshal(raw, &a.Raw); err != nil {
-		in.t.Fatalf("token endpoint answered non-JSON (%d): %q", resp.StatusCode, raw)
-	}
+	var a exchangeAnswer
+	a.Status, a.Header = doJSON(in.t, in.formPost("/oauth2/token", form, c.ClientID, c.ClientSecret), "token endpoint", &a.Raw)
 	return a
 }
 
