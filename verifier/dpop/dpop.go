@@ -218,7 +218,7 @@ func Check(proof string, opts Options) (*Proof, error) {
 		if c.ATH == "" {
 			return nil, errNoATH
 		}
-		if subtle.ConstantTimeCompare([]byte(c.ATH), []byte(HashToken(opts.AccessToken))) != 1 {
+		if !athMatches(c.ATH, opts.AccessToken) {
 			return nil, errATH
 		}
 	}
@@ -235,12 +235,12 @@ func (o Options) validate() ([]jose.SignatureAlgorithm, error) {
 	if len(o.Algorithms) == 0 {
 		return nil, fmt.Errorf("%w: no algorithms allowed", ErrInvalidOptions)
 	}
-	algs := make([]jose.SignatureAlgorithm, 0, len(o.Algorithms))
-	for _, a := range o.Algorithms {
-		if !slices.Contains(asymmetric, jose.SignatureAlgorithm(a)) {
+	algs := make([]jose.SignatureAlgorithm, len(o.Algorithms))
+	for i, a := range o.Algorithms {
+		algs[i] = jose.SignatureAlgorithm(a)
+		if !slices.Contains(asymmetric, algs[i]) {
 			return nil, fmt.Errorf("%w: %q is not an asymmetric JWS algorithm", ErrInvalidOptions, a)
 		}
-		algs = append(algs, jose.SignatureAlgorithm(a))
 	}
 	if o.Method == "" {
 		return nil, fmt.Errorf("%w: no method", ErrInvalidOptions)
@@ -271,6 +271,31 @@ func Thumbprint(k jose.JSONWebKey) (string, error) {
 // HashToken returns base64url(SHA-256(token)) — the ath value (RFC 9449
 // §4.2).
 func HashToken(token string) string {
+	h := hashToken(token)
+	return string(h[:])
+}
+
+// athLen is the length of an ath: the 32 bytes of a SHA-256 digest in
+// unpadded base64url (RFC 4648 §5: 6 bits a character).
+const athLen = (sha256.Size*8 + 5) / 6
+
+// hashToken is HashToken into an array, which Check compares without
+// allocating.
+func hashToken(token string) (ath [athLen]byte) {
 	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
+	base64.RawURLEncoding.Encode(ath[:], sum[:])
+	return ath
+}
+
+// athMatches reports, in constant time for an ath of the right length,
+// whether ath is HashToken(token) (RFC 9449 §4.3 item 12). The claim is
+// copied into an array first: converting it to a slice would allocate.
+func athMatches(ath, token string) bool {
+	if len(ath) != athLen {
+		return false
+	}
+	var got [athLen]byte
+	copy(got[:], ath)
+	want := hashToken(token)
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }

@@ -218,6 +218,8 @@ func TestCheckRefuses(t *testing.T) {
 		{"iat a string", sign(t, jose.ES256, ec, with(claimsFor(), "iat", "now"), nil), nil, errClaims},
 		{"ath missing", sign(t, jose.ES256, ec, with(claimsFor(), "ath", nil), nil), nil, errNoATH},
 		{"ath of another token", sign(t, jose.ES256, ec, with(claimsFor(), "ath", HashToken("other")), nil), nil, errATH},
+		{"ath truncated", sign(t, jose.ES256, ec, with(claimsFor(), "ath", HashToken(token)[:athLen-1]), nil), nil, errATH},
+		{"ath padded", sign(t, jose.ES256, ec, with(claimsFor(), "ath", HashToken(token)+"="), nil), nil, errATH},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := opts()
@@ -317,6 +319,10 @@ func TestHTUNormalisation(t *testing.T) {
 		{"https://rs.example.com//x", "https://rs.example.com/x", false},
 		{"https://[::1]:443/x", "https://[::1]/x", true},
 		{"https://user@rs.example.com/x", "https://rs.example.com/x", false},
+		{"https://@rs.example.com/x", "https://rs.example.com/x", false}, // an empty userinfo is still one
+		{"https://rs.example.com:/x", "https://rs.example.com/x", true},
+		{"https://rs.example.com/v1.2/x", "https://rs.example.com/v1.2/x", true},
+		{"https://rs.example.com/v1.2/./x", "https://rs.example.com/v1.2/x", true},
 		{"urn:x:y", "https://rs.example.com/x", false},
 		{"", "https://rs.example.com/x", false},
 		{"https://rs.example.com/%zz", "https://rs.example.com/%zz", false}, // not a URI: url.Parse refuses it
@@ -344,6 +350,8 @@ func TestRemoveDotSegments(t *testing.T) {
 		"/./g":               "/g",
 		"/g.":                "/g.",
 		"/..g":               "/..g",
+		"/a.b/c":             "/a.b/c",
+		"/a/b":               "/a/b",
 		"/b/c/./g/.":         "/b/c/g/",
 		"/b/c/..":            "/b/",
 		"":                   "",

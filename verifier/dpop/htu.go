@@ -24,28 +24,41 @@ func htuMatches(htu string, target *url.URL) bool {
 	return normalise(u) == normalise(target)
 }
 
-// normalise renders scheme, userinfo, host and path of u in the RFC 3986
-// §6.2.2-6.2.3 normal form, dropping query and fragment.
-func normalise(u *url.URL) string {
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Host)
-	if h, port, err := net.SplitHostPort(host); err == nil {
-		if port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-			host = h
-			if strings.Contains(h, ":") {
-				host = "[" + h + "]" // an IPv6 literal keeps its brackets
+// normalURI is scheme, userinfo, host and path of a URI in the RFC 3986
+// §6.2.2-6.2.3 normal form; two URIs name the same resource for htu when
+// their normalURIs are equal. The parts are compared one by one rather
+// than joined into one string, which would cost an allocation per side.
+type normalURI struct {
+	scheme, user, host, path string
+}
+
+// normalise returns the normal form of u, dropping query and fragment.
+func normalise(u *url.URL) normalURI {
+	n := normalURI{
+		scheme: strings.ToLower(u.Scheme),
+		host:   strings.ToLower(u.Host),
+	}
+	// Only a host with a colon can carry a port (or be an IPv6 literal):
+	// net.SplitHostPort would refuse any other with an error allocated for
+	// nothing.
+	if strings.Contains(n.host, ":") {
+		if h, port, err := net.SplitHostPort(n.host); err == nil {
+			if port == "" || (n.scheme == "https" && port == "443") || (n.scheme == "http" && port == "80") {
+				n.host = h
+				if strings.Contains(h, ":") {
+					n.host = "[" + h + "]" // an IPv6 literal keeps its brackets
+				}
 			}
 		}
 	}
-	p := removeDotSegments(normalisePercent(u.EscapedPath()))
-	if p == "" {
-		p = "/" // §6.2.3: an empty path is "/" for http(s)
+	n.path = removeDotSegments(normalisePercent(u.EscapedPath()))
+	if n.path == "" {
+		n.path = "/" // §6.2.3: an empty path is "/" for http(s)
 	}
-	user := ""
 	if u.User != nil {
-		user = u.User.String() + "@"
+		n.user = u.User.String() + "@" // "https://@host" has an empty userinfo, not none
 	}
-	return scheme + "://" + user + host + p
+	return n
 }
 
 // normalisePercent upper-cases the hex digits of every percent-encoding and
@@ -78,6 +91,9 @@ func normalisePercent(p string) string {
 // is not: Clean also folds "//" and drops a trailing "/", both of which
 // change the resource a URI names.
 func removeDotSegments(in string) string {
+	if !strings.Contains(in, ".") {
+		return in // no "." or ".." segment: the algorithm would copy in as it is
+	}
 	var out []string
 	for in != "" {
 		switch {
