@@ -1,7 +1,6 @@
 package verifier
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -24,19 +23,21 @@ type ReplayCache interface {
 
 // memoryReplay is the default ReplayCache: a map bounded in size, whose
 // entries are swept by expiry (a min-heap keeps the next to expire first).
+// Expiries are kept as Unix nanoseconds: comparing two int64s is all the
+// sweep needs, and the heap holds no pointers for them.
 type memoryReplay struct {
 	now func() time.Time
 	max int
 
 	mu      sync.Mutex
-	entries map[string]time.Time
+	entries map[string]int64 // key → expiry, Unix nanoseconds
 	order   expiryHeap
 }
 
 var _ ReplayCache = (*memoryReplay)(nil)
 
 func newMemoryReplay(now func() time.Time, max int) *memoryReplay {
-	return &memoryReplay{now: now, max: max, entries: map[string]time.Time{}}
+	return &memoryReplay{now: now, max: max, entries: map[string]int64{}}
 }
 
 // errReplayFull means the in-memory cache holds max proofs that are all
@@ -45,42 +46,76 @@ var errReplayFull = errors.New("verifier: DPoP replay cache is full")
 
 // MarkUsed implements ReplayCache.
 func (m *memoryReplay) MarkUsed(_ context.Context, key string, expiresAt time.Time) error {
-	now := m.now()
+	now := m.now().UnixNano()
+	exp := expiresAt.UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for len(m.order) > 0 && !m.order[0].exp.After(now) {
-		e := heap.Pop(&m.order).(expiry)
-		if exp, ok := m.entries[e.key]; ok && exp.Equal(e.exp) {
+	for len(m.order) > 0 && m.order[0].exp <= now {
+		e := m.order.pop()
+		if x, ok := m.entries[e.key]; ok && x == e.exp {
 			delete(m.entries, e.key)
 		}
 	}
-	if exp, ok := m.entries[key]; ok && exp.After(now) {
-		return fmt.Errorf("%w (until %s)", ErrDPoPReplay, exp.Format(time.RFC3339))
+	if x, ok := m.entries[key]; ok && x > now {
+		return fmt.Errorf("%w (until %s)", ErrDPoPReplay, time.Unix(0, x).Format(time.RFC3339))
 	}
 	if len(m.entries) >= m.max {
 		return errReplayFull
 	}
-	m.entries[key] = expiresAt
-	heap.Push(&m.order, expiry{key: key, exp: expiresAt})
+	m.entries[key] = exp
+	m.order.push(expiry{key: key, exp: exp})
 	return nil
 }
 
 // expiry is one entry of the sweep order.
 type expiry struct {
 	key string
-	exp time.Time
+	exp int64 // Unix nanoseconds
 }
 
-// expiryHeap is a container/heap of expiries, earliest first.
+// expiryHeap is a binary min-heap of expiries by exp, earliest first. It
+// is container/heap's algorithm on a typed slice: the interface that
+// container/heap takes would box every expiry pushed and popped, two
+// allocations per DPoP request.
 type expiryHeap []expiry
 
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].exp.Before(h[j].exp) }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiry)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
+// push adds e (container/heap.Push).
+func (h *expiryHeap) push(e expiry) {
+	*h = append(*h, e)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if s[parent].exp <= s[i].exp {
+			break
+		}
+		s[parent], s[i] = s[i], s[parent]
+		i = parent
+	}
+}
+
+// pop removes and returns the earliest expiry (container/heap.Pop); h
+// must not be empty.
+func (h *expiryHeap) pop() expiry {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = expiry{} // let the key be collected
+	s = s[:last]
+	for i := 0; ; {
+		smallest, l, r := i, 2*i+1, 2*i+2
+		if l < len(s) && s[l].exp < s[smallest].exp {
+			smallest = l
+		}
+		if r < len(s) && s[r].exp < s[smallest].exp {
+			smallest = r
+		}
+		if smallest == i {
+			break
+		}
+		s[i], s[smallest] = s[smallest], s[i]
+		i = smallest
+	}
+	*h = s
+	return top
 }
