@@ -90,7 +90,7 @@ func TestFeedSnapshotAndResume(t *testing.T) {
 		t.Fatalf("token revoked before start: %v", err)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	resume := iss.SuspendFeed()
 	down := iss.Issue(map[string]any{"aud": audience, "jti": "while-down"})
@@ -176,9 +176,5 @@ func TestCloseStopsFeed(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { e.v.Close(); e.v.Close(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return")
-	}
+	recv(t, done, "return from Close")
 }

@@ -126,11 +126,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// awaitFeed polls FeedStatus until cond holds, failing after 10 s (the
-// reconnection backoff grows while the feed is suspended).
+// awaitFeed polls FeedStatus until cond holds, failing after waitLimit
+// (the reconnection backoff grows while the feed is suspended).
 func awaitFeed(t *testing.T, v *verifier.Verifier, what string, cond func(verifier.FeedStatus) bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitLimit)
 	for !cond(v.FeedStatus()) {
 		if time.Now().After(deadline) {
 			t.Fatalf("feed never %s: %+v", what, v.FeedStatus())

@@ -5,10 +5,13 @@ import (
 	"time"
 )
 
-// waitLimit bounds every channel wait of these tests: far beyond what any
-// step takes even on a loaded machine under -race, so only a real hang
-// trips it, and then with a message naming the wait instead of the
-// package timeout's goroutine dump.
+// waitLimit bounds every wait of these tests (channel receives through
+// recv, polls, contexts of waits): far beyond what any step takes even on
+// a loaded machine under -race, so only a real hang trips it, and then
+// with a message naming the wait instead of the package timeout's
+// goroutine dump. It is the verifier module's one copy: the module cannot
+// import the test helpers of authd's feed/ and store/redis, which keep
+// their own.
 const waitLimit = 10 * time.Second
 
 // recv receives from ch within waitLimit; ok is false if ch was closed.
