@@ -42,8 +42,8 @@ type outcome struct {
 	Throughput float64 // successful answers per second
 	Success    float64 // fraction of answers with the wanted status
 	P50, P99   time.Duration
-	// CPU is the process CPU time (server and load generator) per
-	// successful answer.
+	// CPU is the CPU time of the server and the load generator (both
+	// processes) per successful answer.
 	CPU        time.Duration
 	FirstError string
 	Bare       string
@@ -56,6 +56,27 @@ type attackOptions struct {
 	// OpenLoad is the share of the closed-loop maximum that the
 	// open-loop phase of a latency scenario drives (0: none).
 	OpenLoad float64
+	// CPU is the CPU used so far by the server and the load generator
+	// together (both processes when the server is a child).
+	CPU func() time.Duration
+	// server is the authd the scenarios drive.
+	server *instance
+}
+
+// cpu is o.CPU(), or this process's CPU when o has no CPU.
+func (o attackOptions) cpu() time.Duration {
+	if o.CPU == nil {
+		return processCPU()
+	}
+	return o.CPU()
+}
+
+// newAttackOptions are the options of o for the scenarios of in.
+func newAttackOptions(o options, in *instance) attackOptions {
+	return attackOptions{
+		Workers: o.Workers, Duration: o.Duration, OpenLoad: o.OpenLoad, server: in,
+		CPU: func() time.Duration { return processCPU() + in.ctl.cpu() },
+	}
 }
 
 // attack runs s at the maximum rate a fixed pool of workers sustains
@@ -80,7 +101,7 @@ func attack(ctx context.Context, s scenario, o attackOptions) outcome {
 		ok    uint64
 		first string
 	)
-	cpu0 := processCPU()
+	cpu0 := o.cpu()
 	// A zero ConstantPacer is an unbounded rate: the fixed workers set it.
 	for res := range atk.Attack(s.Targeter, vegeta.ConstantPacer{}, o.Duration, s.Name) {
 		m.Add(res)
@@ -90,7 +111,7 @@ func attack(ctx context.Context, s scenario, o attackOptions) outcome {
 			first = describe(res, want, err)
 		}
 	}
-	cpu := processCPU() - cpu0
+	cpu := o.cpu() - cpu0
 	m.Close()
 	out := outcome{Name: s.Name, Requests: m.Requests, Rate: m.Rate, P50: m.Latencies.P50, P99: m.Latencies.P99, FirstError: first, Bare: s.Bare}
 	if m.Requests > 0 {

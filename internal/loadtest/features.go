@@ -139,7 +139,7 @@ func silentSSO(ctx context.Context, in *instance, name string) (scenario, error)
 		return scenario{}, fmt.Errorf("register SSO client: %w", err)
 	}
 	const user, pw = "loadtest-sso-user", "loadtest password of the sso user"
-	if err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/users", in.app.Config.AdminToken,
+	if err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/users", in.adminToken,
 		map[string]any{"username": user, "password": pw, "email": "sso@example.com"}, nil); err != nil {
 		return scenario{}, fmt.Errorf("create SSO user: %w", err)
 	}
@@ -316,7 +316,7 @@ func tokenExchange(ctx context.Context, in *instance, name string, logins client
 		return scenario{}, fmt.Errorf("register front client: %w", err)
 	}
 	const user, pw = "loadtest-exchange-user", "loadtest password of the exchange user"
-	if err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/users", in.app.Config.AdminToken,
+	if err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/users", in.adminToken,
 		map[string]any{"username": user, "password": pw, "email": "exchange@example.com"}, nil); err != nil {
 		return scenario{}, fmt.Errorf("create exchange user: %w", err)
 	}

@@ -23,12 +23,23 @@ import (
 	"github.com/authd-dev/authd/internal/config"
 )
 
-// instance is one authd running in this process on loopback listeners,
-// exactly as `authd serve` assembles it.
+// instance is one authd on loopback listeners, exactly as `authd serve`
+// assembles it: in this process (startInstance) or in a child process
+// (startChild), whose fields app, public and admin are then nil.
 type instance struct {
 	app    *app.App
 	public *http.Server
 	admin  *http.Server
+	// adminToken authenticates the admin API calls of the set-up.
+	adminToken string
+	// ctl drives the server's runtime (statistics window, CPU profile,
+	// GOMAXPROCS); local is its in-process side (nil for a child), child
+	// the child process (nil in-process).
+	ctl   control
+	local *localControl
+	child *childControl
+	// stop ends a child (nil in-process).
+	stop func()
 	// adminURL is the base of the admin listener; tokenURL and jwksURL
 	// come from the discovery document (RFC 8414 §3).
 	adminURL, tokenURL, jwksURL, introspectURL string
@@ -80,13 +91,19 @@ func startInstance(ctx context.Context, dataDir string, logger *slog.Logger, sto
 		return nil, fmt.Errorf("app.New: %w", err)
 	}
 	go a.Run(runCtx)
+	// The public handler is timed (windowStats.Handler*): the open-loop
+	// report compares the time inside the server with the latency seen.
+	local := &localControl{timing: &handlerTimes{}}
 	in := &instance{
-		app:      a,
-		public:   &http.Server{Handler: a.Server.Public(), ReadHeaderTimeout: 10 * time.Second},
-		admin:    &http.Server{Handler: a.Server.Admin(), ReadHeaderTimeout: 10 * time.Second},
-		adminURL: "http://" + admLn.Addr().String(),
-		cancel:   cancel,
-		client:   &http.Client{Timeout: 30 * time.Second},
+		app:        a,
+		public:     &http.Server{Handler: local.timing.wrap(a.Server.Public()), ReadHeaderTimeout: 10 * time.Second},
+		admin:      &http.Server{Handler: a.Server.Admin(), ReadHeaderTimeout: 10 * time.Second},
+		adminURL:   "http://" + admLn.Addr().String(),
+		adminToken: a.Config.AdminToken,
+		ctl:        inProcess{local},
+		local:      local,
+		cancel:     cancel,
+		client:     &http.Client{Timeout: 30 * time.Second},
 	}
 	go in.public.Serve(pubLn)
 	go in.admin.Serve(admLn)
@@ -117,8 +134,13 @@ func (in *instance) discover(ctx context.Context, issuer string) error {
 	return nil
 }
 
-// close stops the listeners and the background loops and closes the store.
+// close stops the listeners and the background loops and closes the
+// store, or ends the child.
 func (in *instance) close() {
+	if in.stop != nil {
+		in.stop()
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	in.public.Shutdown(ctx)
@@ -188,7 +210,7 @@ func (c client) basicAuth() string {
 
 func (in *instance) createClient(ctx context.Context, meta map[string]any) (client, error) {
 	var c client
-	err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/clients", in.app.Config.AdminToken, meta, &c)
+	err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/clients", in.adminToken, meta, &c)
 	if err == nil && (c.ID == "" || c.Secret == "") {
 		err = errors.New("client registration answered no client_id or client_secret")
 	}
@@ -222,7 +244,7 @@ func (in *instance) logins(ctx context.Context, c client, n int) ([]string, erro
 		name := fmt.Sprintf("loadtest-user-%d", i)
 		pw := "loadtest password " + name
 		body := map[string]any{"username": name, "password": pw, "email": name + "@example.com", "roles": []string{"reader"}}
-		if err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/users", in.app.Config.AdminToken, body, nil); err != nil {
+		if err := in.call(ctx, http.MethodPost, in.adminURL+"/admin/users", in.adminToken, body, nil); err != nil {
 			return nil, fmt.Errorf("create user: %w", err)
 		}
 		ans, err := in.token(ctx, c, url.Values{"grant_type": {"password"}, "username": {name}, "password": {pw}})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,19 @@ import (
 
 	"github.com/authd-dev/authd/internal/redistest"
 )
+
+// TestMain lets the test binary be the load test's server child
+// (child.go), as the loadtest binary is: run re-executes os.Executable.
+func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) == "1" {
+		if err := serveChild(context.Background(), os.Args[1:], os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest server child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 // TestRunShort runs the whole load test briefly against real stores (bolt
 // and the Redis that `make test` makes sure of): every scenario must get
@@ -63,6 +77,12 @@ func TestRunShort(t *testing.T) {
 		"introspection of an active ES256 token ≥ 12000/s on Redis:",
 		"open loop at 70% of each maximum",
 		"open-loop p99 < 5.00ms and no failed answer at 70% of the maximum rate:",
+		// The server is a child; the open loop runs in both layouts.
+		"server in a process of its own",
+		"client_credentials ES256 (bolt, pinned)",
+		"introspection ES256 (redis, pinned)",
+		"where the open-loop tail comes from",
+		"(the server process alone)",
 		"server CPU per client_credentials ES256 token ≤ 100µs at log level info:",
 		"server CPU per request (authd's goroutines",
 		"top 15 functions by cumulative share",
@@ -78,6 +98,36 @@ func TestRunShort(t *testing.T) {
 	}
 	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
 		t.Errorf("CPU profile not written: %v", err)
+	}
+	if t.Failed() {
+		t.Log(report)
+	}
+}
+
+// TestRunInProcess runs the load test briefly with authd in the load
+// generator's process (the layout before issue 13): the open loop runs
+// shared only, and the profile is of the one process.
+func TestRunInProcess(t *testing.T) {
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := []string{"-in-process", "-workers", "4", "-duration", "200ms", "-sign-duration", "100ms", "-logins", "8", "-redis-url", ""}
+	if err := run(ctx, args, &out, io.Discard); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	for _, want := range []string{
+		"load generator and server in one process",
+		"layout shared: server and generator in one process",
+		"open loop at 70% of each maximum",
+		"(server and load generator)",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(report, "pinned)") {
+		t.Errorf("an in-process run has pinned rows")
 	}
 	if t.Failed() {
 		t.Log(report)
@@ -124,8 +174,11 @@ func TestParseFlags(t *testing.T) {
 		want    options
 		wantErr bool
 	}{
-		{args: nil, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0", LogLevel: "info", OpenLoad: 0.7}},
-		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", "", "-log-level", "warn", "-open-load", "0", "-sentinel"}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p", LogLevel: "warn", Sentinel: true}},
+		{args: nil, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0", LogLevel: "info", OpenLoad: 0.7, OpenLayout: "both"}},
+		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", "", "-log-level", "warn", "-open-load", "0", "-sentinel"}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p", LogLevel: "warn", Sentinel: true, OpenLayout: "both"}},
+		{args: []string{"-in-process", "-open-layout", "shared"}, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0", LogLevel: "info", OpenLoad: 0.7, InProcess: true, OpenLayout: "shared"}},
+		{args: []string{"-open-layout", "sideways"}, wantErr: true},
+		{args: []string{"-in-process", "-open-layout", "pinned"}, wantErr: true},
 		{args: []string{"-workers", "0"}, wantErr: true},
 		{args: []string{"-duration", "-1s"}, wantErr: true},
 		{args: []string{"extra"}, wantErr: true},

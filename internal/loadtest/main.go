@@ -1,10 +1,11 @@
 // Command loadtest measures authd on loopback in one run: it starts authd
-// in this process (bolt in a temp dir, and Redis when one answers), drives
+// in a child process (bolt in a temp dir, and Redis when one answers;
+// -in-process: in this one), drives
 // it with vegeta at the maximum rate a fixed number of workers sustains,
 // compares the token rates with bare go-jose signing on the same cores,
 // and prints one table. `make bench` runs it after the Go benchmarks.
 //
-//	go run ./internal/loadtest [-workers 16] [-duration 5s] [-cpuprofile FILE]
+//	go run ./internal/loadtest [-workers 16] [-duration 5s] [-cpuprofile FILE] [-open-layout both]
 package main
 
 import (
@@ -21,6 +22,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if os.Getenv(serveEnv) == "1" { // a server child (child.go)
+		if err := serveChild(ctx, os.Args[1:], os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest server child:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "loadtest:", err)

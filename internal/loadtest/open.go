@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -28,14 +29,86 @@ type openOutcome struct {
 	// P50, P99 and Max are measured from each request's scheduled send
 	// time (see scheduledLatencies).
 	P50, P99, Max time.Duration
-	// CPU is the process CPU time per successful answer at this rate.
+	// CPU is the CPU time of server and generator per successful answer
+	// at this rate.
 	CPU        time.Duration
 	FirstError string
+	// Layout is the open-loop layout (shared or pinned) and Closed the
+	// closed-loop maximum measured in it, of which Rate is a share.
+	Layout string
+	Closed float64
+	// Server and Generator are the runtime windows of the two processes
+	// over the phase (Generator is empty when they are one process).
+	Server, Generator windowStats
+	// Slow describes the requests at or past the open-loop target.
+	Slow slowBursts
 }
 
-// openAttack drives s at rate requests per second for d, open loop;
-// workers is the closed loop's number of clients.
-func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration, workers uint64) openOutcome {
+// slowBursts groups the requests whose latency reached the open-loop
+// target by when they were due: requests due within burstGap of the
+// previous slow one belong to its burst. A few long bursts at a regular
+// interval point at a periodic stall (a GC, a poll, a sync); many short
+// ones at queueing.
+type slowBursts struct {
+	Count  int           // slow requests
+	Bursts int           // their bursts
+	Widest time.Duration // the longest burst, first to last due time
+	// Worst is the highest latency, At when it was due (since the start).
+	Worst, At time.Duration
+	// Gap is the median time between the starts of successive bursts.
+	Gap time.Duration
+}
+
+// burstGap separates two bursts of slow requests.
+const burstGap = 20 * time.Millisecond
+
+// findBursts groups the slow requests (latency ≥ limit) of reqs, which
+// it sorts by due time.
+func findBursts(reqs []timedRequest, limit time.Duration) slowBursts {
+	slices.SortFunc(reqs, func(a, b timedRequest) int { return cmp.Compare(a.Due, b.Due) })
+	var (
+		b      slowBursts
+		starts []time.Duration
+		first  time.Duration
+		last   = time.Duration(-1)
+	)
+	for _, r := range reqs {
+		if r.Latency < limit {
+			continue
+		}
+		b.Count++
+		if r.Latency > b.Worst {
+			b.Worst, b.At = r.Latency, r.Due
+		}
+		if last < 0 || r.Due-last > burstGap {
+			b.Bursts++
+			starts = append(starts, r.Due)
+			first = r.Due
+		}
+		last = r.Due
+		b.Widest = max(b.Widest, last-first)
+	}
+	if len(starts) > 1 {
+		gaps := make([]time.Duration, len(starts)-1)
+		for i := range gaps {
+			gaps[i] = starts[i+1] - starts[i]
+		}
+		slices.Sort(gaps)
+		b.Gap = gaps[len(gaps)/2]
+	}
+	return b
+}
+
+// timedRequest is one open-loop request: when it was due (since the
+// phase's start) and its latency from then.
+type timedRequest struct {
+	Due, Latency time.Duration
+}
+
+// openAttack drives s at rate requests per second for o.Duration, open
+// loop; o.Workers is the closed loop's number of clients.
+func openAttack(ctx context.Context, s scenario, rate float64, o attackOptions) openOutcome {
+	d, workers := o.Duration, o.Workers
 	want := s.Want
 	if want == 0 {
 		want = http.StatusOK
@@ -66,10 +139,11 @@ func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration, 
 	var (
 		ok    uint64
 		lat   []time.Duration
+		reqs  []timedRequest
 		first string
 		last  time.Time
 	)
-	cpu0 := processCPU()
+	cpu0 := o.cpu()
 	start := time.Now() // vegeta's own start is a moment later: never earlier than the schedule
 	for res := range atk.Attack(s.Targeter, pacer, d, s.Name) {
 		out.Requests++
@@ -77,14 +151,16 @@ func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration, 
 		if end.After(last) {
 			last = end
 		}
-		lat = append(lat, scheduledLatency(start, pacer, res))
+		l := scheduledLatency(start, pacer, res)
+		lat = append(lat, l)
+		reqs = append(reqs, timedRequest{Due: due(start, pacer, res.Seq).Sub(start), Latency: l})
 		if err := s.judge(res, want); err == nil {
 			ok++
 		} else if first == "" {
 			first = describe(res, want, err)
 		}
 	}
-	cpu := processCPU() - cpu0
+	cpu := o.cpu() - cpu0
 	out.FirstError = first
 	if out.Requests == 0 {
 		return out
@@ -97,6 +173,7 @@ func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration, 
 		out.CPU = cpu / time.Duration(ok)
 	}
 	out.P50, out.P99, out.Max = percentiles(lat)
+	out.Slow = findBursts(reqs, targetOpenP99)
 	return out
 }
 
@@ -106,9 +183,13 @@ func openAttack(ctx context.Context, s scenario, rate float64, d time.Duration, 
 // when a worker picks it up, so a late pacer or a worker pool that had to
 // grow would otherwise not count.
 func scheduledLatency(start time.Time, p vegeta.ConstantPacer, res *vegeta.Result) time.Duration {
-	due := start.Add(time.Duration(float64(res.Seq) * float64(p.Per) / float64(p.Freq)))
-	l := res.Timestamp.Add(res.Latency).Sub(due)
+	l := res.Timestamp.Add(res.Latency).Sub(due(start, p, res.Seq))
 	return max(l, res.Latency)
+}
+
+// due is when request number seq is due by the constant schedule.
+func due(start time.Time, p vegeta.ConstantPacer, seq uint64) time.Time {
+	return start.Add(time.Duration(float64(seq) * float64(p.Per) / float64(p.Freq)))
 }
 
 // percentiles returns the 50th and 99th percentiles (nearest rank) and

@@ -109,7 +109,7 @@ func (r *report) print(w io.Writer, o options) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f%%\t%s\t%s\t%s\t%s\t%s\t\n", oc.Name, oc.Rate, oc.Throughput, 100*oc.Success, ms(oc.P50), ms(oc.P99), us(oc.CPU), wall, cpu)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "(CPU/ok: CPU of this process — server and load generator — per successful answer)")
+	fmt.Fprintln(w, "(CPU/ok: CPU of the server and the load generator together per successful answer)")
 	for _, oc := range r.outcomes {
 		if oc.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s: %s\n", oc.Name, oc.FirstError)
@@ -128,21 +128,54 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float6
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
 
 // printOpen prints the open-loop phase: latency measured from each
-// request's scheduled send time, at a fixed rate.
+// request's scheduled send time, at a fixed rate; then, per row, what
+// the two processes' runtimes and the server's handler saw meanwhile.
 func (r *report) printOpen(w io.Writer, o options) {
 	if len(r.open) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "\nopen loop at %.0f%% of each maximum (constant rate; latency from the scheduled send time, so stalls are not hidden):\n", 100*o.OpenLoad)
+	r.printLayouts(w, o)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\trate\tok/s\tsuccess\tp50\tp99\tmax\tCPU/ok\t")
+	fmt.Fprintln(tw, "scenario\trate\tok/s\tsuccess\tp50\tp99\tmax\tCPU/ok\tclosed-loop max\t")
 	for _, oc := range r.open {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f%%\t%s\t%s\t%s\t%s\t\n", oc.Name, oc.Rate, oc.Throughput, 100*oc.Success, ms(oc.P50), ms(oc.P99), ms(oc.Max), us(oc.CPU))
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f%%\t%s\t%s\t%s\t%s\t%.0f/s\t\n", oc.Name, oc.Rate, oc.Throughput, 100*oc.Success, ms(oc.P50), ms(oc.P99), ms(oc.Max), us(oc.CPU), oc.Closed)
 	}
 	tw.Flush()
 	for _, oc := range r.open {
 		if oc.FirstError != "" {
 			fmt.Fprintf(w, "first error in %s (open loop): %s\n", oc.Name, oc.FirstError)
+		}
+	}
+	fmt.Fprintf(w, "\nwhere the open-loop tail comes from (handler: time inside authd's public handler; sched: time runnable before running, runtime/metrics; slow: requests ≥ %s, grouped in bursts %s apart):\n", ms(targetOpenP99), burstGap)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "open-loop row\tp99 seen\thandler p99\thandler max\tserver sched p99/max\tserver GCs, max pause\tgenerator sched p99/max\tgenerator GCs, max pause\tslow\tbursts\twidest\tmedian gap\tworst (at)\t")
+	for _, oc := range r.open {
+		gen := "same process"
+		genGC := "-"
+		if oc.Generator.CPU > 0 {
+			gen = ms(oc.Generator.SchedP99) + " / " + ms(oc.Generator.SchedMax)
+			genGC = fmt.Sprintf("%d, %s", oc.Generator.GCs, ms(oc.Generator.GCPauseMax))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s (%s)\t\n", oc.Name, ms(oc.P99),
+			ms(oc.Server.HandlerP99), ms(oc.Server.HandlerMax),
+			ms(oc.Server.SchedP99)+" / "+ms(oc.Server.SchedMax), fmt.Sprintf("%d, %s", oc.Server.GCs, ms(oc.Server.GCPauseMax)),
+			gen, genGC,
+			oc.Slow.Count, oc.Slow.Bursts, ms(oc.Slow.Widest), ms(oc.Slow.Gap), ms(oc.Slow.Worst), oc.Slow.At.Round(time.Millisecond))
+	}
+	tw.Flush()
+}
+
+// printLayouts says how the processes were laid out on the cores.
+func (r *report) printLayouts(w io.Writer, o options) {
+	for _, l := range r.layouts {
+		switch {
+		case l == layoutShared && o.InProcess:
+			fmt.Fprintln(w, "  layout shared: server and generator in one process, one Go runtime, every core")
+		case l == layoutShared:
+			fmt.Fprintln(w, "  layout shared: server and generator in two processes, each free on every core (GOMAXPROCS = cores)")
+		case l == layoutPinned:
+			fmt.Fprintf(w, "  layout pinned (rows \", pinned)\"): generator on CPU %d, server on CPU %d, GOMAXPROCS=1 each; the rate is of the closed-loop maximum measured pinned just before (Redis itself is not pinned)\n", r.cpus[0], r.cpus[1])
 		}
 	}
 }
@@ -255,8 +288,12 @@ func (r *report) printProfile(w io.Writer, o options) {
 		}
 		return fmt.Sprintf("%.1fµs", float64(ns)/reqs/1e3)
 	}
-	fmt.Fprintf(w, "\nCPU profile of %q: %s of CPU for %d requests = %s of CPU per request (server and load generator)\n",
-		r.profiled.Name, time.Duration(p.Total).Round(time.Millisecond), r.profiled.Requests, perReq(p.Total))
+	whose := "server and load generator"
+	if r.serverOnlyProfile {
+		whose = "the server process alone"
+	}
+	fmt.Fprintf(w, "\nCPU profile of %q: %s of CPU for %d requests = %s of CPU per request (%s)\n",
+		r.profiled.Name, time.Duration(p.Total).Round(time.Millisecond), r.profiled.Requests, perReq(p.Total), whose)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "where the CPU goes (each sample counted once)\tshare\tper request\t")
 	part := p.partition(concerns)

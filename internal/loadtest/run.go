@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,7 +38,24 @@ type options struct {
 	// Sentinel runs the durable-rotation scenarios on a private Redis
 	// Sentinel deployment (sentinel.go).
 	Sentinel bool
+	// InProcess runs authd in the load generator's process, as the load
+	// test did before issue 13 (one Go runtime, GC and scheduler for
+	// both), instead of in a child process of its own (child.go).
+	InProcess bool
+	// OpenLayout is where the open-loop phase runs: "shared" (server and
+	// generator each free on every core), "pinned" (each on a core of its
+	// own, GOMAXPROCS=1 each, the maximum re-measured so), or "both".
+	OpenLayout string
+
+	logFile string // authd's log file, in the run's temp dir
 }
+
+// The layouts of the open-loop phase (-open-layout).
+const (
+	layoutShared = "shared"
+	layoutPinned = "pinned"
+	layoutBoth   = "both"
+)
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -53,6 +70,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.LogLevel, "log-level", "info", "authd's log level (info, its default, writes one line per request, to a file in the run's temp dir)")
 	fs.Float64Var(&o.OpenLoad, "open-load", 0.7, "open-loop phase: drive the latency scenarios at this fraction of their closed-loop maximum rate (0 to skip)")
 	fs.BoolVar(&o.Sentinel, "sentinel", false, "also start a private Redis Sentinel deployment (redis-server, redis-sentinel) and compare refresh rotation with --redis-wait-replicas 1 and off")
+	fs.BoolVar(&o.InProcess, "in-process", false, "run authd in the load generator's process (one Go runtime for both, the layout before issue 13) instead of a child process")
+	fs.StringVar(&o.OpenLayout, "open-layout", layoutBoth, "open-loop phase layout: shared (server and generator processes free on every core), pinned (each on its own core, GOMAXPROCS=1 each, the maximum re-measured so; not with -in-process) or both")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -64,6 +83,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.OpenLoad < 0 || o.OpenLoad > 1 {
 		return o, errors.New("-open-load must be between 0 and 1")
+	}
+	switch o.OpenLayout {
+	case layoutShared, layoutPinned, layoutBoth:
+	default:
+		return o, fmt.Errorf("-open-layout %q: want shared, pinned or both", o.OpenLayout)
+	}
+	if o.InProcess && o.OpenLayout == layoutPinned {
+		return o, errors.New("-open-layout pinned needs the server in its own process (not -in-process)")
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(o.LogLevel)); err != nil {
@@ -85,7 +112,15 @@ type report struct {
 	profiled outcome
 	// tempProfile: the profile went to the temp dir (no -cpuprofile).
 	tempProfile bool
-	notes       []string
+	// serverOnlyProfile: the profile is of the server child alone.
+	serverOnlyProfile bool
+	notes             []string
+	// gen is the load generator's own runtime (open-loop windows).
+	gen *localControl
+	// layouts are the open-loop layouts to run; cpus the CPUs usable for
+	// pinning (generator on the first, server on the second).
+	layouts []string
+	cpus    []int
 }
 
 func (r *report) add(o outcome) { r.outcomes = append(r.outcomes, o) }
@@ -99,12 +134,77 @@ func (r *report) measure(ctx context.Context, s scenario, atk attackOptions) {
 	r.openPhase(ctx, s, oc, atk)
 }
 
-// openPhase runs the open-loop phase of s after its closed-loop outcome.
+// openPhase runs the open-loop phase of s after its closed-loop outcome,
+// in each layout of r.layouts: shared at atk.OpenLoad of closed, pinned
+// at atk.OpenLoad of a closed-loop maximum measured pinned first.
 func (r *report) openPhase(ctx context.Context, s scenario, closed outcome, atk attackOptions) {
-	if !s.Open || atk.OpenLoad <= 0 || ctx.Err() != nil {
+	if !s.Open || atk.OpenLoad <= 0 {
 		return
 	}
-	r.open = append(r.open, openAttack(ctx, s, atk.OpenLoad*closed.Throughput, atk.Duration, atk.Workers))
+	for _, layout := range r.layouts {
+		if ctx.Err() != nil {
+			return
+		}
+		switch layout {
+		case layoutShared:
+			r.open = append(r.open, r.openRun(ctx, s, s.Name, layoutShared, closed, atk))
+		case layoutPinned:
+			err := r.pinned(atk.server, func() {
+				max := attack(ctx, s, atk)
+				r.open = append(r.open, r.openRun(ctx, s, pinnedName(s.Name), layoutPinned, max, atk))
+			})
+			if err != nil {
+				r.notes = append(r.notes, fmt.Sprintf("%s: no pinned open loop: %v", s.Name, err))
+			}
+		}
+	}
+}
+
+// pinnedName is a scenario's row name in the pinned layout.
+func pinnedName(name string) string {
+	if base, ok := strings.CutSuffix(name, ")"); ok {
+		return base + ", pinned)"
+	}
+	return name + " (pinned)"
+}
+
+// openRun runs the open-loop phase of s at atk.OpenLoad of closed's
+// throughput and collects both processes' runtime windows.
+func (r *report) openRun(ctx context.Context, s scenario, name, layout string, closed outcome, atk attackOptions) openOutcome {
+	in := atk.server
+	in.ctl.startWindow()
+	r.gen.startWindow()
+	s.Name = name
+	oc := openAttack(ctx, s, atk.OpenLoad*closed.Throughput, atk)
+	oc.Layout, oc.Closed = layout, closed.Throughput
+	oc.Server, _ = in.ctl.window()
+	if in.child != nil {
+		oc.Generator, _ = r.gen.window()
+	}
+	return oc
+}
+
+// pinned runs f with the load generator (this process) on r.cpus[0] and
+// the server child on r.cpus[1], GOMAXPROCS=1 each, then sets both free
+// on every usable CPU again.
+func (r *report) pinned(in *instance, f func()) (err error) {
+	if in.child == nil {
+		return errors.New("the server runs in this process (-in-process)")
+	}
+	if len(r.cpus) < 2 {
+		return fmt.Errorf("pinning needs two usable CPUs, have %v", r.cpus)
+	}
+	self, child := os.Getpid(), in.child.pid()
+	defer func() {
+		err = errors.Join(err, pinProcess(self, r.cpus), pinProcess(child, r.cpus), in.ctl.setProcs(0))
+		runtime.GOMAXPROCS(len(r.cpus))
+	}()
+	if err := errors.Join(pinProcess(self, r.cpus[:1]), pinProcess(child, r.cpus[1:2]), in.ctl.setProcs(1)); err != nil {
+		return err
+	}
+	runtime.GOMAXPROCS(1)
+	f()
+	return nil
 }
 
 // failed names the scenarios that sent nothing or got any answer that was
@@ -125,8 +225,27 @@ func (r *report) failed() []string {
 // loadTest runs every scenario and prints the report.
 func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	procs := runtime.GOMAXPROCS(0)
-	fmt.Fprintf(stdout, "authd load test: %d workers, %s per scenario, GOMAXPROCS=%d (load generator and server share the cores)\n", o.Workers, o.Duration, procs)
-	rep := &report{bare: map[string]bareSign{}}
+	if o.InProcess {
+		fmt.Fprintf(stdout, "authd load test: %d workers, %s per scenario, GOMAXPROCS=%d (load generator and server in one process, sharing the cores)\n", o.Workers, o.Duration, procs)
+	} else {
+		fmt.Fprintf(stdout, "authd load test: %d workers, %s per scenario, GOMAXPROCS=%d (server in a process of its own; both processes share the cores)\n", o.Workers, o.Duration, procs)
+	}
+	rep := &report{bare: map[string]bareSign{}, gen: &localControl{}, serverOnlyProfile: !o.InProcess}
+	switch {
+	case o.InProcess:
+		rep.layouts = []string{layoutShared}
+	case o.OpenLayout == layoutBoth:
+		rep.layouts = []string{layoutShared, layoutPinned}
+	default:
+		rep.layouts = []string{o.OpenLayout}
+	}
+	if slices.Contains(rep.layouts, layoutPinned) {
+		var err error
+		if rep.cpus, err = usableCPUs(); err != nil || len(rep.cpus) < 2 {
+			rep.notes = append(rep.notes, fmt.Sprintf("no pinned open loop: usable CPUs %v (%v)", rep.cpus, err))
+			rep.layouts = slices.DeleteFunc(rep.layouts, func(l string) bool { return l == layoutPinned })
+		}
+	}
 
 	for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.RS256} {
 		bs, err := bareSignRate(ctx, alg, procs, o.SignDuration)
@@ -149,21 +268,22 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer logFile.Close()
+	o.logFile = logFile.Name()
 	logger := app.NewLogger(logFile, o.LogLevel, "text")
 	if o.CPUProfile == "" {
 		o.CPUProfile, rep.tempProfile = filepath.Join(dir, "cpu.pprof"), true
 	}
 
-	if err := boltScenarios(ctx, o, rep, filepath.Join(dir, "bolt"), logger); err != nil {
+	if err := boltScenarios(ctx, o, rep, filepath.Join(dir, "bolt"), logger, stderr); err != nil {
 		return err
 	}
 	if ctx.Err() == nil {
-		if err := redisScenarios(ctx, o, rep, filepath.Join(dir, "redis"), logger); err != nil {
+		if err := redisScenarios(ctx, o, rep, filepath.Join(dir, "redis"), logger, stderr); err != nil {
 			return err
 		}
 	}
 	if o.Sentinel && ctx.Err() == nil {
-		if err := sentinelScenarios(ctx, o, rep, filepath.Join(dir, "sentinel"), logger); err != nil {
+		if err := sentinelScenarios(ctx, o, rep, filepath.Join(dir, "sentinel"), logger, stderr); err != nil {
 			return err
 		}
 	}
@@ -181,13 +301,13 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 }
 
 // boltScenarios runs the scenarios on the embedded store.
-func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, logger *slog.Logger) error {
-	in, err := startInstance(ctx, dataDir, logger, "--store", "bolt")
+func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, logger *slog.Logger, stderr io.Writer) error {
+	in, err := serverFor(ctx, o, dataDir, logger, stderr, "--store", "bolt")
 	if err != nil {
 		return fmt.Errorf("start authd (bolt): %w", err)
 	}
 	defer in.close()
-	atk := attackOptions{Workers: o.Workers, Duration: o.Duration, OpenLoad: o.OpenLoad}
+	atk := newAttackOptions(o, in)
 
 	es, err := ccClient(ctx, in, "ES256")
 	if err != nil {
@@ -197,20 +317,16 @@ func boltScenarios(ctx context.Context, o options, rep *report, dataDir string, 
 	if err != nil {
 		return err
 	}
-	prof, err := os.Create(o.CPUProfile)
-	if err != nil {
-		return err
-	}
-	defer prof.Close()
-	if err := pprof.StartCPUProfile(prof); err != nil {
+	// The profile is the server child's alone (or, -in-process, of the
+	// one process).
+	if err := in.ctl.startProfile(o.CPUProfile); err != nil {
 		return fmt.Errorf("cpu profile: %w", err)
 	}
 	esBolt := clientCredentials("client_credentials ES256 (bolt)", in, es, "ES256")
 	rep.profiled = attack(ctx, esBolt, atk)
 	rep.add(rep.profiled)
-	pprof.StopCPUProfile()
-	if err := prof.Close(); err != nil {
-		return err
+	if err := in.ctl.stopProfile(); err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
 	}
 	data, err := os.ReadFile(o.CPUProfile)
 	if err != nil {
@@ -277,7 +393,7 @@ func introspectScenario(ctx context.Context, rep *report, in *instance, es clien
 
 // redisScenarios runs the store-bound scenarios on Redis under a unique
 // key prefix, removed afterwards; skipped if Redis does not answer.
-func redisScenarios(ctx context.Context, o options, rep *report, dataDir string, logger *slog.Logger) (err error) {
+func redisScenarios(ctx context.Context, o options, rep *report, dataDir string, logger *slog.Logger, stderr io.Writer) (err error) {
 	if o.RedisURL == "" {
 		rep.notes = append(rep.notes, "Redis scenarios skipped (-redis-url \"\")")
 		return nil
@@ -292,12 +408,12 @@ func redisScenarios(ctx context.Context, o options, rep *report, dataDir string,
 			err = fmt.Errorf("remove the Redis keys under %q: %w", prefix, cerr)
 		}
 	}()
-	in, err := startInstance(ctx, dataDir, logger, "--store", "redis", "--redis-url", o.RedisURL, "--redis-prefix", prefix)
+	in, err := serverFor(ctx, o, dataDir, logger, stderr, "--store", "redis", "--redis-url", o.RedisURL, "--redis-prefix", prefix)
 	if err != nil {
 		return fmt.Errorf("start authd (redis): %w", err)
 	}
 	defer in.close()
-	atk := attackOptions{Workers: o.Workers, Duration: o.Duration, OpenLoad: o.OpenLoad}
+	atk := newAttackOptions(o, in)
 
 	es, err := ccClient(ctx, in, "ES256")
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,26 +19,27 @@ import (
 // rotation through it twice in the same run: with the durable rotation
 // (--redis-wait-replicas 1: every rotation waits for the replica's
 // acknowledgement, WAIT) and with the plain one (off).
-func sentinelScenarios(ctx context.Context, o options, rep *report, dir string, logger *slog.Logger) (err error) {
+func sentinelScenarios(ctx context.Context, o options, rep *report, dir string, logger *slog.Logger, stderr io.Writer) (err error) {
 	tb := &runTB{dir: dir}
 	defer tb.cleanup()
 	var sen *redistest.Sentinel
 	if err := tb.do(func() { sen = redistest.NewSentinel(tb) }); err != nil {
 		return fmt.Errorf("start Redis Sentinel: %w", err)
 	}
-	atk := attackOptions{Workers: o.Workers, Duration: o.Duration}
 	var plain outcome
 	for _, wait := range []string{"off", "1"} {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		in, err := startInstance(ctx, filepath.Join(dir, "authd-wait-"+wait), logger,
+		in, err := serverFor(ctx, o, filepath.Join(dir, "authd-wait-"+wait), logger, stderr,
 			"--store", "redis", "--redis-addrs", strings.Join(sen.Sentinels, ","),
 			"--redis-master-name", redistest.SentinelMaster, "--redis-prefix", "loadtest-wait-"+wait+":",
 			"--redis-wait-replicas", wait)
 		if err != nil {
 			return fmt.Errorf("start authd (sentinel, wait-replicas %s): %w", wait, err)
 		}
+		atk := newAttackOptions(o, in)
+		atk.OpenLoad = 0
 		rt, tokens, err := refreshSetup(ctx, in, o.Logins)
 		if err != nil {
 			in.close()
