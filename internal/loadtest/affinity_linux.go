@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -56,4 +58,27 @@ func pinProcess(pid int, cpus []int) error {
 		}
 	}
 	return nil
+}
+
+// runQueueWait is the time the live threads of this process have spent
+// runnable, waiting for a CPU (the second field of each thread's
+// /proc/self/task/TID/schedstat, in nanoseconds); 0 if unreadable.
+func runQueueWait() time.Duration {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, t := range tasks {
+		raw, err := os.ReadFile("/proc/self/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(raw)); len(f) >= 2 {
+			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				total += n
+			}
+		}
+	}
+	return time.Duration(total)
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authd-dev/authd/internal/app"
@@ -292,8 +293,9 @@ func startChild(ctx context.Context, dataDir, logFile, logLevel string, stderr i
 }
 
 // serverFor starts the server of one store: a child process unless
-// o.InProcess.
+// o.InProcess; o.ServeArgs follow the store's flags.
 func serverFor(ctx context.Context, o options, dataDir string, logger *slog.Logger, stderr io.Writer, storeArgs ...string) (*instance, error) {
+	storeArgs = append(storeArgs, strings.Fields(o.ServeArgs)...)
 	if o.InProcess {
 		return startInstance(ctx, dataDir, logger, storeArgs...)
 	}

@@ -124,6 +124,14 @@ func (r *report) print(w io.Writer, o options) {
 	r.printProfile(w, o)
 }
 
+// perSec is d per second of wall, in ms/s.
+func perSec(d, wall time.Duration) string {
+	if wall <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fms/s", float64(d)/float64(time.Millisecond)/wall.Seconds())
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
 
@@ -147,20 +155,22 @@ func (r *report) printOpen(w io.Writer, o options) {
 			fmt.Fprintf(w, "first error in %s (open loop): %s\n", oc.Name, oc.FirstError)
 		}
 	}
-	fmt.Fprintf(w, "\nwhere the open-loop tail comes from (handler: time inside authd's public handler; sched: time runnable before running, runtime/metrics; slow: requests ≥ %s, grouped in bursts %s apart):\n", ms(targetOpenP99), burstGap)
+	fmt.Fprintf(w, "\nwhere the open-loop tail comes from (handler: time inside authd's public handler; sched: goroutines runnable before running, runtime/metrics;\n"+
+		"  run queue: threads runnable but waiting for a core in the kernel, ms per s; slow: requests ≥ %s, grouped in bursts %s apart):\n", ms(targetOpenP99), burstGap)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "open-loop row\tp99 seen\thandler p99\thandler max\tserver sched p99/max\tserver GCs, max pause\tgenerator sched p99/max\tgenerator GCs, max pause\tslow\tbursts\twidest\tmedian gap\tworst (at)\t")
+	fmt.Fprintln(tw, "open-loop row\tp99 seen\thandler p99\thandler max\tserver sched p99/max\tserver GCs, max pause\tserver run queue\tgenerator sched p99/max\tgenerator GCs, max pause\tgenerator run queue\tslow\tbursts\twidest\tmedian gap\tworst (at)\t")
 	for _, oc := range r.open {
-		gen := "same process"
-		genGC := "-"
+		gen, genGC, genRQ := "same process", "-", "-"
 		if oc.Generator.CPU > 0 {
 			gen = ms(oc.Generator.SchedP99) + " / " + ms(oc.Generator.SchedMax)
 			genGC = fmt.Sprintf("%d, %s", oc.Generator.GCs, ms(oc.Generator.GCPauseMax))
+			genRQ = perSec(oc.Generator.RunQueue, oc.Generator.Wall)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s (%s)\t\n", oc.Name, ms(oc.P99),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s (%s)\t\n", oc.Name, ms(oc.P99),
 			ms(oc.Server.HandlerP99), ms(oc.Server.HandlerMax),
 			ms(oc.Server.SchedP99)+" / "+ms(oc.Server.SchedMax), fmt.Sprintf("%d, %s", oc.Server.GCs, ms(oc.Server.GCPauseMax)),
-			gen, genGC,
+			perSec(oc.Server.RunQueue, oc.Server.Wall),
+			gen, genGC, genRQ,
 			oc.Slow.Count, oc.Slow.Bursts, ms(oc.Slow.Widest), ms(oc.Slow.Gap), ms(oc.Slow.Worst), oc.Slow.At.Round(time.Millisecond))
 	}
 	tw.Flush()

@@ -46,6 +46,9 @@ type options struct {
 	// generator each free on every core), "pinned" (each on a core of its
 	// own, GOMAXPROCS=1 each, the maximum re-measured so), or "both".
 	OpenLayout string
+	// ServeArgs are more flags of `authd serve` for every server (split
+	// on spaces), to measure one setting's effect on the figures.
+	ServeArgs string
 
 	logFile string // authd's log file, in the run's temp dir
 }
@@ -72,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.Sentinel, "sentinel", false, "also start a private Redis Sentinel deployment (redis-server, redis-sentinel) and compare refresh rotation with --redis-wait-replicas 1 and off")
 	fs.BoolVar(&o.InProcess, "in-process", false, "run authd in the load generator's process (one Go runtime for both, the layout before issue 13) instead of a child process")
 	fs.StringVar(&o.OpenLayout, "open-layout", layoutBoth, "open-loop phase layout: shared (server and generator processes free on every core), pinned (each on its own core, GOMAXPROCS=1 each, the maximum re-measured so; not with -in-process) or both")
+	fs.StringVar(&o.ServeArgs, "serve-args", "", "more flags of `authd serve` for every server, space-separated (e.g. \"--deny-mirror-staleness 0\")")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -15,7 +15,13 @@ import (
 // where an open-loop phase's tail comes from (open.go). Durations from
 // runtime/metrics histograms are the upper bound of their bucket.
 type windowStats struct {
-	CPU time.Duration `json:"cpu"` // process CPU (user + system)
+	CPU  time.Duration `json:"cpu"`  // process CPU (user + system)
+	Wall time.Duration `json:"wall"` // length of the window
+	// RunQueue is the time this process's threads spent runnable but
+	// waiting for a core in the kernel (run_delay of
+	// /proc/self/task/*/schedstat): other processes — the other side of
+	// the test, Redis, other users of the machine — holding the cores.
+	RunQueue time.Duration `json:"run_queue"`
 	// GCs is the number of completed GC cycles, GCPauseMax the longest
 	// stop-the-world pause of the GC.
 	GCs        uint64        `json:"gcs"`
@@ -74,6 +80,8 @@ type localControl struct {
 	mu      sync.Mutex
 	start   []metrics.Sample
 	cpu0    time.Duration
+	rq0     time.Duration
+	t0      time.Time
 	profile *os.File
 }
 
@@ -84,7 +92,7 @@ func (c *localControl) startWindow() error {
 	}
 	metrics.Read(s)
 	c.mu.Lock()
-	c.start, c.cpu0 = s, processCPU()
+	c.start, c.cpu0, c.rq0, c.t0 = s, processCPU(), runQueueWait(), time.Now()
 	c.mu.Unlock()
 	if c.timing != nil {
 		c.timing.take()
@@ -99,10 +107,10 @@ func (c *localControl) window() (windowStats, error) {
 	}
 	metrics.Read(now)
 	c.mu.Lock()
-	start, cpu0 := c.start, c.cpu0
+	start, cpu0, rq0, t0 := c.start, c.cpu0, c.rq0, c.t0
 	c.mu.Unlock()
 	var w windowStats
-	w.CPU = processCPU() - cpu0
+	w.CPU, w.RunQueue, w.Wall = processCPU()-cpu0, max(runQueueWait()-rq0, 0), time.Since(t0)
 	if start == nil {
 		return w, nil
 	}
