@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -47,6 +48,8 @@ type outcome struct {
 	CPU        time.Duration
 	FirstError string
 	Bare       string
+	// Skipped: the scenario's name does not match -scenarios.
+	Skipped bool
 }
 
 // attackOptions are the knobs of every phase.
@@ -61,6 +64,8 @@ type attackOptions struct {
 	CPU func() time.Duration
 	// server is the authd the scenarios drive.
 	server *instance
+	// only, when set, names the scenarios to measure (-scenarios).
+	only *regexp.Regexp
 }
 
 // cpu is o.CPU(), or this process's CPU when o has no CPU.
@@ -73,15 +78,22 @@ func (o attackOptions) cpu() time.Duration {
 
 // newAttackOptions are the options of o for the scenarios of in.
 func newAttackOptions(o options, in *instance) attackOptions {
-	return attackOptions{
+	atk := attackOptions{
 		Workers: o.Workers, Duration: o.Duration, OpenLoad: o.OpenLoad, server: in,
 		CPU: func() time.Duration { return processCPU() + in.ctl.cpu() },
 	}
+	if o.Scenarios != "" {
+		atk.only = regexp.MustCompile(o.Scenarios) // parseFlags checked it
+	}
+	return atk
 }
 
 // attack runs s at the maximum rate a fixed pool of workers sustains
 // (each worker waits for its answer before sending again) for o.Duration.
 func attack(ctx context.Context, s scenario, o attackOptions) outcome {
+	if o.only != nil && !o.only.MatchString(s.Name) {
+		return outcome{Name: s.Name, Skipped: true}
+	}
 	want := s.Want
 	if want == 0 {
 		want = http.StatusOK

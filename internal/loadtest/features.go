@@ -433,6 +433,9 @@ func featureScenarios(ctx context.Context, rep *report, in *instance, es client,
 // featureOutcome adds o to the main table and pairs it with baseline in
 // the features table.
 func (r *report) featureOutcome(o outcome, baseline, note string) outcome {
+	if o.Skipped {
+		return o
+	}
 	r.add(o)
 	r.features = append(r.features, featureRow{Feature: o.Name, Baseline: baseline, Note: note})
 	return o

@@ -105,13 +105,15 @@ func TestRunShort(t *testing.T) {
 }
 
 // TestRunInProcess runs the load test briefly with authd in the load
-// generator's process (the layout before issue 13): the open loop runs
-// shared only, and the profile is of the one process.
+// generator's process (the layout before issue 13), limited to two
+// scenarios: the open loop runs shared only, the profile is of the one
+// process, and no other scenario is reported.
 func TestRunInProcess(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	args := []string{"-in-process", "-workers", "4", "-duration", "200ms", "-sign-duration", "100ms", "-logins", "8", "-redis-url", ""}
+	args := []string{"-in-process", "-workers", "4", "-duration", "200ms", "-sign-duration", "100ms", "-logins", "8", "-redis-url", "",
+		"-scenarios", `^(client_credentials ES256|introspection ES256) \(bolt\)$`}
 	if err := run(ctx, args, &out, io.Discard); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -121,9 +123,17 @@ func TestRunInProcess(t *testing.T) {
 		"layout shared: server and generator in one process",
 		"open loop at 70% of each maximum",
 		"(server and load generator)",
+		"client_credentials ES256 (bolt)",
+		"introspection ES256 (bolt)",
+		"only the scenarios matching -scenarios",
 	} {
 		if !strings.Contains(report, want) {
 			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, skipped := range []string{"JWKS 200", "refresh rotation", "DPoP", "client_credentials RS256"} {
+		if strings.Contains(report, skipped) {
+			t.Errorf("report has the skipped scenario %q", skipped)
 		}
 	}
 	if strings.Contains(report, "pinned)") {
@@ -178,6 +188,7 @@ func TestParseFlags(t *testing.T) {
 		{args: []string{"-workers", "2", "-duration", "1s", "-cpuprofile", "p", "-redis-url", "", "-log-level", "warn", "-open-load", "0", "-sentinel"}, want: options{Workers: 2, Duration: time.Second, SignDuration: 2 * time.Second, Logins: 8, CPUProfile: "p", LogLevel: "warn", Sentinel: true, OpenLayout: "both"}},
 		{args: []string{"-in-process", "-open-layout", "shared"}, want: options{Workers: 16, Duration: 5 * time.Second, SignDuration: 2 * time.Second, Logins: 64, RedisURL: "redis://127.0.0.1:6379/0", LogLevel: "info", OpenLoad: 0.7, InProcess: true, OpenLayout: "shared"}},
 		{args: []string{"-open-layout", "sideways"}, wantErr: true},
+		{args: []string{"-scenarios", "("}, wantErr: true},
 		{args: []string{"-in-process", "-open-layout", "pinned"}, wantErr: true},
 		{args: []string{"-workers", "0"}, wantErr: true},
 		{args: []string{"-duration", "-1s"}, wantErr: true},

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -49,6 +50,9 @@ type options struct {
 	// ServeArgs are more flags of `authd serve` for every server (split
 	// on spaces), to measure one setting's effect on the figures.
 	ServeArgs string
+	// Scenarios, when set, is a regular expression: only the scenarios
+	// whose name it matches are measured (the set-up still runs).
+	Scenarios string
 
 	logFile string // authd's log file, in the run's temp dir
 }
@@ -76,8 +80,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.InProcess, "in-process", false, "run authd in the load generator's process (one Go runtime for both, the layout before issue 13) instead of a child process")
 	fs.StringVar(&o.OpenLayout, "open-layout", layoutBoth, "open-loop phase layout: shared (server and generator processes free on every core), pinned (each on its own core, GOMAXPROCS=1 each, the maximum re-measured so; not with -in-process) or both")
 	fs.StringVar(&o.ServeArgs, "serve-args", "", "more flags of `authd serve` for every server, space-separated (e.g. \"--deny-mirror-staleness 0\")")
+	fs.StringVar(&o.Scenarios, "scenarios", "", "measure only the scenarios whose name matches this regular expression (e.g. \"introspection.*redis\")")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if _, err := regexp.Compile(o.Scenarios); err != nil {
+		return o, fmt.Errorf("-scenarios: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -127,7 +135,12 @@ type report struct {
 	cpus    []int
 }
 
-func (r *report) add(o outcome) { r.outcomes = append(r.outcomes, o) }
+// add adds o to the main table unless it was skipped (-scenarios).
+func (r *report) add(o outcome) {
+	if !o.Skipped {
+		r.outcomes = append(r.outcomes, o)
+	}
+}
 
 // measure runs s closed loop (its maximum rate) and adds the outcome;
 // for a latency scenario (s.Open) it then runs the open-loop phase at
@@ -142,7 +155,7 @@ func (r *report) measure(ctx context.Context, s scenario, atk attackOptions) {
 // in each layout of r.layouts: shared at atk.OpenLoad of closed, pinned
 // at atk.OpenLoad of a closed-loop maximum measured pinned first.
 func (r *report) openPhase(ctx context.Context, s scenario, closed outcome, atk attackOptions) {
-	if !s.Open || atk.OpenLoad <= 0 {
+	if !s.Open || atk.OpenLoad <= 0 || closed.Skipped {
 		return
 	}
 	for _, layout := range r.layouts {
@@ -242,6 +255,9 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 		rep.layouts = []string{layoutShared, layoutPinned}
 	default:
 		rep.layouts = []string{o.OpenLayout}
+	}
+	if o.Scenarios != "" {
+		rep.notes = append(rep.notes, fmt.Sprintf("only the scenarios matching -scenarios %q were measured", o.Scenarios))
 	}
 	if slices.Contains(rep.layouts, layoutPinned) {
 		var err error
