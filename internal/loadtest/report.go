@@ -156,21 +156,22 @@ func (r *report) printOpen(w io.Writer, o options) {
 		}
 	}
 	fmt.Fprintf(w, "\nwhere the open-loop tail comes from (handler: time inside authd's public handler; sched: goroutines runnable before running, runtime/metrics;\n"+
-		"  run queue: threads runnable but waiting for a core in the kernel, ms per s; slow: requests ≥ %s, grouped in bursts %s apart):\n", ms(targetOpenP99), burstGap)
+		"  CPU: the process's CPU time, ms per s; run queue: its threads runnable but waiting for a core in the kernel, ms per s; slow: requests ≥ %s, grouped in bursts %s apart):\n", ms(targetOpenP99), burstGap)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "open-loop row\tp99 seen\thandler p99\thandler max\tserver sched p99/max\tserver GCs, max pause\tserver run queue\tgenerator sched p99/max\tgenerator GCs, max pause\tgenerator run queue\tslow\tbursts\twidest\tmedian gap\tworst (at)\t")
+	fmt.Fprintln(tw, "open-loop row\tp99 seen\thandler p99\thandler max\tserver sched p99/max\tserver GCs, max pause\tserver CPU\tserver run queue\tgenerator sched p99/max\tgenerator GCs, max pause\tgenerator CPU\tgenerator run queue\tslow\tbursts\twidest\tmedian gap\tworst (at)\t")
 	for _, oc := range r.open {
-		gen, genGC, genRQ := "same process", "-", "-"
+		gen, genGC, genCPU, genRQ := "same process", "-", "-", "-"
 		if oc.Generator.CPU > 0 {
 			gen = ms(oc.Generator.SchedP99) + " / " + ms(oc.Generator.SchedMax)
 			genGC = fmt.Sprintf("%d, %s", oc.Generator.GCs, ms(oc.Generator.GCPauseMax))
+			genCPU = perSec(oc.Generator.CPU, oc.Generator.Wall)
 			genRQ = perSec(oc.Generator.RunQueue, oc.Generator.Wall)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s (%s)\t\n", oc.Name, ms(oc.P99),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s (%s)\t\n", oc.Name, ms(oc.P99),
 			ms(oc.Server.HandlerP99), ms(oc.Server.HandlerMax),
 			ms(oc.Server.SchedP99)+" / "+ms(oc.Server.SchedMax), fmt.Sprintf("%d, %s", oc.Server.GCs, ms(oc.Server.GCPauseMax)),
-			perSec(oc.Server.RunQueue, oc.Server.Wall),
-			gen, genGC, genRQ,
+			perSec(oc.Server.CPU, oc.Server.Wall), perSec(oc.Server.RunQueue, oc.Server.Wall),
+			gen, genGC, genCPU, genRQ,
 			oc.Slow.Count, oc.Slow.Bursts, ms(oc.Slow.Widest), ms(oc.Slow.Gap), ms(oc.Slow.Worst), oc.Slow.At.Round(time.Millisecond))
 	}
 	tw.Flush()
