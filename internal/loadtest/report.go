@@ -175,7 +175,22 @@ func (r *report) printOpen(w io.Writer, o options) {
 			oc.Slow.Count, oc.Slow.Bursts, ms(oc.Slow.Widest), ms(oc.Slow.Gap), ms(oc.Slow.Worst), oc.Slow.At.Round(time.Millisecond))
 	}
 	tw.Flush()
+	var starved []string
+	for _, oc := range r.open {
+		if oc.Server.Wall > 0 && float64(oc.Server.RunQueue) > starvedRunQueue*float64(oc.Server.Wall) {
+			starved = append(starved, oc.Name)
+		}
+	}
+	if len(starved) > 0 {
+		fmt.Fprintf(w, "the server waited more than %.0f ms per s for a core (other processes held them) in: %s — those p99s measure the machine more than authd\n",
+			1000*starvedRunQueue, strings.Join(starved, "; "))
+	}
 }
+
+// starvedRunQueue is the share of wall time (summed over the server's
+// threads) spent waiting for a core past which an open-loop row is
+// flagged as measuring the machine's other load.
+const starvedRunQueue = 0.1
 
 // printLayouts says how the processes were laid out on the cores.
 func (r *report) printLayouts(w io.Writer, o options) {

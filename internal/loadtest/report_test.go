@@ -98,3 +98,33 @@ func TestFailedScenarios(t *testing.T) {
 		t.Errorf("failed() = %q; want [one bad answer, nothing sent]", got)
 	}
 }
+
+// TestPrintOpen prints two open-loop rows, one of a server that waited
+// 300 ms per second for a core: the tail table shows each row's figures
+// and only the starved row is flagged.
+func TestPrintOpen(t *testing.T) {
+	ms := time.Millisecond
+	r := &report{layouts: []string{layoutShared, layoutPinned}, cpus: []int{0, 1}, open: []openOutcome{
+		{Name: "introspection ES256 (bolt)", Rate: 1000, Throughput: 1000, Success: 1, P99: 3 * ms, Layout: layoutShared, Closed: 1430,
+			Server: windowStats{Wall: time.Second, RunQueue: 50 * ms, CPU: 400 * ms, HandlerP99: 700 * time.Microsecond, HandlerMax: 2 * ms}},
+		{Name: "introspection ES256 (bolt, pinned)", Rate: 900, Throughput: 900, Success: 1, P99: 40 * ms, Layout: layoutPinned, Closed: 1290,
+			Server: windowStats{Wall: 2 * time.Second, RunQueue: 600 * ms, CPU: 800 * ms, HandlerP99: 900 * time.Microsecond},
+			Slow:   slowBursts{Count: 30, Bursts: 2, Widest: 25 * ms, Worst: 41 * ms, At: 1500 * ms, Gap: 900 * ms}},
+	}}
+	var b strings.Builder
+	r.printOpen(&b, options{OpenLoad: 0.7})
+	out := b.String()
+	for _, want := range []string{
+		"layout pinned (rows \", pinned)\"): generator on CPU 0, server on CPU 1",
+		"1430/s",
+		"0.70ms", // handler p99 of the first row
+		"400ms/s",
+		"300ms/s", // the pinned row's run queue: 600 ms over 2 s
+		"41.00ms (1.5s)",
+		"in: introspection ES256 (bolt, pinned) — those p99s",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("open-loop report lacks %q:\n%s", want, out)
+		}
+	}
+}
