@@ -93,6 +93,16 @@ func TestRunShort(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
+	// With two CPUs to pin to, the open loop runs in both layouts.
+	if cpus, _ := usableCPUs(); len(cpus) >= 2 {
+		for _, want := range []string{"client_credentials ES256 (bolt, pinned)", "introspection ES256 (redis, pinned)", "layout pinned"} {
+			if !strings.Contains(report, want) {
+				t.Errorf("report lacks %q", want)
+			}
+		}
+	} else if !strings.Contains(report, "no pinned open loop") {
+		t.Errorf("report does not say why there is no pinned layout")
+	}
 	if strings.Contains(report, "first error") {
 		t.Errorf("report names a failed request")
 	}

@@ -212,14 +212,14 @@ func (r *report) pinned(in *instance, f func()) (err error) {
 		return fmt.Errorf("pinning needs two usable CPUs, have %v", r.cpus)
 	}
 	self, child := os.Getpid(), in.child.pid()
+	procs := runtime.GOMAXPROCS(1)
 	defer func() {
 		err = errors.Join(err, pinProcess(self, r.cpus), pinProcess(child, r.cpus), in.ctl.setProcs(0))
-		runtime.GOMAXPROCS(len(r.cpus))
+		runtime.GOMAXPROCS(procs)
 	}()
 	if err := errors.Join(pinProcess(self, r.cpus[:1]), pinProcess(child, r.cpus[1:2]), in.ctl.setProcs(1)); err != nil {
 		return err
 	}
-	runtime.GOMAXPROCS(1)
 	f()
 	return nil
 }
