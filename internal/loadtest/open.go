@@ -29,6 +29,13 @@ type openOutcome struct {
 	// P50, P99 and Max are measured from each request's scheduled send
 	// time (see scheduledLatencies).
 	P50, P99, Max time.Duration
+	// LateP99 is the 99th percentile of how late the generator sent a
+	// request (vegeta's send time minus the due time): its own stalls,
+	// and the wait for one of its maxWorkers to come free — the queue in
+	// front of a server that answers too slowly. SentP99 is that of the
+	// latency from the actual send (the server, its socket's queue, the
+	// network and reading the answer).
+	LateP99, SentP99 time.Duration
 	// CPU is the CPU time of server and generator per successful answer
 	// at this rate.
 	CPU        time.Duration
@@ -139,6 +146,8 @@ func openAttack(ctx context.Context, s scenario, rate float64, o attackOptions) 
 	var (
 		ok    uint64
 		lat   []time.Duration
+		late  []time.Duration
+		sent  []time.Duration
 		reqs  []timedRequest
 		first string
 		last  time.Time
@@ -153,7 +162,10 @@ func openAttack(ctx context.Context, s scenario, rate float64, o attackOptions) 
 		}
 		l := scheduledLatency(start, pacer, res)
 		lat = append(lat, l)
-		reqs = append(reqs, timedRequest{Due: due(start, pacer, res.Seq).Sub(start), Latency: l})
+		d := due(start, pacer, res.Seq)
+		reqs = append(reqs, timedRequest{Due: d.Sub(start), Latency: l})
+		late = append(late, max(res.Timestamp.Sub(d), 0))
+		sent = append(sent, res.Latency)
 		if err := s.judge(res, want); err == nil {
 			ok++
 		} else if first == "" {
@@ -173,6 +185,8 @@ func openAttack(ctx context.Context, s scenario, rate float64, o attackOptions) 
 		out.CPU = cpu / time.Duration(ok)
 	}
 	out.P50, out.P99, out.Max = percentiles(lat)
+	_, out.LateP99, _ = percentiles(late)
+	_, out.SentP99, _ = percentiles(sent)
 	out.Slow = findBursts(reqs, targetOpenP99)
 	return out
 }

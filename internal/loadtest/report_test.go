@@ -105,7 +105,7 @@ func TestFailedScenarios(t *testing.T) {
 func TestPrintOpen(t *testing.T) {
 	ms := time.Millisecond
 	r := &report{layouts: []string{layoutShared, layoutPinned}, cpus: []int{0, 1}, open: []openOutcome{
-		{Name: "introspection ES256 (bolt)", Rate: 1000, Throughput: 1000, Success: 1, P99: 3 * ms, Layout: layoutShared, Closed: 1430,
+		{Name: "introspection ES256 (bolt)", Rate: 1000, Throughput: 1000, Success: 1, P99: 3 * ms, LateP99: 1200 * time.Microsecond, SentP99: 2500 * time.Microsecond, Layout: layoutShared, Closed: 1430,
 			Server: windowStats{Wall: time.Second, RunQueue: 50 * ms, CPU: 400 * ms, HandlerP99: 700 * time.Microsecond, HandlerMax: 2 * ms}},
 		{Name: "introspection ES256 (bolt, pinned)", Rate: 900, Throughput: 900, Success: 1, P99: 40 * ms, Layout: layoutPinned, Closed: 1290,
 			Server: windowStats{Wall: 2 * time.Second, RunQueue: 600 * ms, CPU: 800 * ms, HandlerP99: 900 * time.Microsecond},
@@ -118,6 +118,8 @@ func TestPrintOpen(t *testing.T) {
 		"layout pinned (rows \", pinned)\"): generator on CPU 0, server on CPU 1",
 		"1430/s",
 		"0.70ms", // handler p99 of the first row
+		"1.20ms", // how late its requests were sent (p99)
+		"2.50ms", // and their p99 from the send
 		"400ms/s",
 		"300ms/s", // the pinned row's run queue: 600 ms over 2 s
 		"41.00ms (1.5s)",
