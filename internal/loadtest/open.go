@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"sort"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -36,6 +37,10 @@ type openOutcome struct {
 	// latency from the actual send (the server, its socket's queue, the
 	// network and reading the answer).
 	LateP99, SentP99 time.Duration
+	// LateFree counts the requests sent at least the open-loop target
+	// late although fewer than the generator's maximum of workers were
+	// in flight when they were due (lateWithFreeWorker).
+	LateFree int
 	// CPU is the CPU time of server and generator per successful answer
 	// at this rate.
 	CPU        time.Duration
@@ -106,10 +111,39 @@ func findBursts(reqs []timedRequest, limit time.Duration) slowBursts {
 	return b
 }
 
-// timedRequest is one open-loop request: when it was due (since the
-// phase's start) and its latency from then.
+// timedRequest is one open-loop request: when it was due, sent and
+// answered (since the phase's start) and its latency from the due time.
 type timedRequest struct {
 	Due, Latency time.Duration
+	Sent, End    time.Duration
+}
+
+// lateWithFreeWorker counts the requests of reqs sent limit or more
+// after they were due although fewer than workers requests were in
+// flight (sent, not yet answered) at their due time: a worker was free,
+// or could have been added, so the delay was the generator's own (its
+// pacer or a worker not running), not the queue behind busy workers.
+func lateWithFreeWorker(reqs []timedRequest, workers int, limit time.Duration) int {
+	sends := make([]time.Duration, len(reqs))
+	ends := make([]time.Duration, len(reqs))
+	for i, r := range reqs {
+		sends[i], ends[i] = r.Sent, r.End
+	}
+	slices.Sort(sends)
+	slices.Sort(ends)
+	upTo := func(a []time.Duration, t time.Duration) int { // how many ≤ t
+		return sort.Search(len(a), func(i int) bool { return a[i] > t })
+	}
+	n := 0
+	for _, r := range reqs {
+		if r.Sent-r.Due < limit {
+			continue
+		}
+		if upTo(sends, r.Due)-upTo(ends, r.Due) < workers {
+			n++
+		}
+	}
+	return n
 }
 
 // openAttack drives s at rate requests per second for o.Duration, open
@@ -163,7 +197,7 @@ func openAttack(ctx context.Context, s scenario, rate float64, o attackOptions) 
 		l := scheduledLatency(start, pacer, res)
 		lat = append(lat, l)
 		d := due(start, pacer, res.Seq)
-		reqs = append(reqs, timedRequest{Due: d.Sub(start), Latency: l})
+		reqs = append(reqs, timedRequest{Due: d.Sub(start), Latency: l, Sent: res.Timestamp.Sub(start), End: end.Sub(start)})
 		late = append(late, max(res.Timestamp.Sub(d), 0))
 		sent = append(sent, res.Latency)
 		if err := s.judge(res, want); err == nil {
@@ -187,6 +221,7 @@ func openAttack(ctx context.Context, s scenario, rate float64, o attackOptions) 
 	out.P50, out.P99, out.Max = percentiles(lat)
 	_, out.LateP99, _ = percentiles(late)
 	_, out.SentP99, _ = percentiles(sent)
+	out.LateFree = lateWithFreeWorker(reqs, int(maxWorkers), targetOpenP99)
 	out.Slow = findBursts(reqs, targetOpenP99)
 	return out
 }

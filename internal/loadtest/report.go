@@ -156,10 +156,11 @@ func (r *report) printOpen(w io.Writer, o options) {
 		}
 	}
 	fmt.Fprintf(w, "\nwhere the open-loop tail comes from (sent late: how late the generator sent, from the due time — its own stalls, or all its workers busy;\n"+
+		"  late, worker free: requests sent ≥ the target late while fewer than its maximum of workers were in flight — the generator's own stalls;\n"+
 		"  from send: latency from the actual send; handler: time inside authd's public handler; sched: goroutines runnable before running, runtime/metrics;\n"+
 		"  CPU: the process's CPU time, ms per s; run queue: its threads runnable but waiting for a core in the kernel, ms per s; slow: requests ≥ %s, grouped in bursts %s apart):\n", ms(targetOpenP99), burstGap)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "open-loop row\tp99 seen\tsent late p99\tp99 from send\thandler p99\thandler max\tserver sched p99/max\tserver GCs, max pause\tserver CPU\tserver run queue\tgenerator sched p99/max\tgenerator GCs, max pause\tgenerator CPU\tgenerator run queue\tslow\tbursts\twidest\tmedian gap\tworst (at)\t")
+	fmt.Fprintln(tw, "open-loop row\tp99 seen\tsent late p99\tlate, worker free\tp99 from send\thandler p99\thandler max\tserver sched p99/max\tserver GCs, max pause\tserver CPU\tserver run queue\tgenerator sched p99/max\tgenerator GCs, max pause\tgenerator CPU\tgenerator run queue\tslow\tbursts\twidest\tmedian gap\tworst (at)\t")
 	for _, oc := range r.open {
 		gen, genGC, genCPU, genRQ := "same process", "-", "-", "-"
 		if oc.Generator.CPU > 0 {
@@ -168,7 +169,7 @@ func (r *report) printOpen(w io.Writer, o options) {
 			genCPU = perSec(oc.Generator.CPU, oc.Generator.Wall)
 			genRQ = perSec(oc.Generator.RunQueue, oc.Generator.Wall)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s (%s)\t\n", oc.Name, ms(oc.P99), ms(oc.LateP99), ms(oc.SentP99),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s (%s)\t\n", oc.Name, ms(oc.P99), ms(oc.LateP99), oc.LateFree, ms(oc.SentP99),
 			ms(oc.Server.HandlerP99), ms(oc.Server.HandlerMax),
 			ms(oc.Server.SchedP99)+" / "+ms(oc.Server.SchedMax), fmt.Sprintf("%d, %s", oc.Server.GCs, ms(oc.Server.GCPauseMax)),
 			perSec(oc.Server.CPU, oc.Server.Wall), perSec(oc.Server.RunQueue, oc.Server.Wall),

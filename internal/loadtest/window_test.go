@@ -131,3 +131,23 @@ func TestHistDelta(t *testing.T) {
 		t.Errorf("delta: p99 %v max %v", p99, m)
 	}
 }
+
+// TestLateWithFreeWorker: with two workers, a request sent late while
+// both were busy is the queue's; one sent late with a worker free is the
+// generator's own stall.
+func TestLateWithFreeWorker(t *testing.T) {
+	ms := time.Millisecond
+	reqs := []timedRequest{
+		{Due: 0, Sent: 0, End: 50 * ms},
+		{Due: 1 * ms, Sent: 1 * ms, End: 50 * ms},
+		{Due: 2 * ms, Sent: 50 * ms, End: 52 * ms},     // both workers busy until 50 ms: queued
+		{Due: 100 * ms, Sent: 120 * ms, End: 121 * ms}, // nothing in flight at 100 ms: a stall
+		{Due: 200 * ms, Sent: 203 * ms, End: 204 * ms}, // 3 ms late: under the limit
+	}
+	if got := lateWithFreeWorker(reqs, 2, 5*ms); got != 1 {
+		t.Errorf("lateWithFreeWorker = %d; want 1", got)
+	}
+	if got := lateWithFreeWorker(reqs, 3, 5*ms); got != 2 {
+		t.Errorf("with three workers: %d; want 2 (the queued one had a worker free)", got)
+	}
+}
