@@ -74,9 +74,10 @@ type Options struct {
 
 // Store is the bbolt backend of store.Store. It is safe for concurrent use.
 type Store struct {
-	db  *bbolt.DB
-	now func() time.Time
-	log *slog.Logger
+	db      *bbolt.DB
+	commits *committer // group commit of the hot writes (commit.go)
+	now     func() time.Time
+	log     *slog.Logger
 
 	// feedWake is closed (and replaced) when the feed gets an entry.
 	feedMu   sync.Mutex
@@ -142,10 +143,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt: initialise %s: %w", path, err)
 	}
-	// Rotations are batched: a short delay groups concurrent ones into one
-	// commit without slowing a lone request much (bbolt's 10ms default did).
-	db.MaxBatchDelay = 500 * time.Microsecond
-	s := &Store{db: db, now: opts.Now, log: opts.Logger, sweeperDone: make(chan struct{}), feedWake: make(chan struct{})}
+	s := &Store{db: db, commits: newCommitter(db), now: opts.Now, log: opts.Logger, sweeperDone: make(chan struct{}), feedWake: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopSweeper = cancel
 	if opts.SweepInterval > 0 {
@@ -162,6 +160,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopSweeper()
 		<-s.sweeperDone
+		s.commits.close() // waiting writers fail; one in flight completes
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("bolt: close: %w", err)
 		}
@@ -199,13 +198,14 @@ func (s *Store) view(ctx context.Context, op string, fn func(*bbolt.Tx) error) e
 	return wrap(op, s.db.View(fn))
 }
 
-// batch is update for hot, idempotent writes: bbolt coalesces concurrent
-// calls into one transaction (fn may run more than once).
+// batch is update for hot writes: concurrent calls share one transaction
+// and one commit (the group commit of commit.go); fn may run more than
+// once, so it resets whatever it captures.
 func (s *Store) batch(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return wrap(op, s.db.Batch(fn))
+	return wrap(op, s.commits.do(ctx, fn))
 }
 
 func (s *Store) update(ctx context.Context, op string, fn func(*bbolt.Tx) error) error {

@@ -396,9 +396,9 @@ func BenchmarkGetClient(b *testing.B) {
 	}
 }
 
-// TestBatchedRotationsRunOnce: concurrent rotations share one bbolt batch;
-// the ones whose refresh token is dead (family missing, revoked, or a
-// reuse that revokes it) must not make bbolt re-run the batch. Every
+// TestBatchedRotationsRunOnce: concurrent rotations share one group
+// commit; the ones whose refresh token is dead (family missing, revoked,
+// or a reuse that revokes it) must not make the group rerun. Every
 // function runs exactly once, the live families rotate, the reuse is
 // committed.
 func TestBatchedRotationsRunOnce(t *testing.T) {
@@ -434,23 +434,27 @@ func TestBatchedRotationsRunOnce(t *testing.T) {
 	for i := range live {
 		calls = append(calls, call{storetest.Rotate(fmt.Sprint("live", i), "0", "1", now.Add(2*time.Second)), nil})
 	}
-	// One batch holds all of them: it commits when full, long before the
-	// delay.
-	s.db.MaxBatchSize = len(calls)
-	s.db.MaxBatchDelay = 5 * time.Second
+	// One group commit holds all of them: they queue behind a held commit.
+	var log commitLog
+	s.commits.onCommit = log.hook
 	var runs atomic.Int64
 	s.rotateRun = func() { runs.Add(1) }
+	release, held := holdCommit(t, s)
 
 	errs := make([]error, len(calls))
 	var wg sync.WaitGroup
 	for i, c := range calls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = s.RotateRefresh(ctx, c.r)
-		}()
+		wg.Go(func() { _, errs[i] = s.RotateRefresh(ctx, c.r) })
 	}
+	waitFor(t, "the rotations to queue", func() bool { return queued(s) == len(calls) })
+	close(release)
 	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if got := log.get(); fmt.Sprint(got) != fmt.Sprint([]int{1, len(calls)}) {
+		t.Errorf("commits: %v; want the held one, then one of all %d rotations", got, len(calls))
+	}
 	for i, c := range calls {
 		if c.want == nil && errs[i] != nil || c.want != nil && !errors.Is(errs[i], c.want) {
 			t.Errorf("rotation of %s: %v; want %v", c.r.FamilyID, errs[i], c.want)

@@ -43,13 +43,13 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (store.
 }
 
 // GrantConsent merges scope into the stored consent in one write
-// transaction.
+// transaction (a group commit).
 func (s *Store) GrantConsent(ctx context.Context, userID, clientID, scope string, at, since time.Time) (store.Consent, error) {
 	if userID == "" || clientID == "" {
 		return store.Consent{}, errEmptyID
 	}
 	var c store.Consent
-	err := s.update(ctx, "grant consent", func(tx *bbolt.Tx) error {
+	err := s.batch(ctx, "grant consent", func(tx *bbolt.Tx) error {
 		key := consentKey(userID, clientID)
 		c = store.Consent{}
 		if _, err := get(tx, bucketConsents, key, &c); err != nil {

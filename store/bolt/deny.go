@@ -41,7 +41,7 @@ func (s *Store) Deny(ctx context.Context, d store.Denial) error {
 	now := s.now()
 	key := denialKey(d.Kind, d.Value)
 	appended := false
-	err := s.update(ctx, "deny", func(tx *bbolt.Tx) error {
+	err := s.batch(ctx, "deny", func(tx *bbolt.Tx) error { // a group commit
 		appended = false
 		var old denialRecord
 		exists, err := get(tx, bucketDenials, key, &old)

@@ -59,15 +59,19 @@ func removeDevice(tx *bbolt.Tx, a store.DeviceAuth) error {
 	return reindex(tx, expDevice, []byte(a.DeviceDigest), a.PurgeAt(), time.Time{})
 }
 
-// CreateDeviceAuth stores a new record in one write transaction;
-// store.ErrExists when a live record holds the user code or the digest
-// (an expired one is replaced).
+// CreateDeviceAuth stores a new record in one write transaction (a group
+// commit); store.ErrExists when a live record holds the user code or the
+// digest (an expired one is replaced).
 func (s *Store) CreateDeviceAuth(ctx context.Context, a store.DeviceAuth) error {
 	if a.DeviceDigest == "" || a.UserCode == "" || a.ClientID == "" || a.ExpiresAt.IsZero() {
 		return fmt.Errorf("bolt: create device authorization: %w", errEmptyID)
 	}
 	now := s.now()
-	return s.update(ctx, "create device authorization", func(tx *bbolt.Tx) error {
+	// A taken code is this call's outcome, not an error of the shared
+	// transaction: nothing is written.
+	var taken bool
+	err := s.batch(ctx, "create device authorization", func(tx *bbolt.Tx) error {
+		taken = false
 		for _, old := range []func() (store.DeviceAuth, bool, error){
 			func() (store.DeviceAuth, bool, error) { return deviceByCode(tx, a.UserCode, now) },
 			func() (store.DeviceAuth, bool, error) { return readDevice(tx, a.DeviceDigest, now) },
@@ -75,7 +79,8 @@ func (s *Store) CreateDeviceAuth(ctx context.Context, a store.DeviceAuth) error 
 			if _, ok, err := old(); err != nil {
 				return err
 			} else if ok {
-				return fmt.Errorf("device authorization: %w", store.ErrExists)
+				taken = true
+				return nil
 			}
 		}
 		if err := put(tx, bucketDevice, []byte(a.DeviceDigest), a); err != nil {
@@ -86,6 +91,10 @@ func (s *Store) CreateDeviceAuth(ctx context.Context, a store.DeviceAuth) error 
 		}
 		return reindex(tx, expDevice, []byte(a.DeviceDigest), time.Time{}, a.PurgeAt())
 	})
+	if err == nil && taken {
+		err = fmt.Errorf("device authorization: %w", store.ErrExists)
+	}
+	return err
 }
 
 // GetDeviceAuthByUserCode reads the record of a user code (one read
@@ -108,10 +117,16 @@ func (s *Store) GetDeviceAuthByUserCode(ctx context.Context, userCode string) (s
 	return a, nil
 }
 
-// DecideDeviceAuth records the user's decision in one write transaction.
+// DecideDeviceAuth records the user's decision in one write transaction
+// (a group commit).
 func (s *Store) DecideDeviceAuth(ctx context.Context, userCode string, d store.DeviceDecision) (store.DeviceAuth, error) {
 	var a store.DeviceAuth
-	err := s.update(ctx, "decide device authorization", func(tx *bbolt.Tx) error {
+	// outcome is this call's refusal (ErrNotFound, ErrConflict), decided
+	// before anything is written; it is not an error of the shared
+	// transaction, which would cost the other writes a rerun.
+	var outcome error
+	err := s.batch(ctx, "decide device authorization", func(tx *bbolt.Tx) error {
+		outcome = nil
 		var ok bool
 		var err error
 		a, ok, err = deviceByCode(tx, userCode, d.Now)
@@ -119,13 +134,18 @@ func (s *Store) DecideDeviceAuth(ctx context.Context, userCode string, d store.D
 		case err != nil:
 			return err
 		case !ok || !d.Now.Before(a.ExpiresAt):
-			return fmt.Errorf("device authorization: %w", store.ErrNotFound)
+			outcome = fmt.Errorf("device authorization: %w", store.ErrNotFound)
+			return nil
 		case a.State != store.DevicePending:
-			return fmt.Errorf("device authorization decided already: %w", store.ErrConflict)
+			outcome = fmt.Errorf("device authorization decided already: %w", store.ErrConflict)
+			return nil
 		}
 		a = a.Decide(d)
 		return put(tx, bucketDevice, []byte(a.DeviceDigest), a)
 	})
+	if err == nil {
+		err = outcome
+	}
 	if err != nil {
 		return store.DeviceAuth{}, err
 	}
@@ -139,8 +159,8 @@ func (s *Store) DecideDeviceAuth(ctx context.Context, userCode string, d store.D
 // few seconds. Only this process opens the file (its lock), so the
 // memory is as shared as the file; a restart forgets it, and a device's
 // next poll is then taken as its first (no slow_down once). An approved
-// record is consumed in one write transaction that reads it again, so
-// exactly one poll gets it.
+// record is consumed in one write transaction (a group commit) that reads
+// it again, so exactly one poll gets it.
 func (s *Store) PollDeviceAuth(ctx context.Context, p store.DevicePoll) (store.DevicePollResult, error) {
 	var a store.DeviceAuth
 	err := s.view(ctx, "poll device authorization", func(tx *bbolt.Tx) error {
@@ -159,16 +179,22 @@ func (s *Store) PollDeviceAuth(ctx context.Context, p store.DevicePoll) (store.D
 	if res.Expired || !consume {
 		return res, nil
 	}
-	err = s.update(ctx, "consume device authorization", func(tx *bbolt.Tx) error {
+	gone := false // taken by a concurrent poll (or swept): nothing written
+	err = s.batch(ctx, "consume device authorization", func(tx *bbolt.Tx) error {
+		gone = false
 		cur, ok, err := readDevice(tx, p.DeviceDigest, p.Now)
 		switch {
 		case err != nil:
 			return err
 		case !ok || cur.ClientID != p.ClientID || cur.State != store.DeviceApproved:
-			return fmt.Errorf("device authorization: %w", store.ErrNotFound)
+			gone = true
+			return nil
 		}
 		return removeDevice(tx, cur)
 	})
+	if err == nil && gone {
+		err = fmt.Errorf("device authorization: %w", store.ErrNotFound)
+	}
 	if err != nil {
 		return store.DevicePollResult{}, err
 	}

@@ -19,7 +19,11 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		return errEmptyID
 	}
 	now := s.now()
-	return s.update(ctx, "create family", func(tx *bbolt.Tx) error {
+	// A group commit (commit.go): a taken ID is this call's outcome, not
+	// an error of the shared transaction, so it costs the others no rerun.
+	var taken bool
+	err := s.batch(ctx, "create family", func(tx *bbolt.Tx) error {
+		taken = false
 		key := []byte(f.ID)
 		var old store.Family
 		exists, err := get(tx, bucketFamilies, key, &old)
@@ -29,7 +33,8 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		var oldExp time.Time // zero: no index entry
 		if exists {
 			if oldExp = old.LiveUntil(); !old.ExpiredAt(now) {
-				return fmt.Errorf("family %q: %w", f.ID, store.ErrExists)
+				taken = true
+				return nil // nothing written
 			}
 		}
 		if err := reindex(tx, expFamily, key, oldExp, f.LiveUntil()); err != nil {
@@ -40,6 +45,10 @@ func (s *Store) CreateFamily(ctx context.Context, f store.Family) error {
 		}
 		return put(tx, bucketFamilies, key, f)
 	})
+	if err == nil && taken {
+		err = fmt.Errorf("family %q: %w", f.ID, store.ErrExists)
+	}
+	return err
 }
 
 // GetFamily returns a live family, revoked ones too; store.ErrNotFound if
@@ -76,15 +85,15 @@ func (s *Store) RotateRefresh(ctx context.Context, r store.Rotation) (store.Rota
 	key := []byte(r.FamilyID)
 	var res store.RotateResult
 	// outcome is this call's own verdict (ErrNotFound, ErrRevoked,
-	// ErrReused). It is never returned from inside the batch: bbolt rolls
-	// the whole batch back when one function fails and re-runs every one
-	// of them alone, so one dead refresh token would cost every concurrent
-	// rotation a second run and its own fsync. Only a failure of the
-	// transaction itself (decode, encode, index) is returned there.
+	// ErrReused). It is never returned from inside the group commit: a
+	// failing function rolls the shared transaction back and the others
+	// rerun without it, so one dead refresh token would cost every
+	// concurrent rotation a second run. Only a failure of the transaction
+	// itself (decode, encode, index) is returned there.
 	var outcome error
-	// A batch: concurrent rotations share one commit (and one fsync). bbolt
-	// may still run the function more than once (after another function's
-	// transaction error); it starts from a clean result.
+	// A group commit (commit.go): concurrent rotations share one commit
+	// (and its fsyncs). The function may still run more than once (after
+	// another function's transaction error); it starts from a clean result.
 	err := s.batch(ctx, "rotate refresh token", func(tx *bbolt.Tx) error {
 		if s.rotateRun != nil {
 			s.rotateRun()
@@ -147,14 +156,17 @@ func equal(presented, stored []byte) bool {
 // missing or expired by Options.Now. Revoking twice is not an error.
 func (s *Store) RevokeFamily(ctx context.Context, id string) error {
 	now := s.now()
-	return s.update(ctx, "revoke family", func(tx *bbolt.Tx) error {
+	var missing bool
+	err := s.batch(ctx, "revoke family", func(tx *bbolt.Tx) error {
+		missing = false
 		var f store.Family
 		ok, err := get(tx, bucketFamilies, []byte(id), &f)
 		if err != nil {
 			return err
 		}
 		if !ok || f.ExpiredAt(now) {
-			return fmt.Errorf("family %q: %w", id, store.ErrNotFound)
+			missing = true
+			return nil
 		}
 		if f.Revoked {
 			return nil
@@ -162,4 +174,8 @@ func (s *Store) RevokeFamily(ctx context.Context, id string) error {
 		f.Revoked = true
 		return put(tx, bucketFamilies, []byte(id), f)
 	})
+	if err == nil && missing {
+		err = fmt.Errorf("family %q: %w", id, store.ErrNotFound)
+	}
+	return err
 }

@@ -34,7 +34,9 @@ func (s *Store) PutPushedRequest(ctx context.Context, id string, req []byte, exp
 		return fmt.Errorf("bolt: put pushed request: expiresAt %s is not in the future", expiresAt)
 	}
 	k := []byte(id)
-	return s.batch(ctx, "put pushed request", func(tx *bbolt.Tx) error {
+	var taken bool // a live record holds id: the outcome, nothing written
+	err := s.batch(ctx, "put pushed request", func(tx *bbolt.Tx) error {
+		taken = false
 		b, err := tx.CreateBucketIfNotExists(bucketPushed)
 		if err != nil {
 			return err
@@ -42,7 +44,8 @@ func (s *Store) PutPushedRequest(ctx context.Context, id string, req []byte, exp
 		var oldExp time.Time
 		if exp, _, ok := decodePushed(b.Get(k)); ok {
 			if !expired(exp, now) {
-				return store.ErrExists
+				taken = true
+				return nil
 			}
 			oldExp = exp
 		}
@@ -54,24 +57,29 @@ func (s *Store) PutPushedRequest(ctx context.Context, id string, req []byte, exp
 		}
 		return reindex(tx, expPushed, k, oldExp, expiresAt)
 	})
+	if err == nil && taken {
+		err = fmt.Errorf("bolt: put pushed request: %w", store.ErrExists)
+	}
+	return err
 }
 
 // TakePushedRequest returns and deletes the request under id
-// (store.PushedRequests) in one write transaction, which is what makes it
-// single use; an expired record is deleted and reported ErrNotFound.
+// (store.PushedRequests) in one write transaction (a group commit), which
+// is what makes it single use; an expired record is deleted and reported
+// ErrNotFound.
 func (s *Store) TakePushedRequest(ctx context.Context, id string) ([]byte, error) {
 	now := s.now()
 	k := []byte(id)
 	var out []byte
-	err := s.update(ctx, "take pushed request", func(tx *bbolt.Tx) error {
+	err := s.batch(ctx, "take pushed request", func(tx *bbolt.Tx) error {
 		out = nil
 		b := tx.Bucket(bucketPushed)
 		if b == nil {
-			return store.ErrNotFound
+			return nil // not found
 		}
 		exp, req, ok := decodePushed(b.Get(k))
 		if !ok {
-			return store.ErrNotFound
+			return nil // not found
 		}
 		if err := b.Delete(k); err != nil {
 			return err

@@ -38,10 +38,13 @@ var _ store.ReplayCache = (*Store)(nil)
 // DPoP proof would otherwise pass after a crash), so it is committed —
 // fsynced — before MarkUsed returns: that fsync is the whole cost of a
 // DPoP proof on bolt (about 3–4 ms on a VM disk, against microseconds for
-// the rest). It goes through DB.Batch, which lets concurrent MarkUsed
-// calls (and other batched writes) share one commit and one fsync: under
-// load the cost per proof falls with the number of requests in flight
-// (BenchmarkMarkUsed in replay_bench_test.go measures both). A single
+// the rest). It goes through the group commit (commit.go), which lets
+// concurrent MarkUsed calls (and other hot writes) share one commit: a
+// lone call commits at once, and under load the cost per proof falls with
+// the number of requests in flight (BenchmarkMarkUsed in
+// replay_bench_test.go measures both). A replayed key is the call's
+// outcome, not an error of the shared transaction, so a burst of replays
+// costs the concurrent writes no rerun. A single
 // process owns a bolt file (bbolt's exclusive lock), so there is no
 // cheaper cross-process alternative to weigh; an in-memory record flushed
 // later would forget the marks of the last interval on a crash.
@@ -53,12 +56,19 @@ func (s *Store) MarkUsed(ctx context.Context, key string, expiresAt time.Time) e
 	if !expiresAt.After(now) {
 		return fmt.Errorf("bolt: mark used: expiresAt %s is not in the future", expiresAt)
 	}
-	return s.batch(ctx, "mark used", markUsedTx([]byte(key), expiresAt, now))
+	var replayed bool
+	err := s.batch(ctx, "mark used", markUsedTx([]byte(key), expiresAt, now, &replayed))
+	if err == nil && replayed {
+		err = fmt.Errorf("bolt: mark used: %w", store.ErrExists)
+	}
+	return err
 }
 
-// markUsedTx is the write of MarkUsed: prune, refuse a live key, record.
-func markUsedTx(k []byte, expiresAt, now time.Time) func(*bbolt.Tx) error {
+// markUsedTx is the write of MarkUsed: refuse a live key (setting
+// *replayed and writing nothing), prune, record.
+func markUsedTx(k []byte, expiresAt, now time.Time, replayed *bool) func(*bbolt.Tx) error {
 	return func(tx *bbolt.Tx) error {
+		*replayed = false
 		used, err := tx.CreateBucketIfNotExists(bucketReplay)
 		if err != nil {
 			return err
@@ -67,15 +77,19 @@ func markUsedTx(k []byte, expiresAt, now time.Time) func(*bbolt.Tx) error {
 		if err != nil {
 			return err
 		}
+		var oldExp time.Time // zero: no entry
+		if old := used.Get(k); len(old) == 8 {
+			oldExp = time.Unix(0, int64(binary.BigEndian.Uint64(old)))
+			if now.Before(oldExp) {
+				*replayed = true
+				return nil
+			}
+		}
 		if err := pruneReplay(used, idx, now); err != nil {
 			return err
 		}
-		if old := used.Get(k); len(old) == 8 {
-			exp := time.Unix(0, int64(binary.BigEndian.Uint64(old)))
-			if now.Before(exp) {
-				return fmt.Errorf("bolt: mark used: %w", store.ErrExists)
-			}
-			if err := idx.Delete(replayIndexKey(exp, k)); err != nil {
+		if !oldExp.IsZero() { // expired; the prune may have deleted it already
+			if err := idx.Delete(replayIndexKey(oldExp, k)); err != nil {
 				return err
 			}
 		}

@@ -22,7 +22,8 @@ func BenchmarkMarkUsed(b *testing.B) {
 	write := map[string]func(s *Store, key string, exp time.Time) error{
 		"batch": func(s *Store, key string, exp time.Time) error { return s.MarkUsed(ctx, key, exp) },
 		"update": func(s *Store, key string, exp time.Time) error {
-			return s.db.Update(markUsedTx([]byte(key), exp, s.now()))
+			var replayed bool
+			return s.db.Update(markUsedTx([]byte(key), exp, s.now(), &replayed))
 		},
 	}
 	for _, name := range []string{"batch", "update"} {

@@ -130,7 +130,9 @@ func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
 		return err
 	}
 	now := s.now()
-	return s.update(ctx, "create session", func(tx *bbolt.Tx) error {
+	var taken bool // a live session holds the ID: nothing written
+	err := s.batch(ctx, "create session", func(tx *bbolt.Tx) error {
+		taken = false
 		sess, idx, err := sessionBuckets(tx)
 		if err != nil {
 			return err
@@ -141,7 +143,8 @@ func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
 		}
 		if exists {
 			if !old.ExpiredAt(now) {
-				return fmt.Errorf("session: %w", store.ErrExists)
+				taken = true
+				return nil
 			}
 			if err := removeSession(tx, sess, idx, old); err != nil {
 				return err
@@ -155,6 +158,10 @@ func (s *Store) CreateSession(ctx context.Context, rec store.Session) error {
 		}
 		return writeSession(tx, sess, rec, time.Time{})
 	})
+	if err == nil && taken {
+		err = fmt.Errorf("session: %w", store.ErrExists)
+	}
+	return err
 }
 
 // GetSession returns a live session; store.ErrNotFound if it is missing
@@ -177,15 +184,15 @@ func (s *Store) GetSession(ctx context.Context, id string) (store.Session, error
 	return out, nil
 }
 
-// TouchSession applies t in one write transaction (not bbolt Batch: a
-// lone silent authorization would wait out MaxBatchDelay, and measured
-// slower; docs/sso.md). The family is appended to the stored JSON list without decoding it
-// (addFamily) while the list has room.
+// TouchSession applies t in one write transaction, a group commit shared
+// with concurrent writes (commit.go; a lone silent authorization commits at
+// once). The family is appended to the stored JSON list without decoding
+// it (addFamily) while the list has room.
 func (s *Store) TouchSession(ctx context.Context, id string, t store.SessionTouch) (store.Session, error) {
 	var out store.Session
 	var gone bool
-	err := s.update(ctx, "touch session", func(tx *bbolt.Tx) error {
-		gone = false
+	err := s.batch(ctx, "touch session", func(tx *bbolt.Tx) error {
+		gone, out = false, store.Session{}
 		sess, _, err := sessionBuckets(tx)
 		if err != nil {
 			return err
@@ -293,8 +300,8 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, er
 	now := s.now()
 	var out store.Session
 	gone := false
-	err := s.update(ctx, "delete session", func(tx *bbolt.Tx) error {
-		gone = false
+	err := s.batch(ctx, "delete session", func(tx *bbolt.Tx) error {
+		gone, out = false, store.Session{}
 		sess, idx, err := sessionBuckets(tx)
 		if err != nil {
 			return err
@@ -304,7 +311,8 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (store.Session, er
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("session: %w", store.ErrNotFound)
+			gone = true
+			return nil
 		}
 		if rec.Families, err = readFamilies(tx, id); err != nil {
 			return err

@@ -59,8 +59,8 @@ func checkBuckets(buckets []store.Bucket) error {
 }
 
 // TakeAttempt implements store.ThrottleStore in one write transaction
-// (batched with concurrent callers; a rerun recomputes from the rolled
-// back state, so it stays exact).
+// (a group commit shared with concurrent callers; a rerun recomputes from
+// the rolled back state, so it stays exact).
 func (s *Store) TakeAttempt(ctx context.Context, now time.Time, buckets []store.Bucket) (time.Duration, error) {
 	if err := checkBuckets(buckets); err != nil {
 		return 0, err
@@ -98,7 +98,8 @@ func (s *Store) TakeAttempt(ctx context.Context, now time.Time, buckets []store.
 	return wait, nil
 }
 
-// ReturnAttempt implements store.ThrottleStore in one write transaction.
+// ReturnAttempt implements store.ThrottleStore in one write transaction
+// (a group commit).
 func (s *Store) ReturnAttempt(ctx context.Context, now time.Time, buckets []store.Bucket) error {
 	if err := checkBuckets(buckets); err != nil {
 		return err
