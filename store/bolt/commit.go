@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -24,7 +25,18 @@ import (
 // flight commits at once, alone; callers that arrive while a commit runs
 // queue, and when it ends the first of them leads the next commit, which
 // takes every queued caller (up to maxGroup) in one DB.Update. The size of
-// a group follows the load by itself, and there is no delay to tune.
+// a group follows the load by itself.
+//
+// One refinement, measured (docs/performance.md): with a closed loop of
+// callers (request handlers that write again as soon as they answered) a
+// pure leader/follower queue splits them into two cohorts for good — the
+// callers of one commit come back while the next one, holding the others,
+// runs — so each commit carries half of them. A leader therefore regathers:
+// when the last commit held more than one call and ended less than its own
+// duration ago (or the leader was queued behind it), the leader waits until
+// those callers are queued again, for at most half the last commit's
+// duration and never more than maxRegather. A write that finds the store
+// idle, or follows a lone commit, never waits.
 //
 // The semantics are those of DB.Batch: a function may run more than once
 // (so it must reset whatever it captures), and one that returns an error
@@ -46,10 +58,26 @@ type committer struct {
 	queue  []*entry // callers waiting for the next commit, in arrival order
 	closed bool     // close was called: new callers are refused, queued ones fail
 
+	// The regathering of a closed loop (see above): the calls of the last
+	// commit, when it ended and how long it took; want and grown wake a
+	// leader that waits for want callers; maxWait is maxRegather (tests
+	// lengthen it).
+	regather bool
+	maxWait  time.Duration
+	last     int
+	lastEnd  time.Time
+	lastDur  time.Duration
+	want     int
+	grown    chan struct{}
+
 	// onCommit, when set (tests only), is called after each grouped
 	// DB.Update with the number of functions that ran in it and its error.
 	onCommit func(calls int, err error)
 }
+
+// maxRegather bounds how long a leader waits for the callers of the last
+// commit to come back.
+const maxRegather = time.Millisecond
 
 // entry is one caller of do.
 type entry struct {
@@ -69,7 +97,7 @@ var (
 )
 
 func newCommitter(db *bbolt.DB) *committer {
-	return &committer{db: db}
+	return &committer{db: db, regather: true, maxWait: maxRegather}
 }
 
 // do runs fn in a write transaction shared with the concurrent callers
@@ -89,15 +117,19 @@ func (c *committer) do(ctx context.Context, fn func(*bbolt.Tx) error) error {
 		return berrors.ErrDatabaseNotOpen
 	}
 	c.queue = append(c.queue, e)
+	if c.want > 0 && len(c.queue) >= c.want {
+		close(c.grown)
+		c.want = 0
+	}
 	lead := !c.busy
 	c.busy = true
 	c.mu.Unlock()
 
 	var err error
 	if lead {
-		err = c.lead(e)
+		err = c.lead(e, false)
 	} else if err = <-e.done; errors.Is(err, errLead) {
-		err = c.lead(e)
+		err = c.lead(e, true)
 	}
 	if errors.Is(err, errSolo) {
 		// As bbolt's Batch: alone, in the caller's goroutine, so that a
@@ -109,9 +141,33 @@ func (c *committer) do(ctx context.Context, fn func(*bbolt.Tx) error) error {
 
 // lead commits the next group (which holds e, the head of the queue),
 // hands the lead on to the first caller queued meanwhile, delivers the
-// group's outcomes and returns e's own.
-func (c *committer) lead(e *entry) error {
+// group's outcomes and returns e's own. promoted is true when e queued
+// behind a commit (which is why it regathers the callers of that commit
+// on top of those queued).
+func (c *committer) lead(e *entry, promoted bool) error {
 	c.mu.Lock()
+	if c.regather && !c.closed && c.last > 1 {
+		target := c.last // an idle leader is one of them
+		if promoted {
+			target += len(c.queue) // those queued were not
+		}
+		target = min(target, maxGroup)
+		if len(c.queue) < target && (promoted || time.Since(c.lastEnd) < c.lastDur) {
+			grown := make(chan struct{})
+			c.want, c.grown = target, grown
+			c.mu.Unlock()
+			t := time.NewTimer(min(c.lastDur/2, c.maxWait))
+			select {
+			case <-grown:
+			case <-t.C:
+			}
+			t.Stop()
+			c.mu.Lock()
+			if c.want > 0 {
+				c.want, c.grown = 0, nil
+			}
+		}
+	}
 	n := min(len(c.queue), maxGroup)
 	group := make([]*entry, 0, n)
 	var dropped []*entry
@@ -127,9 +183,12 @@ func (c *committer) lead(e *entry) error {
 	closed := c.closed
 	c.mu.Unlock()
 
+	start := time.Now()
 	results := c.commit(group, closed)
 
 	c.mu.Lock()
+	c.last, c.lastEnd = len(group), time.Now()
+	c.lastDur = c.lastEnd.Sub(start)
 	if len(c.queue) > 0 {
 		c.queue[0].done <- errLead
 	} else {

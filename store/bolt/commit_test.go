@@ -157,6 +157,48 @@ func TestGroupCommitTakesAllQueued(t *testing.T) {
 	}
 }
 
+// TestGroupCommitRegathers: callers that write again as soon as their
+// commit returned (a closed loop) are regathered into one commit, not split
+// into a lone commit and the rest.
+func TestGroupCommitRegathers(t *testing.T) {
+	s, _ := open(t, Options{SweepInterval: -1})
+	var log commitLog
+	s.commits.onCommit = log.hook
+	// The wait is half the last commit's duration, which a slow function
+	// makes long enough for any scheduler.
+	s.commits.maxWait = time.Minute
+	release, held := holdCommit(t, s)
+	const n = 8
+	var slow atomic.Bool
+	errs := make([]error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.batch(context.Background(), "test", func(tx *bbolt.Tx) error {
+				if i == 0 && !slow.Swap(true) {
+					time.Sleep(200 * time.Millisecond)
+				}
+				return putKey(fmt.Sprint("a", i), nil)(tx)
+			})
+			errs[n+i] = s.batch(context.Background(), "test", putKey(fmt.Sprint("b", i), nil))
+		})
+	}
+	waitFor(t, "the callers to queue", func() bool { return queued(s) == n })
+	close(release)
+	wg.Wait()
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("call %d: %v", i, err)
+		}
+	}
+	if got := log.get(); fmt.Sprint(got) != fmt.Sprint([]int{1, n, n}) {
+		t.Errorf("commits: %v; want [1 %d %d] (the second writes of the %d callers in one commit)", got, n, n, n)
+	}
+}
+
 // TestGroupCommitBounded: a group holds at most maxGroup calls; the rest
 // form the next one.
 func TestGroupCommitBounded(t *testing.T) {

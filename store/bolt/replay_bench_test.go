@@ -9,27 +9,51 @@ import (
 )
 
 // BenchmarkMarkUsed is the store write of one DPoP proof (its jti mark)
-// on a real file: "batch" is MarkUsed as it is (DB.Batch), "update" the
-// same transaction through DB.Update (one commit, one fsync, per call),
+// on a real file, written four ways:
+//
+//   - "group": MarkUsed as it is, through the group commit (commit.go);
+//   - "group-noregather": the same without the regathering of a closed
+//     loop (a plain leader/follower queue);
+//   - "batch": the same transaction through bbolt's DB.Batch with the
+//     MaxBatchDelay of 500 µs the store used before the group commit;
+//   - "update": the same transaction through DB.Update, one commit each;
+//
 // each called by one goroutine ("serial") and by many at once
 // ("parallel", b.RunParallel with -cpu × 8 goroutines, like concurrent
-// token requests). Batch pays up to MaxBatchDelay alone and shares one
-// fsync among the calls in flight.
+// token requests). The group variants also report calls/commit.
 //
-//	go test -run '^$' -bench BenchmarkMarkUsed -benchtime 200x ./store/bolt/
+//	go test -run '^$' -bench BenchmarkMarkUsed -benchtime 400x ./store/bolt/
 func BenchmarkMarkUsed(b *testing.B) {
 	ctx := context.Background()
 	write := map[string]func(s *Store, key string, exp time.Time) error{
-		"batch": func(s *Store, key string, exp time.Time) error { return s.MarkUsed(ctx, key, exp) },
+		"group":            func(s *Store, key string, exp time.Time) error { return s.MarkUsed(ctx, key, exp) },
+		"group-noregather": func(s *Store, key string, exp time.Time) error { return s.MarkUsed(ctx, key, exp) },
+		"batch": func(s *Store, key string, exp time.Time) error {
+			var replayed bool
+			return s.db.Batch(markUsedTx([]byte(key), exp, s.now(), &replayed))
+		},
 		"update": func(s *Store, key string, exp time.Time) error {
 			var replayed bool
 			return s.db.Update(markUsedTx([]byte(key), exp, s.now(), &replayed))
 		},
 	}
-	for _, name := range []string{"batch", "update"} {
+	setup := func(b *testing.B, name string) (*Store, *atomic.Int64, *atomic.Int64) {
+		s, _ := open(b, Options{SweepInterval: -1})
+		s.db.MaxBatchDelay = 500 * time.Microsecond
+		s.commits.regather = name != "group-noregather"
+		var commits, calls atomic.Int64
+		s.commits.onCommit = func(n int, _ error) { commits.Add(1); calls.Add(int64(n)) }
+		return s, &commits, &calls
+	}
+	report := func(b *testing.B, commits, calls *atomic.Int64) {
+		if c := commits.Load(); c > 0 {
+			b.ReportMetric(float64(calls.Load())/float64(c), "calls/commit")
+		}
+	}
+	for _, name := range []string{"group", "group-noregather", "batch", "update"} {
 		mark := write[name]
 		b.Run(name+"/serial", func(b *testing.B) {
-			s, _ := open(b, Options{SweepInterval: -1})
+			s, commits, calls := setup(b, name)
 			exp := time.Now().Add(time.Minute)
 			i := 0
 			for b.Loop() {
@@ -38,9 +62,10 @@ func BenchmarkMarkUsed(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			report(b, commits, calls)
 		})
 		b.Run(name+"/parallel", func(b *testing.B) {
-			s, _ := open(b, Options{SweepInterval: -1})
+			s, commits, calls := setup(b, name)
 			exp := time.Now().Add(time.Minute)
 			var n atomic.Int64
 			b.SetParallelism(8)
@@ -53,6 +78,7 @@ func BenchmarkMarkUsed(b *testing.B) {
 					}
 				}
 			})
+			report(b, commits, calls)
 		})
 	}
 }
