@@ -155,8 +155,9 @@ func (c *committer) lead(e *entry, promoted bool) error {
 		if len(c.queue) < target && (promoted || time.Since(c.lastEnd) < c.lastDur) {
 			grown := make(chan struct{})
 			c.want, c.grown = target, grown
+			wait := min(c.lastDur/2, c.maxWait)
 			c.mu.Unlock()
-			t := time.NewTimer(min(c.lastDur/2, c.maxWait))
+			t := time.NewTimer(wait)
 			select {
 			case <-grown:
 			case <-t.C:
