@@ -12,6 +12,7 @@ import (
 // calling it again repeats the whole job.
 func (s *Service) EndFamilies(ctx context.Context, ids []string) error {
 	for _, id := range ids {
+		s.families.drop(id)
 		if err := s.revokeFamily(ctx, id); err != nil {
 			return fmt.Errorf("tokens: end family: %w", err)
 		}

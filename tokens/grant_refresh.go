@@ -20,6 +20,12 @@ var errBadRefresh = oauth.New(oauth.InvalidGrant, "the refresh token is invalid,
 // the access token) runs before the rotation commits: a failure leaves the
 // family untouched, so the client's honest retry with the same token is a
 // normal rotation, never "reuse".
+//
+// A login this replica rotated last is checked against the family cache
+// (familycache.go) instead of a read of the store; the rotation still
+// judges the token against the family as stored, and a check that fails
+// on the cached family is made again on a fresh read, which answers.
+// Without a hit this is one store call more: the read.
 func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []string) (*Response, error) {
 	presented := req.Form.Get("refresh_token")
 	if presented == "" {
@@ -29,17 +35,45 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 	if !ok {
 		return nil, errBadRefresh
 	}
+	if fam, ok := s.families.get(fid, s.cfg.Now()); ok && settledBinding(fam, req.Client) {
+		resp, err := s.rotate(ctx, req, presented, fam, true)
+		if !errors.Is(err, errStaleFamily) {
+			return resp, err
+		}
+		s.families.drop(fid)
+	}
 	fam, err := s.liveFamily(ctx, fid, errBadRefresh)
 	if err != nil {
+		return nil, err
+	}
+	return s.rotate(ctx, req, presented, fam, false)
+}
+
+// rotate is the rest of refresh once the family is known: the checks, the
+// access token and the rotation. With cached (fam came from the family
+// cache) a refusal that the family's contents decide (binding, login
+// ended, scope, audience) is errStaleFamily and ends nothing: the caller
+// makes the checks again on a fresh read, whose refusal is the answer. A
+// failure of what the family does not decide (reading the user, signing)
+// is the answer either way; nothing has committed.
+func (s *Service) rotate(ctx context.Context, req *Request, presented string, fam store.Family, cached bool) (*Response, error) {
+	fid := fam.ID
+	refused := func(err error) (*Response, error) {
+		if cached {
+			return nil, errStaleFamily
+		}
 		return nil, err
 	}
 	// RFC 9449 §5: a bound login refreshes only with a proof of its key;
 	// refused here, before anything commits, it revokes nothing.
 	if err := checkFamilyBinding(ctx, fam); err != nil {
-		return nil, err
+		return refused(err)
 	}
 	user, err := s.checkLogin(ctx, req.Client, fam, GrantRefreshToken)
 	if errors.Is(err, errLoginEnded) {
+		if cached {
+			return refused(err)
+		}
 		s.endFamily(ctx, fid)
 		return nil, errBadRefresh
 	} else if err != nil {
@@ -48,12 +82,12 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 	// RFC 6749 §6: the scope may narrow, never widen; so may the audience.
 	scope, err := narrowScope(req.Form.Get("scope"), fam.Scope)
 	if err != nil {
-		return nil, err
+		return refused(err)
 	}
 	aud := s.familyAudience(req.Client, fam)
 	if len(req.Form["audience"]) > 0 || len(req.Form["resource"]) > 0 {
 		if aud, err = checkAudience(req.Form, aud); err != nil {
-			return nil, err
+			return refused(err)
 		}
 	}
 	now := s.cfg.Now()
@@ -78,6 +112,7 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 			return nil, err
 		}
 	}
+	// The commit: from here on the store's answer decides, cached or not.
 	res, err := s.cfg.Families.RotateRefresh(ctx, store.Rotation{
 		FamilyID:   fid,
 		Presented:  digest(presented),
@@ -87,8 +122,11 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 		IdleTTL:    s.cfg.RefreshTokenTTL,
 		Leeway:     s.cfg.RefreshReuseLeeway,
 		MaxRetries: s.cfg.RefreshReuseMaxRetries,
-		BindJKT:    newBinding(ctx, req.Client, fam),
+		BindJKT:    newBinding(ctx, req.Client, fam), // "" on a cached family: settledBinding
 	})
+	if err != nil {
+		s.families.drop(fid)
+	}
 	if err := s.rotateError(ctx, req, fam, err, errBadRefresh); err != nil {
 		return nil, err
 	}
@@ -98,6 +136,7 @@ func (s *Service) refresh(ctx context.Context, req *Request, _ string, _ []strin
 		}
 		s.metrics.retries.Inc()
 	}
+	s.families.put(res.Family, now)
 	resp := s.bearer(at, scope)
 	resp.RefreshToken = next
 	return resp, nil
@@ -156,6 +195,7 @@ func (s *Service) familyAudience(c store.Client, fam store.Family) Audience {
 // endFamily revokes a family that can no longer be used; failures are
 // logged, the request fails either way.
 func (s *Service) endFamily(ctx context.Context, fid string) {
+	s.families.drop(fid)
 	if err := s.cfg.Families.RevokeFamily(ctx, fid); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.cfg.Logger.WarnContext(ctx, "revoke refresh family", "sid", fid, "err", err)
 	}

@@ -173,6 +173,7 @@ type Service struct {
 	verified *verifiedCache
 	codes    *sealer
 	mirror   *denyMirror // nil without DenyMirrorStaleness
+	families *familyCache
 }
 
 // Errors of New.
@@ -202,7 +203,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	cfg.DefaultAudience = slices.Clone(cfg.DefaultAudience)
-	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer), verified: newVerifiedCache(100_000), codes: codes}
+	s := &Service{cfg: cfg, metrics: newMetrics(cfg.Registerer), verified: newVerifiedCache(100_000), codes: codes,
+		families: newFamilyCache(familyCacheSize)}
 	if cfg.DenyMirrorStaleness > 0 {
 		s.mirror = newDenyMirror(cfg.DenyFeed, cfg.DenyMirrorStaleness, cfg.Now, cfg.Logger)
 		s.cfg.Deny = mirroredDeny{DenyWriter: cfg.Deny, m: s.mirror}
