@@ -56,7 +56,9 @@ func serveChild(ctx context.Context, args []string, stdin io.Reader, stdout io.W
 		return err
 	}
 	defer lf.Close()
-	in, err := startInstance(ctx, *dataDir, app.NewLogger(lf, *logLevel, "text"), fs.Args()...)
+	lw := app.NewLogWriter(lf, app.DefaultLogBufferSize, app.DefaultLogFlushInterval) // as `authd serve` logs
+	defer lw.Close()
+	in, err := startInstance(ctx, *dataDir, app.NewLogger(lw, *logLevel, "text"), fs.Args()...)
 	if err != nil {
 		return err
 	}

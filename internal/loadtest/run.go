@@ -282,14 +282,17 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(dir)
 	// authd logs as it would in production, at its default level unless
 	// -log-level says otherwise: to a file, so the request lines cost
-	// their formatting and a write each, and stay out of the report.
+	// their formatting and their share of the buffered writes (the
+	// LogWriter `authd serve` logs through), and stay out of the report.
 	logFile, err := os.Create(filepath.Join(dir, "authd.log"))
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
 	o.logFile = logFile.Name()
-	logger := app.NewLogger(logFile, o.LogLevel, "text")
+	logOut := app.NewLogWriter(logFile, app.DefaultLogBufferSize, app.DefaultLogFlushInterval)
+	defer logOut.Close()
+	logger := app.NewLogger(logOut, o.LogLevel, "text")
 	if o.CPUProfile == "" {
 		o.CPUProfile, rep.tempProfile = filepath.Join(dir, "cpu.pprof"), true
 	}
@@ -307,6 +310,7 @@ func loadTest(ctx context.Context, o options, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	logOut.Flush()
 	if fi, err := logFile.Stat(); err == nil {
 		rep.notes = append(rep.notes, fmt.Sprintf("authd logged at %s: %d bytes in %s (gone with the temp dir)", o.LogLevel, fi.Size(), logFile.Name()))
 	}
