@@ -16,6 +16,7 @@ import (
 var version string
 
 func main() {
+	app.SetDefaultGC(os.Getenv) // GOGC=200 unless GOGC is set
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Execute(ctx, cli.New(app.Run, cli.ResolveVersion(version)), os.Args[1:], os.Stderr)
 	stop()

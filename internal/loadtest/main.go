@@ -17,9 +17,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/authd-dev/authd/internal/app"
 )
 
 func main() {
+	// The GC setting `authd serve` runs with (GOGC=200 unless GOGC is
+	// set); it applies to the load generator in this process too.
+	app.SetDefaultGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if os.Getenv(serveEnv) == "1" { // a server child (child.go)
