@@ -23,7 +23,7 @@ import (
 
 func main() {
 	// The GC setting `authd serve` runs with (GOGC=200 unless GOGC is
-	// set); it applies to the load generator in this process too.
+	// set), in the load generator and in a server child alike.
 	app.SetDefaultGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
