@@ -202,3 +202,62 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestLogFlushInterval: request log lines are buffered for at most
+// --log-flush-interval and written out on a clean shutdown (SIGTERM);
+// with 0 every line is written at once.
+func TestLogFlushInterval(t *testing.T) {
+	for _, tc := range []struct {
+		interval string
+		buffered bool
+	}{{"10s", true}, {"0", false}} {
+		t.Run(tc.interval, func(t *testing.T) {
+			addr, admin := freeAddr(t), freeAddr(t)
+			cmd := exec.Command(binary, "serve", "--dev", "--data-dir", t.TempDir(), "--addr", addr, "--admin-addr", admin,
+				"--issuer", "http://"+addr, "--log-flush-interval", tc.interval)
+			var out lockedBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			const line = "route=jwks status=200"
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				resp, err := http.Get("http://" + addr + "/oauth2/jwks")
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						break
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("authd did not serve the JWKS: %v\n%s", err, out.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			// Unbuffered, the line is out at once; buffered for 10 s, it is
+			// still held a second later.
+			time.Sleep(time.Second)
+			if got := strings.Contains(out.String(), line); got == tc.buffered {
+				t.Fatalf("--log-flush-interval %s: request line written within 1s: %v; want %v\n%s", tc.interval, got, !tc.buffered, out.String())
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("authd did not exit within 30s of SIGTERM\n%s", out.String())
+			}
+			if !strings.Contains(out.String(), line) {
+				t.Fatalf("the request line is lost after a clean shutdown\n%s", out.String())
+			}
+		})
+	}
+}

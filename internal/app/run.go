@@ -19,24 +19,31 @@ import (
 // drains in-flight requests (up to cfg.ShutdownTimeout) and returns nil.
 // Logs and the dev-mode banner go to out.
 //
-// Log lines are buffered (LogWriter): written out every
-// DefaultLogFlushInterval, when DefaultLogBufferSize bytes are waiting,
-// and before Run returns, so a clean shutdown or a start-up error loses
-// none; a crash loses at most the last interval's lines.
+// Log lines are buffered (LogWriter) unless cfg.LogFlushInterval is 0:
+// written out every LogFlushInterval, when DefaultLogBufferSize bytes are
+// waiting, and before Run returns, so a clean shutdown or a start-up error
+// loses none; a crash loses at most the last interval's lines.
 func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
-	lw := NewLogWriter(out, DefaultLogBufferSize, DefaultLogFlushInterval)
-	defer lw.Close()
-	log := NewLogger(lw, cfg.LogLevel, cfg.LogFormat)
+	logOut, flush := out, func() {}
+	var lw *LogWriter
+	if cfg.LogFlushInterval > 0 {
+		lw = NewLogWriter(out, DefaultLogBufferSize, cfg.LogFlushInterval)
+		defer lw.Close()
+		logOut, flush = lw, lw.Flush
+	}
+	log := NewLogger(logOut, cfg.LogLevel, cfg.LogFormat)
 	a, err := New(ctx, cfg, Options{Logger: log})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if err := a.Registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "authd_log_write_errors_total",
-		Help: "Writes of buffered log lines to the log output that failed (those lines are lost).",
-	}, func() float64 { return float64(lw.Errors()) })); err != nil {
-		return err
+	if lw != nil {
+		if err := a.Registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "authd_log_write_errors_total",
+			Help: "Writes of buffered log lines to the log output that failed (those lines are lost).",
+		}, func() float64 { return float64(lw.Errors()) })); err != nil {
+			return err
+		}
 	}
 
 	// Listen before anything is printed, so a taken port fails at once.
@@ -50,7 +57,7 @@ func Run(ctx context.Context, cfg config.Config, out io.Writer) error {
 		return fmt.Errorf("--admin-addr: %w", err)
 	}
 	if cfg.Dev {
-		lw.Flush() // the lines of New before the banner
+		flush() // the lines of New before the banner
 		if err := a.devBanner(ctx, out, adminLn.Addr().String()); err != nil {
 			publicLn.Close()
 			adminLn.Close()

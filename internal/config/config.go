@@ -146,6 +146,9 @@ type Config struct {
 	LogLevel string
 	// LogFormat is text or json.
 	LogFormat string
+	// LogFlushInterval is how long a log line may wait in the buffer
+	// (0: unbuffered, one write per line).
+	LogFlushInterval time.Duration
 	// Argon2Time is the argon2id time (iterations) parameter.
 	Argon2Time uint32
 	// Argon2MemoryKiB is the argon2id memory parameter in KiB.

@@ -59,6 +59,7 @@ func TestEveryFlagHasAWorkingEnvTwin(t *testing.T) {
 		"metrics-token":                            "metrics-token-0123456789",
 		"metrics-require-auth":                     "true",
 		"log-level":                                "debug",
+		"log-flush-interval":                       "250ms",
 		"log-format":                               "json",
 		"argon2-time":                              "3",
 		"argon2-memory":                            "65536",

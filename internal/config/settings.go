@@ -67,6 +67,7 @@ var settings = []setting{
 	{"metrics-require-auth", "false", "require a bearer token (the admin token, or --metrics-token) for /metrics on the admin listener", func(c *Config) any { return &c.MetricsRequireAuth }},
 	{"log-level", "info", "debug, info, warn or error", func(c *Config) any { return &c.LogLevel }},
 	{"log-format", "text", "text or json", func(c *Config) any { return &c.LogFormat }},
+	{"log-flush-interval", "100ms", "log lines are buffered and written at least this often (and on shutdown); a crash loses at most this long's lines; 0 writes every line at once", func(c *Config) any { return &c.LogFlushInterval }},
 	{"argon2-time", "2", "argon2id time (iterations) parameter of password hashes", func(c *Config) any { return &c.Argon2Time }},
 	{"argon2-memory", "19456", "argon2id memory parameter in KiB", func(c *Config) any { return &c.Argon2MemoryKiB }},
 	{"argon2-threads", "1", "argon2id parallelism parameter", func(c *Config) any { return &c.Argon2Threads }},

@@ -72,6 +72,9 @@ func validate(c *Config) error {
 	if !oneOf(c.LogFormat, "text", "json") {
 		return settingErr("log-format", "unknown format %q (text or json)", c.LogFormat)
 	}
+	if c.LogFlushInterval < 0 || c.LogFlushInterval > 10*time.Second {
+		return settingErr("log-flush-interval", "%s is outside 0 (unbuffered) to 10s", c.LogFlushInterval)
+	}
 	// RFC 9106 §3.1: t ≥ 1, 1 ≤ p, m ≥ 8·p KiB.
 	if c.Argon2Time < 1 {
 		return settingErr("argon2-time", "must be at least 1")
