@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authd-dev/authd/internal/testwait"
 	"github.com/authd-dev/authd/store"
 )
 
@@ -87,7 +88,7 @@ func runHub(t *testing.T, src Source) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); recv(t, done, "end of Run") })
+	t.Cleanup(func() { cancel(); testwait.Recv(t, done, "end of Run") })
 	return h
 }
 
@@ -99,8 +100,8 @@ func next(t *testing.T, ch <-chan Event) Event {
 			t.Fatal("events closed")
 		}
 		return ev
-	case <-time.After(waitLimit):
-		t.Fatalf("no event within %v", waitLimit)
+	case <-time.After(testwait.Limit):
+		t.Fatalf("no event within %v", testwait.Limit)
 	}
 	return Event{}
 }
@@ -162,7 +163,7 @@ func TestSlowSubscriberIsDisconnected(t *testing.T) {
 	}
 	// slow never read: its buffer (4) overflowed, so it was closed.
 	n := 0
-	for _, ok := recv(t, slow.Events, "event or close of the slow subscriber"); ok; _, ok = recv(t, slow.Events, "event or close of the slow subscriber") {
+	for _, ok := testwait.Recv(t, slow.Events, "event or close of the slow subscriber"); ok; _, ok = testwait.Recv(t, slow.Events, "event or close of the slow subscriber") {
 		n++
 	}
 	if n != 4 {
@@ -181,8 +182,8 @@ func TestRunEndClosesSubscribers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	recv(t, done, "end of Run")
-	if _, ok := recv(t, sub.Events, "close of the events"); ok {
+	testwait.Recv(t, done, "end of Run")
+	if _, ok := testwait.Recv(t, sub.Events, "close of the events"); ok {
 		t.Error("events still open after Run ended")
 	}
 	if _, err := h.Subscribe(context.Background(), ""); err != ErrClosed {
@@ -213,8 +214,8 @@ func collect(t *testing.T, sub *Subscription, from, last int) (next int, closed 
 				return next, true
 			}
 			check(ev)
-		case <-time.After(waitLimit):
-			t.Fatalf("stuck at %d of %d for %v", next, last, waitLimit)
+		case <-time.After(testwait.Limit):
+			t.Fatalf("stuck at %d of %d for %v", next, last, testwait.Limit)
 		}
 	}
 	return next, false
@@ -229,7 +230,7 @@ func TestResumeCatchesUpPastOnePage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	defer func() { cancel(); recv(t, done, "end of Run") }()
+	defer func() { cancel(); testwait.Recv(t, done, "end of Run") }()
 	for i := 2; i <= 1501; i++ {
 		src.add(denial(strconv.Itoa(i)))
 	}
@@ -254,7 +255,7 @@ func TestSubscribeWhileAppending(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	defer func() { cancel(); recv(t, done, "end of Run") }()
+	defer func() { cancel(); testwait.Recv(t, done, "end of Run") }()
 	const total = 3000
 	go func() {
 		for i := 2; i <= total; i++ {
@@ -306,7 +307,7 @@ func TestCutSubscriberResumesWithoutLoss(t *testing.T) {
 	for i := 2; i <= 20; i++ {
 		src.add(denial(strconv.Itoa(i)))
 	}
-	eventually(t, "the subscriber that reads nothing is cut", func() bool {
+	testwait.Eventually(t, "the subscriber that reads nothing is cut", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.subs) == 0
@@ -319,7 +320,7 @@ func TestCutSubscriberResumesWithoutLoss(t *testing.T) {
 	// Resume once the hub has read every entry, so they all come back as
 	// the resumed subscription's backlog: entries still arriving live
 	// would meet its buffer of 4 and could cut it again on a slow machine.
-	eventually(t, "the hub has read all 20 entries", func() bool {
+	testwait.Eventually(t, "the hub has read all 20 entries", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.pos == "20"
@@ -377,7 +378,7 @@ func TestMaxSubscribers(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	defer func() { cancel(); recv(t, done, "end of Run") }()
+	defer func() { cancel(); testwait.Recv(t, done, "end of Run") }()
 	a, err1 := h.Subscribe(ctx, "")
 	b, err2 := h.Subscribe(ctx, "")
 	if err1 != nil || err2 != nil {

@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/authd-dev/authd/internal/redistest"
+	"github.com/authd-dev/authd/internal/testwait"
 	"github.com/authd-dev/authd/store"
 	"github.com/authd-dev/authd/store/storetest"
 )
@@ -107,14 +108,14 @@ func testFeedAcrossReplicas(t *testing.T, open replicas) {
 	case <-h.blocking:
 	case r := <-done:
 		t.Fatalf("DenialsAfter returned before blocking: %+v, %v", r.entries, r.err)
-	case <-time.After(waitLimit):
-		t.Fatalf("DenialsAfter neither blocked nor returned within %v", waitLimit)
+	case <-time.After(testwait.Limit):
+		t.Fatalf("DenialsAfter neither blocked nor returned within %v", testwait.Limit)
 	}
 	denied := time.Now()
 	if err := writer.Deny(ctx, jtiDenial("second", time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := recv(t, done, "answer of the woken DenialsAfter")
+	r, _ := testwait.Recv(t, done, "answer of the woken DenialsAfter")
 	if r.err != nil || len(r.entries) != 1 || r.entries[0].Denial.Value != "second" {
 		t.Fatalf("woken read = %+v, %v; want the second denial", r.entries, r.err)
 	}
@@ -305,14 +306,14 @@ func testFeedSkipsExpired(t *testing.T, open replicas) {
 	case <-h.blocking:
 	case e := <-done:
 		t.Fatalf("DenialsAfter returned %+v, %v over expired records instead of waiting", e, readErr)
-	case <-time.After(waitLimit):
-		t.Fatalf("DenialsAfter neither blocked nor returned within %v", waitLimit)
+	case <-time.After(testwait.Limit):
+		t.Fatalf("DenialsAfter neither blocked nor returned within %v", testwait.Limit)
 	}
 	live := store.Denial{Kind: store.DenySubject, Value: "u", At: time.Now(), ExpiresAt: time.Now().Add(3 * time.Hour)}
 	if err := writer.Deny(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := recv(t, done, "answer of the woken DenialsAfter")
+	got, _ := testwait.Recv(t, done, "answer of the woken DenialsAfter")
 	wg.Wait()
 	if readErr != nil || len(got) != 1 || got[0].Denial.Value != "u" {
 		t.Fatalf("read = %+v, %v; want only the live subject denial", got, readErr)
