@@ -26,6 +26,10 @@ const (
 // millisecond of decoding to the batch it joins.
 const sweepBatch = 100
 
+// sweepStepHook, when set (BenchmarkSweepTail only), is called before each
+// step of Sweep.
+var sweepStepHook func()
+
 // expired reports whether a record that ends at exp (zero: never) is gone
 // at now.
 func expired(exp, now time.Time) bool {
@@ -73,6 +77,9 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	for {
 		now := s.now()
 		n, more := 0, false
+		if sweepStepHook != nil {
+			sweepStepHook()
+		}
 		err := s.batch(ctx, "sweep", func(tx *bbolt.Tx) error { // may run twice: it starts afresh
 			n, more = 0, false
 			var err error
