@@ -384,7 +384,7 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 		}
 	}
 	refresh := s.newRefreshToken(req.Client.ID, ac.FID)
-	_, err = s.cfg.Families.RotateRefresh(ctx, store.Rotation{
+	res, err := s.cfg.Families.RotateRefresh(ctx, store.Rotation{
 		FamilyID: ac.FID, Presented: digest(code), Next: digest(refresh), Now: now,
 		IdleTTL: s.cfg.RefreshTokenTTL,            // no leeway: a code works exactly once
 		BindJKT: newBinding(ctx, req.Client, fam), // RFC 9449 §5 (dpop.go)
@@ -394,6 +394,7 @@ func (s *Service) authorizationCode(ctx context.Context, req *Request, _ string,
 	}
 	if contains(req.Client.GrantTypes, GrantRefreshToken) {
 		resp.RefreshToken = refresh
+		s.families.put(res.Family, now) // the first refresh skips the read too
 	}
 	return resp, nil
 }

@@ -19,9 +19,11 @@ const familyCacheSize = 1 << 15
 // client, subject, scope, audience, auth time, creation time, session and
 // DPoP binding (CreateFamily writes them; RotateRefresh changes only the
 // tokens, the counters, the idle expiry and, for an unbound login, the
-// binding; RevokeFamily only the revoked mark). It is filled from the
-// outcome of this replica's own rotations, so the next refresh of a login
-// rotated here skips the family read (issue 13: a round trip on Redis).
+// binding; RevokeFamily only the revoked mark). It is filled by the
+// logins this replica creates (password, device, token exchange, the code
+// exchange) and by the outcome of its rotations, so the next refresh of a
+// login begun or rotated here skips the family read (issue 13: a round
+// trip on Redis).
 //
 // A cached family is never trusted for a refusal, nor for anything the
 // store can change: the rotation, atomic in the store, still judges the

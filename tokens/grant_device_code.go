@@ -96,6 +96,7 @@ func (s *Service) issueDevice(ctx context.Context, c store.Client, a store.Devic
 	if err := s.cfg.Families.CreateFamily(ctx, fam); err != nil {
 		return nil, storeError(err, "create refresh family")
 	}
+	s.families.put(fam, now) // the first refresh skips the read too
 	at, err := s.mintAccess(ctx, c, now, AccessClaims{
 		Subject: fam.Subject, Audience: fam.Audience, Scope: fam.Scope,
 		AuthTime: fam.AuthTime.Unix(), Roles: user.Roles, SID: fam.ID,

@@ -61,6 +61,7 @@ func (s *Service) issueForUser(ctx context.Context, c store.Client, u store.User
 		if err := s.cfg.Families.CreateFamily(ctx, fam); err != nil {
 			return nil, storeError(err, "create refresh family")
 		}
+		s.families.put(fam, now) // the first refresh skips the read too
 		claims.SID = fam.ID
 		refresh = tok
 	} else {

@@ -221,7 +221,12 @@ func TestFailuresBeforeCommitLeaveTheFamily(t *testing.T) {
 		}{
 			{"user lookup unavailable", func(f *fixture) { f.users.mu.Lock(); f.users.lookupFail = 1; f.users.mu.Unlock() }, oauth.TemporarilyUnavailable},
 			{"signing fails", func(f *fixture) { f.signer.failNext(1) }, "non-oauth"},
-			{"family read unavailable", func(f *fixture) { f.st.fail("GetFamily", 1) }, oauth.TemporarilyUnavailable},
+			// The login's family is in this Service's family cache: forget it,
+			// as a replica that did not begin the login would not have it.
+			{"family read unavailable", func(f *fixture) {
+				f.svc.families = newFamilyCache(familyCacheSize)
+				f.st.fail("GetFamily", 1)
+			}, oauth.TemporarilyUnavailable},
 			{"rotation unavailable", func(f *fixture) { f.st.fail("RotateRefresh", 1) }, oauth.TemporarilyUnavailable},
 		} {
 			t.Run("refresh/"+tc.name, func(t *testing.T) {

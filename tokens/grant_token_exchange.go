@@ -178,6 +178,7 @@ func (s *Service) exchangeRefresh(ctx context.Context, c store.Client, subject e
 	if err := s.cfg.Families.CreateFamily(ctx, fam); err != nil {
 		return nil, storeError(err, "create refresh family")
 	}
+	s.families.put(fam, now) // the first refresh skips the read too
 	return &Response{
 		AccessToken: tok, TokenType: oauth.TokenTypeNA, IssuedTokenType: oauth.TokenTypeRefreshToken,
 		ExpiresIn: int64(fam.IdleExpiresAt.Sub(now) / time.Second), Scope: scope,
