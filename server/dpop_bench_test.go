@@ -17,7 +17,7 @@ import (
 
 // BenchmarkDPoPClientCredentialsParallel is BenchmarkDPoPClientCredentials
 // on bolt with concurrent requests (b.RunParallel, 8 goroutines per
-// -cpu): the jti mark of each proof is a bolt write, and DB.Batch lets
+// -cpu): the jti mark of each proof is a bolt write, and the group commit lets
 // the marks in flight share one commit and one fsync, so the cost of
 // DPoP per request falls well below the serial figure (one fsync each).
 //

@@ -6,9 +6,10 @@
 // inside one bbolt write transaction, and bbolt admits one writer at a
 // time, which is what makes them atomic. Hot writes share their
 // transaction and its commit with the concurrent ones (the group commit of
-// commit.go); each still runs whole, one after the other. Families and denylist entries
-// carry an expiry: reads treat expired records as absent, and a sweeper
-// goroutine deletes them through an expiry index so the file stays bounded.
+// commit.go); each still runs whole, one after the other. Families and
+// denylist entries carry an expiry: reads treat expired records as absent,
+// and a sweeper goroutine deletes them through an expiry index so the
+// file stays bounded.
 package bolt
 
 import (
