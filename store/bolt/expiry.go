@@ -87,7 +87,7 @@ func reindex(tx *bbolt.Tx, typ byte, key []byte, oldExp, newExp time.Time) error
 // Options.SweepInterval; it is exported for tests and tools.
 //
 // A sweep must not hold up concurrent writes (issue 13). Its steps join
-// group commit of concurrent writes (commit.go) instead of committing alone
+// the group commit of concurrent writes (commit.go) instead of committing alone
 // (a rotation arriving during a commit of its own waited for all of it),
 // and what a step adds to the commit it joins is bounded in pages: a
 // commit writes and fsyncs every page it dirtied (50–75 µs a random 4 KB
