@@ -165,16 +165,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("in-flight requests not answered within 30s of SIGTERM\n%s", out.String())
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("authd did not exit within 30s of SIGTERM\n%s", out.String())
-	}
+	waitExit(t, cmd, &out)
 	for i := range n {
 		if errs[i] != nil {
 			t.Errorf("request %d was in flight at SIGTERM and got no answer: %v", i, errs[i])
@@ -245,19 +236,26 @@ func TestLogFlushInterval(t *testing.T) {
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			select {
-			case err := <-exited:
-				if err != nil {
-					t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("authd did not exit within 30s of SIGTERM\n%s", out.String())
-			}
+			waitExit(t, cmd, &out)
 			if !strings.Contains(out.String(), line) {
 				t.Fatalf("the request line is lost after a clean shutdown\n%s", out.String())
 			}
 		})
+	}
+}
+
+// waitExit waits (at most 30 s) for authd to exit after SIGTERM, failing
+// the test unless it exits with status 0.
+func waitExit(t *testing.T, cmd *exec.Cmd, out *lockedBuffer) {
+	t.Helper()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("authd did not exit within 30s of SIGTERM\n%s", out.String())
 	}
 }

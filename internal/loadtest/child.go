@@ -161,19 +161,10 @@ func (c *childControl) do(method, path string, q url.Values, out any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return err
+	if err := doJSON(c.client, req, out); err != nil {
+		return fmt.Errorf("server child: %w", err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("server child %s %s: %s", method, path, raw)
-	}
-	return json.Unmarshal(raw, out)
+	return nil
 }
 
 func (c *childControl) cpu() time.Duration {

@@ -173,8 +173,12 @@ func (in *instance) call(ctx context.Context, method, u, bearer string, body, ou
 	return in.do(req, out)
 }
 
-func (in *instance) do(req *http.Request, out any) error {
-	resp, err := in.client.Do(req)
+func (in *instance) do(req *http.Request, out any) error { return doJSON(in.client, req, out) }
+
+// doJSON sends req with hc and decodes a 2xx answer into out (nil: the
+// body is not read as JSON); any other status is an error with the body.
+func doJSON(hc *http.Client, req *http.Request, out any) error {
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
