@@ -106,16 +106,22 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, out authorize.Ou
 	}
 }
 
-// csrfToken returns the browser's CSRF value and, when it has none yet, the
-// cookie that gives it one.
+// csrfToken returns the browser's CSRF value for the authorization pages
+// and, when it has none yet, the cookie that gives it one.
 func (s *Server) csrfToken(r *http.Request) (string, *http.Cookie) {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
+	return s.csrfCookieValue(r, csrfCookie, PathAuthorize)
+}
+
+// csrfCookieValue returns the value of the CSRF cookie name, scoped to
+// path under the issuer, or a fresh one and the cookie that sets it.
+func (s *Server) csrfCookieValue(r *http.Request, name, path string) (string, *http.Cookie) {
+	if c, err := r.Cookie(name); err == nil && len(c.Value) == 43 {
 		return c.Value, nil
 	}
 	b := make([]byte, 32)
 	rand.Read(b)
 	v := base64.RawURLEncoding.EncodeToString(b)
-	return v, &http.Cookie{Name: csrfCookie, Value: v, Path: s.issuerPath() + PathAuthorize, HttpOnly: true,
+	return v, &http.Cookie{Name: name, Value: v, Path: s.issuerPath() + path, HttpOnly: true,
 		Secure: strings.HasPrefix(s.cfg.Issuer, "https://"), SameSite: http.SameSiteLaxMode}
 }
 

@@ -2,11 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/authd-dev/authd/authorize"
 	"github.com/authd-dev/authd/tokens"
@@ -113,14 +110,7 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 
 // deviceCSRF is csrfToken for the verification page's cookie.
 func (s *Server) deviceCSRF(r *http.Request) (string, *http.Cookie) {
-	if c, err := r.Cookie(deviceCSRFCookie); err == nil && len(c.Value) == 43 {
-		return c.Value, nil
-	}
-	b := make([]byte, 32)
-	rand.Read(b)
-	v := base64.RawURLEncoding.EncodeToString(b)
-	return v, &http.Cookie{Name: deviceCSRFCookie, Value: v, Path: s.issuerPath() + PathDevice, HttpOnly: true,
-		Secure: strings.HasPrefix(s.cfg.Issuer, "https://"), SameSite: http.SameSiteLaxMode}
+	return s.csrfCookieValue(r, deviceCSRFCookie, PathDevice)
 }
 
 // deviceAction is where the device pages' forms post.
