@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -407,18 +406,7 @@ func TestDPoPPublicClientCodeAndRefresh(t *testing.T) {
 // userInfo calls GET userinfo with an Authorization header and proofs.
 func userInfo(t *testing.T, in *instance, authz string, proofs ...string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, in.Public.URL+"/oauth2/userinfo", nil)
-	req.Header.Set("Authorization", authz)
-	for _, p := range proofs {
-		req.Header.Add("DPoP", p)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+	return rsGet(t, in.Public.URL+"/oauth2/userinfo", authz, proofs...)
 }
 
 // TestDPoPBoundClientRequiresProof: dpop_bound_access_tokens (RFC 9449
